@@ -1,0 +1,89 @@
+// Writes one code-set release into the store: the release row, codes, notes, index terms and the
+// full-text index. Every importer goes through it, inside the caller's transaction.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "medcode/codes/code_system.h"
+#include "medcode/store/database.h"
+
+namespace medcode::codes {
+
+struct CodeRow {
+  std::string code;  // canonical
+  std::string kind = "code";
+  std::optional<std::string> parent;
+  std::optional<std::string> chapter;
+  std::optional<std::string> section;
+  std::string description;
+  std::optional<std::string> short_description;
+  bool billable = false;
+  bool placeholder = false;
+  std::optional<std::string> seventh_char;
+  std::optional<std::string> seventh_meaning;
+  std::optional<nlohmann::json> attributes;
+};
+
+struct GroupRow {
+  std::string kind;  // chapter | section
+  std::string key;
+  std::optional<std::string> parent_key;
+  std::string description;
+  std::optional<std::string> first_code;
+  std::optional<std::string> last_code;
+};
+
+struct IndexTermRow {
+  std::optional<std::int64_t> parent_id;
+  int level = 0;
+  std::string title;
+  std::string path;
+  std::optional<std::string> code;  // canonical, without a trailing '-'
+  bool code_incomplete = false;
+  std::optional<std::string> manifestation_code;
+  std::optional<std::string> see;
+  std::optional<std::string> see_also;
+};
+
+class ReleaseWriter {
+ public:
+  // Replaces any existing release of (system, year): call inside an open store::Transaction.
+  ReleaseWriter(store::Database& db, System system, int year, std::optional<std::int64_t> run_id,
+                const nlohmann::json& sources);
+
+  std::int64_t release_id() const { return m_release_id; }
+
+  void add_group(const GroupRow& group);
+  std::int64_t add_code(const CodeRow& code);
+  void add_note(std::string_view owner, std::string_view kind, int seq, std::string_view text);
+  void add_seventh_character(std::string_view owner, std::string_view character, std::string_view meaning);
+  std::int64_t add_index_term(const IndexTermRow& term);
+
+  // Fills the full-text index (descriptions, inclusion terms, index terms) and the release's counts.
+  void finish();
+
+  std::int64_t n_codes() const { return m_n_codes; }
+  std::int64_t n_billable() const { return m_n_billable; }
+
+ private:
+  store::Database& m_db;
+  std::int64_t m_release_id = 0;
+  std::int64_t m_group_seq = 0;
+  std::int64_t m_n_codes = 0;
+  std::int64_t m_n_billable = 0;
+  store::Statement m_insert_group;
+  store::Statement m_insert_code;
+  store::Statement m_insert_note;
+  store::Statement m_insert_seventh;
+  store::Statement m_insert_term;
+};
+
+// Deletes a release and everything that belongs to it (inside the caller's transaction).
+void delete_release(store::Database& db, std::int64_t release_id);
+
+}  // namespace medcode::codes

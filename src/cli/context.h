@@ -1,0 +1,62 @@
+// What every subcommand shares: the global options, the store, run recording and progress rendering.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "medcode/store/database.h"
+#include "medcode/store/runs.h"
+#include "medcode/util/progress.h"
+
+namespace medcode::cli {
+
+struct GlobalOptions {
+  std::string db = "medcode.db";
+  std::string config;
+  int verbose = 0;
+  bool quiet = false;
+  std::string log_file;
+  bool json = false;
+};
+
+class Context {
+ public:
+  Context(GlobalOptions& options, std::vector<std::string> argv) : m_options(options), m_argv(std::move(argv)) {}
+
+  const GlobalOptions& options() const { return m_options; }
+  bool json() const { return m_options.json; }
+
+  // The store at --db, opened (and migrated) on first use.
+  store::Database& store();
+  // Starts the runs row for this invocation; main() closes it with the command's outcome.
+  store::RunRecorder& start_run(const std::string& command);
+  store::RunRecorder* run() { return m_run.get(); }
+
+  // Renders module progress on stderr when it is a terminal and not --quiet; a no-op callback otherwise.
+  util::ProgressCallback progress();
+
+ private:
+  GlobalOptions& m_options;
+  std::vector<std::string> m_argv;
+  std::optional<store::Database> m_store;
+  std::unique_ptr<store::RunRecorder> m_run;
+};
+
+// A subcommand: the CLI11 app it parsed into and the action to run; returns the exit code.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int(Context&)> run;
+};
+using CommandList = std::vector<Command>;
+
+// Each subcommand file registers its commands (and nested ones) here.
+void add_fetch_command(CLI::App& app, CommandList& commands);
+void add_import_command(CLI::App& app, CommandList& commands);
+void add_codes_command(CLI::App& app, CommandList& commands);
+
+}  // namespace medcode::cli

@@ -1,0 +1,88 @@
+// `medcode import icd10cm|icd10pcs|hcpcs`: parse official code-set files into the store as one release.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "context.h"
+#include "medcode/codes/import.h"
+
+namespace medcode::cli {
+
+namespace {
+
+struct ImportCommandOptions {
+  int year = 0;
+  std::vector<std::string> paths;
+};
+
+using ImportFunction = codes::ImportSummary (*)(store::Database&, const codes::ImportOptions&);
+
+void print_summary(const Context& context, const codes::ImportSummary& summary, double seconds) {
+  if (context.json()) {
+    nlohmann::json out = {{"system", codes::system_name(summary.system)},
+                          {"year", summary.year},
+                          {"release_id", summary.release_id},
+                          {"codes", summary.n_codes},
+                          {"billable", summary.n_billable},
+                          {"counters", summary.counters},
+                          {"warnings", summary.warnings},
+                          {"seconds", seconds}};
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::cout << fmt::format("imported {} {}: {} codes, {} billable", codes::system_display_name(summary.system),
+                           summary.year, summary.n_codes, summary.n_billable);
+  for (const auto& [name, value] : summary.counters.items()) std::cout << fmt::format(", {} {}", value.dump(), name);
+  std::cout << fmt::format(" ({:.2f} s)\n", seconds);
+}
+
+void add_system(CLI::App& import, CommandList& commands, const std::string& name, const std::string& help,
+                const std::string& paths_help, ImportFunction function) {
+  auto options = std::make_shared<ImportCommandOptions>();
+  CLI::App* command = import.add_subcommand(name, help);
+  command->add_option("--year", options->year,
+                      "Release year (fiscal year for ICD-10); taken from the files when they state it, "
+                      "required when importing fetched files");
+  command->add_option("paths", options->paths, paths_help)->check(CLI::ExistingFile);
+  commands.push_back({command, [options, function, name](Context& context) {
+                        codes::ImportOptions import_options;
+                        if (options->year != 0) import_options.year = options->year;
+                        for (const auto& path : options->paths) import_options.paths.emplace_back(path);
+                        auto& run = context.start_run("import " + name);
+                        import_options.run_id = run.id();
+                        import_options.progress = context.progress();
+                        auto start = std::chrono::steady_clock::now();
+                        codes::ImportSummary summary = function(context.store(), import_options);
+                        double seconds =
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                        for (const auto& warning : summary.warnings) spdlog::warn("{}", warning);
+                        run.counters() = summary.counters;
+                        run.counters()["codes"] = summary.n_codes;
+                        run.counters()["billable"] = summary.n_billable;
+                        run.counters()["year"] = summary.year;
+                        print_summary(context, summary, seconds);
+                        return 0;
+                      }});
+}
+
+}  // namespace
+
+void add_import_command(CLI::App& app, CommandList& commands) {
+  CLI::App* import = app.add_subcommand("import", "Import official code sets into the store");
+  import->require_subcommand(1);
+  add_system(*import, commands, "icd10cm", "ICD-10-CM: tabular XML, Alphabetic Index XML, order file",
+             "Tabular XML, index XML and/or order file (.xml, .txt, .gz or .zip), recognised by content; "
+             "none: the files fetched for --year",
+             &codes::import_icd10cm);
+  add_system(*import, commands, "icd10pcs", "ICD-10-PCS: codes file or order file",
+             "Codes file or order file (.txt, .gz or .zip); none: the files fetched for --year",
+             &codes::import_icd10pcs);
+  add_system(*import, commands, "hcpcs", "HCPCS Level II: the annual fixed-width file or CMS's zip",
+             "The annual file (e.g. HCPC2019_CONTR_ANWEB.txt) or the zip CMS distributes; none: the file "
+             "fetched for --year",
+             &codes::import_hcpcs);
+}
+
+}  // namespace medcode::cli

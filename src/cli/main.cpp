@@ -1,0 +1,133 @@
+// medcode's entry point: parses the command line, sets up logging, runs one subcommand, maps errors to
+// exit codes and records the run in the store.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "context.h"
+#include "medcode/util/error.h"
+#include "medcode/util/log.h"
+#include "medcode/version.h"
+#include "yaml_config.h"
+
+namespace {
+
+using medcode::ExitCode;
+using medcode::cli::CommandList;
+using medcode::cli::Context;
+using medcode::cli::GlobalOptions;
+
+void add_global_options(CLI::App& app, GlobalOptions& options) {
+  app.add_option("--db", options.db, "SQLite store file")
+      ->envname("MEDCODE_DB")
+      ->capture_default_str();
+  app.set_config("--config", "medcode.yaml",
+                 "YAML config file; options not given on the command line or in MEDCODE_* variables are taken "
+                 "from it (default ./medcode.yaml when present)")
+      ->envname("MEDCODE_CONFIG");
+  app.config_formatter(std::make_shared<medcode::cli::YamlConfig>());
+  app.add_flag("-v,--verbose", options.verbose, "More detail in logs (debug level)");
+  app.add_flag("-q,--quiet", options.quiet, "Only errors on stderr; no progress (for cron)");
+  app.add_option("--log-file", options.log_file, "Also write logs to this file (rotated at 10 MiB, 3 kept)")
+      ->envname("MEDCODE_LOG_FILE");
+  app.add_flag("--json", options.json, "Results on stdout as JSON");
+  app.set_version_flag("--version", std::string("medcode ") + medcode::k_version);
+}
+
+// The deepest subcommand that was given on the command line.
+CLI::App* chosen_command(CLI::App& app) {
+  CLI::App* current = &app;
+  while (true) {
+    auto chosen = current->get_subcommands();
+    if (chosen.empty()) return current;
+    current = chosen.front();
+  }
+}
+
+std::string command_path(CLI::App* command) {
+  std::string path;
+  for (CLI::App* node = command; node && node->get_parent(); node = node->get_parent()) {
+    path = path.empty() ? node->get_name() : node->get_name() + " " + path;
+  }
+  return path;
+}
+
+int run_command(Context& context, const CommandList& commands, CLI::App* chosen) {
+  for (const auto& command : commands) {
+    if (command.app == chosen) return command.run(context);
+  }
+  std::cerr << chosen->help();
+  return static_cast<int>(ExitCode::usage);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"medcode: build, score and learn from medical-coding data", "medcode"};
+  app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input data, 4 network or provider failure,\n"
+      "5 integrity failure (checksum, schema), 6 refused by policy.");
+  GlobalOptions options;
+  add_global_options(app, options);
+  CommandList commands;
+  medcode::cli::add_fetch_command(app, commands);
+  medcode::cli::add_import_command(app, commands);
+  medcode::cli::add_codes_command(app, commands);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return static_cast<int>(ExitCode::usage);
+  }
+
+  std::vector<std::string> arguments(argv, argv + argc);
+  Context context(options, arguments);
+  try {
+    medcode::util::LogOptions log_options;
+    log_options.verbosity = options.quiet      ? medcode::util::Verbosity::quiet
+                            : options.verbose ? medcode::util::Verbosity::verbose
+                                              : medcode::util::Verbosity::normal;
+    if (!options.log_file.empty()) log_options.log_file = options.log_file;
+    medcode::util::init_logging(log_options);
+    CLI::App* chosen = chosen_command(app);
+    spdlog::debug("medcode {}: {}", medcode::k_version, command_path(chosen));
+    int code = run_command(context, commands, chosen);
+    if (auto* run = context.run()) {
+      if (code == 0) {
+        run->finish();
+      } else {
+        run->fail(code, "exited with code " + std::to_string(code));
+      }
+    }
+    return code;
+  } catch (const medcode::Error& e) {
+    spdlog::error("{}", e.what());
+    if (auto* run = context.run()) {
+      try {
+        run->fail(static_cast<int>(e.code()), e.what());
+      } catch (const std::exception& inner) {
+        spdlog::debug("could not record the failed run: {}", inner.what());
+      }
+    }
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    spdlog::error("internal error: {}", e.what());
+    if (auto* run = context.run()) {
+      try {
+        run->fail(static_cast<int>(ExitCode::internal), e.what());
+      } catch (const std::exception&) {
+      }
+    }
+    return static_cast<int>(ExitCode::internal);
+  }
+}

@@ -1,0 +1,76 @@
+// medcode.yaml support for CLI11 through yaml-cpp.
+#include "yaml_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+
+#include "medcode/util/text.h"
+
+namespace medcode::cli {
+
+namespace {
+
+std::string env_name(const std::string& key) {
+  std::string name = "MEDCODE_" + util::to_upper(key);
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  return name;
+}
+
+void collect(const YAML::Node& node, std::vector<std::string>& parents, std::vector<CLI::ConfigItem>& items) {
+  for (const auto& entry : node) {
+    std::string key = entry.first.as<std::string>();
+    const YAML::Node& value = entry.second;
+    if (value.IsMap()) {
+      parents.push_back(key);
+      collect(value, parents, items);
+      parents.pop_back();
+      continue;
+    }
+    if (std::getenv(env_name(key).c_str()) != nullptr) continue;
+    CLI::ConfigItem item;
+    item.parents = parents;
+    item.name = key;
+    if (value.IsSequence()) {
+      for (const auto& element : value) item.inputs.push_back(element.as<std::string>());
+    } else if (value.IsNull()) {
+      continue;
+    } else {
+      item.inputs.push_back(value.as<std::string>());
+    }
+    items.push_back(std::move(item));
+  }
+}
+
+}  // namespace
+
+std::string YamlConfig::to_config(const CLI::App* app, bool default_also, bool, std::string prefix) const {
+  std::string out;
+  for (const CLI::Option* option : app->get_options()) {
+    if (option->get_lnames().empty() || !option->get_configurable()) continue;
+    std::string value = option->as<std::string>();
+    if (value.empty() && default_also) value = option->get_default_str();
+    if (value.empty()) continue;
+    out += prefix + option->get_lnames().front() + ": " + value + "\n";
+  }
+  return out;
+}
+
+std::vector<CLI::ConfigItem> YamlConfig::from_config(std::istream& input) const {
+  YAML::Node root;
+  try {
+    root = YAML::Load(input);
+  } catch (const YAML::Exception& e) {
+    throw CLI::ConversionError("config file: " + std::string(e.what()));
+  }
+  std::vector<CLI::ConfigItem> items;
+  if (root.IsNull()) return items;
+  if (!root.IsMap()) throw CLI::ConversionError("config file: the top level must be a mapping of options");
+  std::vector<std::string> parents;
+  collect(root, parents, items);
+  return items;
+}
+
+}  // namespace medcode::cli

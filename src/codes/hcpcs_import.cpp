@@ -1,0 +1,5 @@
+#include "medcode/codes/import.h"
+#include "medcode/util/error.h"
+namespace medcode::codes {
+ImportSummary import_hcpcs(store::Database&, const ImportOptions&) { fail(ExitCode::internal, "todo"); }
+}

@@ -1,0 +1,199 @@
+// SQLite connection, statements and transactions; every failure becomes a medcode::Error.
+#include "medcode/store/database.h"
+
+#include <array>
+#include <fstream>
+
+#include "medcode/store/migrations.h"
+#include "medcode/util/error.h"
+
+namespace medcode::store {
+
+namespace {
+
+// 'MDCD': marks a SQLite file as a medcode store.
+constexpr int k_application_id = 0x4D444344;
+
+[[noreturn]] void fail_sqlite(sqlite3* db, int rc, std::string_view what) {
+  ExitCode code = (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) ? ExitCode::integrity : ExitCode::internal;
+  const char* message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  fail(code, "store: {}: {}", what, message);
+}
+
+bool has_sqlite_header(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::array<char, 16> header{};
+  in.read(header.data(), header.size());
+  static constexpr char k_magic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f',
+                                       'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
+  return in.gcount() == 16 && std::equal(header.begin(), header.end(), k_magic);
+}
+
+std::int64_t pragma_int(Database& db, std::string_view pragma) {
+  Statement statement = db.prepare(std::string("PRAGMA ") + std::string(pragma));
+  return statement.step() ? statement.column_int64(0) : 0;
+}
+
+// Refuses, before writing anything, a database that is not ours or is newer than this build.
+void check_identity(Database& db, const fs::path& path) {
+  std::int64_t application_id = pragma_int(db, "application_id");
+  std::int64_t version = pragma_int(db, "user_version");
+  if (application_id != 0 && application_id != k_application_id) {
+    fail(ExitCode::integrity, "{}: a SQLite database of another application, not a medcode store",
+         path.string());
+  }
+  if (application_id == 0) {
+    Statement tables = db.prepare("SELECT count(*) FROM sqlite_master");
+    tables.step();
+    if (tables.column_int64(0) > 0) {
+      fail(ExitCode::integrity, "{}: a SQLite database with other tables, not a medcode store", path.string());
+    }
+  }
+  if (version > latest_schema_version()) {
+    fail(ExitCode::integrity,
+         "{}: store schema version {} was written by a newer medcode (this build knows up to {}); upgrade medcode",
+         path.string(), version, latest_schema_version());
+  }
+}
+
+void configure(Database& db) {
+  db.exec("PRAGMA foreign_keys = ON");
+  db.exec("PRAGMA synchronous = NORMAL");
+  db.exec("PRAGMA temp_store = MEMORY");
+  db.exec("PRAGMA cache_size = -65536");  // 64 MiB page cache
+}
+
+}  // namespace
+
+Statement::Statement(sqlite3* db, std::string_view sql) : m_db(db) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &raw,
+                              nullptr);
+  if (rc != SQLITE_OK) fail_sqlite(db, rc, "prepare '" + std::string(sql.substr(0, 60)) + "'");
+  m_statement.reset(raw);
+}
+
+Statement& Statement::bind(int index, std::int64_t value) {
+  sqlite3_bind_int64(m_statement.get(), index, value);
+  return *this;
+}
+
+Statement& Statement::bind(int index, double value) {
+  sqlite3_bind_double(m_statement.get(), index, value);
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view value) {
+  sqlite3_bind_text(m_statement.get(), index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::nullptr_t) {
+  sqlite3_bind_null(m_statement.get(), index);
+  return *this;
+}
+
+bool Statement::step() {
+  int rc = sqlite3_step(m_statement.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  std::string sql = sqlite3_sql(m_statement.get());
+  sqlite3_reset(m_statement.get());
+  fail_sqlite(m_db, rc, "'" + sql.substr(0, 60) + "'");
+}
+
+void Statement::run() {
+  while (step()) {
+  }
+  reset();
+}
+
+void Statement::reset() {
+  sqlite3_reset(m_statement.get());
+  sqlite3_clear_bindings(m_statement.get());
+}
+
+std::int64_t Statement::column_int64(int index) const { return sqlite3_column_int64(m_statement.get(), index); }
+double Statement::column_double(int index) const { return sqlite3_column_double(m_statement.get(), index); }
+
+std::string Statement::column_text(int index) const {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(m_statement.get(), index));
+  if (!text) return {};
+  return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(m_statement.get(), index)));
+}
+
+std::optional<std::string> Statement::column_optional_text(int index) const {
+  if (column_is_null(index)) return std::nullopt;
+  return column_text(index);
+}
+
+bool Statement::column_is_null(int index) const {
+  return sqlite3_column_type(m_statement.get(), index) == SQLITE_NULL;
+}
+
+Database::Database(std::unique_ptr<sqlite3, Closer> db, fs::path path) : m_db(std::move(db)), m_path(std::move(path)) {}
+
+Database Database::open(const fs::path& path, OpenMode mode) {
+  bool exists = fs::exists(path);
+  if (!exists && mode == OpenMode::existing_only) {
+    fail(ExitCode::bad_input, "{}: no such store (run an import first, or pass --db)", path.string());
+  }
+  if (exists && fs::is_directory(path)) fail(ExitCode::usage, "{}: is a directory, not a store file", path.string());
+  if (exists && fs::file_size(path) > 0 && !has_sqlite_header(path)) {
+    fail(ExitCode::integrity, "{}: not a SQLite database; refusing to touch it", path.string());
+  }
+  if (path.has_parent_path() && !fs::exists(path.parent_path())) {
+    fail(ExitCode::usage, "{}: directory {} does not exist", path.string(), path.parent_path().string());
+  }
+  sqlite3* raw = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  std::unique_ptr<sqlite3, Closer> handle(raw);
+  if (rc != SQLITE_OK) fail_sqlite(raw, rc, "open " + path.string());
+  sqlite3_busy_timeout(raw, 10000);
+  sqlite3_extended_result_codes(raw, 0);
+  Database db(std::move(handle), path);
+  check_identity(db, path);
+  db.exec("PRAGMA journal_mode = WAL");
+  configure(db);
+  migrate(db);
+  return db;
+}
+
+Database Database::open_in_memory() {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  std::unique_ptr<sqlite3, Closer> handle(raw);
+  if (rc != SQLITE_OK) fail_sqlite(raw, rc, "open :memory:");
+  Database db(std::move(handle), ":memory:");
+  configure(db);
+  migrate(db);
+  return db;
+}
+
+void Database::exec(std::string_view sql) {
+  char* error = nullptr;
+  std::string text(sql);
+  int rc = sqlite3_exec(m_db.get(), text.c_str(), nullptr, nullptr, &error);
+  if (rc != SQLITE_OK) {
+    std::string message = error ? error : sqlite3_errstr(rc);
+    sqlite3_free(error);
+    ExitCode code = (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) ? ExitCode::integrity : ExitCode::internal;
+    fail(code, "store: {}: {}", text.substr(0, 60), message);
+  }
+}
+
+int Database::schema_version() { return static_cast<int>(pragma_int(*this, "user_version")); }
+
+Transaction::Transaction(Database& db) : m_db(db) { m_db.exec("BEGIN IMMEDIATE"); }
+
+Transaction::~Transaction() {
+  if (!m_done) sqlite3_exec(m_db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void Transaction::commit() {
+  m_db.exec("COMMIT");
+  m_done = true;
+}
+
+}  // namespace medcode::store

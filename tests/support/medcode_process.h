@@ -1,0 +1,40 @@
+// Runs the medcode binary for end-to-end tests and captures its exit code, stdout and stderr.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace medcode::testing {
+
+struct ProcessResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs MEDCODE_BINARY with `args` in `working_dir` (current directory when empty), with extra environment
+// variables set (an empty value unsets the variable).
+ProcessResult run_medcode(const std::vector<std::string>& args, const std::filesystem::path& working_dir = {},
+                          const std::map<std::string, std::string>& env = {});
+
+// A fresh directory under the system temporary directory, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return m_path; }
+  std::filesystem::path operator/(const std::string& name) const { return m_path / name; }
+
+ private:
+  std::filesystem::path m_path;
+};
+
+std::filesystem::path shared_data(const std::string& relative);  // ../shared/data/<relative>
+std::filesystem::path fixture(const std::string& relative);      // tests/fixtures/<relative>
+std::string read_text(const std::filesystem::path& path);
+
+}  // namespace medcode::testing
