@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds medcode and runs the main job: fetch the ICD-10-CM FY2023 code set
+# (from the mirror in MEDCODE_MIRROR, default ../shared/data/cms, else from CMS over HTTPS), import it and
+# look a code up. The store is ./medcode.db unless MEDCODE_DB says otherwise.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/install-deps.sh"
+"$root/scripts/build.sh" -DMEDCODE_BUILD_TESTS=OFF
+medcode="${MEDCODE_BUILD_DIR:-$root/build}/src/cli/medcode"
+if [ -z "${MEDCODE_MIRROR:-}" ] && [ -d "$root/../shared/data/cms" ]; then
+  export MEDCODE_MIRROR="$root/../shared/data/cms"
+fi
+year="${MEDCODE_YEAR:-2023}"
+"$medcode" fetch icd10cm --year "$year"
+"$medcode" import icd10cm --year "$year"
+"$medcode" codes show S06.0X1A
+echo "billable ICD-10-CM $year codes: $("$medcode" codes export --system icd10cm --year "$year" --billable-only | wc -l)"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds medcode with its tests and runs the whole suite under ctest.
+# Extra arguments go to ctest (e.g. -L unit, -R Icd10cm).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/install-deps.sh"
+werror=OFF
+if [ "${CI:-}" = "true" ]; then werror=ON; fi
+"$root/scripts/build.sh" -DMEDCODE_BUILD_TESTS=ON -DMEDCODE_WERROR="$werror"
+ctest --test-dir "${MEDCODE_BUILD_DIR:-$root/build}" --output-on-failure -j "$(nproc)" "$@"
