@@ -1,5 +1,294 @@
+// `import icd10cm`: recognises the given files by content (tabular XML, index XML, order file, code
+// descriptions file; plain, .gz or inside CMS's zip), parses them and writes one release in one transaction.
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <regex>
+#include <set>
+#include <unordered_map>
+
+#include "medcode/codes/icd10cm_index.h"
+#include "medcode/codes/icd10cm_order.h"
+#include "medcode/codes/icd10cm_tabular.h"
 #include "medcode/codes/import.h"
+#include "medcode/codes/import_inputs.h"
+#include "medcode/codes/release_writer.h"
+#include "medcode/store/database.h"
 #include "medcode/util/error.h"
+#include "medcode/util/files.h"
+#include "medcode/util/text.h"
+
 namespace medcode::codes {
-ImportSummary import_icd10cm(store::Database&, const ImportOptions&) { fail(ExitCode::internal, "todo"); }
+
+namespace {
+
+namespace fs = std::filesystem;
+
+enum class InputRole { tabular, index, order, unsupported_table, unknown };
+
+struct Inputs {
+  std::optional<util::Input> tabular;
+  std::vector<util::Input> indexes;
+  std::optional<util::Input> order;
+  std::vector<std::pair<std::string, fs::path>> sources;  // role, path
+  std::vector<std::string> warnings;
+};
+
+InputRole classify(std::string_view content) {
+  std::string_view head = content.substr(0, 4096);
+  if (head.find("<ICD10CM.tabular") != std::string_view::npos) return InputRole::tabular;
+  if (head.find("<ICD10CM.index") != std::string_view::npos) return InputRole::index;
+  if (head.find("<ICD10CM.neoplasm") != std::string_view::npos ||
+      head.find("<ICD10CM.drug") != std::string_view::npos) {
+    return InputRole::unsupported_table;
+  }
+  if (head.find('<') == std::string_view::npos && looks_like_icd10cm_order_file(head)) return InputRole::order;
+  return InputRole::unknown;
 }
+
+const char* role_name(InputRole role) {
+  switch (role) {
+    case InputRole::tabular: return "tabular";
+    case InputRole::index: return "index";
+    case InputRole::order: return "order";
+    default: return "other";
+  }
+}
+
+// Files found in a zip that are not code-set data (PDFs, schemas, spreadsheets) are passed over quietly.
+void add_input(Inputs& inputs, util::Input input, const fs::path& path, bool from_archive) {
+  InputRole role = classify(input.content);
+  switch (role) {
+    case InputRole::tabular:
+      if (inputs.tabular) fail(ExitCode::usage, "two tabular files given: {} and {}", inputs.tabular->name, input.name);
+      inputs.tabular = std::move(input);
+      break;
+    case InputRole::index:
+      inputs.indexes.push_back(std::move(input));
+      break;
+    case InputRole::order:
+      if (inputs.order) fail(ExitCode::usage, "two order files given: {} and {}", inputs.order->name, input.name);
+      inputs.order = std::move(input);
+      break;
+    case InputRole::unsupported_table:
+      inputs.warnings.push_back(input.name + ": neoplasm and drug tables are not imported");
+      return;
+    case InputRole::unknown:
+      if (from_archive) return;
+      fail(ExitCode::bad_input,
+           "{}: not an ICD-10-CM tabular XML, index XML, order file or code descriptions file", input.name);
+  }
+  inputs.sources.emplace_back(role_name(role), path);
+}
+
+Inputs read_inputs(const std::vector<fs::path>& paths) {
+  Inputs inputs;
+  for (const fs::path& path : paths) {
+    if (!util::is_zip_path(path)) {
+      add_input(inputs, util::read_input(path), path, false);
+      continue;
+    }
+    for (const std::string& member : util::zip_members(path)) {
+      std::string extension = util::to_lower(fs::path(member).extension().string());
+      if (extension != ".xml" && extension != ".txt") continue;
+      add_input(inputs, {path.string() + ":" + member, util::read_zip_member(path, member)}, path, true);
+    }
+  }
+  if (!inputs.tabular && !inputs.order) {
+    fail(ExitCode::bad_input, "no ICD-10-CM tabular XML or order file among the inputs (a tabular or an order "
+                              "file is required; the index alone has no code descriptions)");
+  }
+  return inputs;
+}
+
+std::optional<int> year_from_name(const std::string& name) {
+  static const std::regex k_year(R"((?:^|[^0-9])(20[0-9]{2})(?:[^0-9]|$))");
+  std::smatch match;
+  std::string file = fs::path(name).filename().string();
+  if (std::regex_search(file, match, k_year)) return std::stoi(match[1].str());
+  return std::nullopt;
+}
+
+// The order file's billable set against the tabular's: differences become warnings.
+void cross_check(const Tabular& tabular, const OrderFile& order, std::string_view source,
+                 std::vector<std::string>& warnings, nlohmann::json& counters) {
+  std::set<std::string> from_tabular;
+  for (const auto& code : tabular.codes) {
+    if (code.billable) from_tabular.insert(code.code);
+  }
+  std::set<std::string> from_order;
+  for (const auto& entry : order.entries) {
+    if (entry.billable) from_order.insert(entry.code);
+  }
+  std::vector<std::string> only_tabular;
+  std::vector<std::string> only_order;
+  std::set_difference(from_tabular.begin(), from_tabular.end(), from_order.begin(), from_order.end(),
+                      std::back_inserter(only_tabular));
+  std::set_difference(from_order.begin(), from_order.end(), from_tabular.begin(), from_tabular.end(),
+                      std::back_inserter(only_order));
+  counters["order_only_billable"] = only_order.size();
+  counters["tabular_only_billable"] = only_tabular.size();
+  auto sample = [](const std::vector<std::string>& codes) {
+    std::vector<std::string> first(codes.begin(), codes.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(codes.size(), 5)));
+    return fmt::format("{}{}", fmt::join(first, ", "), codes.size() > 5 ? ", ..." : "");
+  };
+  if (!only_order.empty()) {
+    warnings.push_back(fmt::format("{}: {} billable codes are not billable in the tabular: {}", source,
+                                   only_order.size(), sample(only_order)));
+  }
+  if (!only_tabular.empty()) {
+    warnings.push_back(fmt::format("{}: {} billable codes of the tabular are missing: {}", source,
+                                   only_tabular.size(), sample(only_tabular)));
+  }
+}
+
+std::optional<std::string> nearest_parent(const std::string& code,
+                                          const std::unordered_map<std::string, bool>& known) {
+  std::string compact;
+  for (char c : code) {
+    if (c != '.') compact.push_back(c);
+  }
+  while (compact.size() > 3) {
+    compact.pop_back();
+    std::string candidate = compact.size() > 3 ? compact.substr(0, 3) + "." + compact.substr(3) : compact;
+    if (known.count(candidate)) return candidate;
+  }
+  return std::nullopt;
+}
+
+// Codes from an order file alone: no chapters, notes or 7th-character definitions, parents by prefix.
+Tabular tabular_from_order(const OrderFile& order) {
+  Tabular tabular;
+  std::unordered_map<std::string, bool> known;
+  for (const auto& entry : order.entries) known.emplace(entry.code, entry.billable);
+  for (const auto& entry : order.entries) {
+    TabularCode code;
+    code.code = entry.code;
+    code.parent = nearest_parent(entry.code, known);
+    code.description = entry.description;
+    code.billable = entry.billable;
+    code.placeholder = entry.code.find('X', 4) != std::string::npos;
+    tabular.codes.push_back(std::move(code));
+  }
+  return tabular;
+}
+
+void write_release(ReleaseWriter& writer, const Tabular& tabular, const std::vector<Index>& indexes,
+                   const std::unordered_map<std::string, std::string>& short_descriptions,
+                   const util::ProgressCallback& progress) {
+  for (const auto& group : tabular.groups) {
+    writer.add_group({group.kind, group.key, group.parent_key, group.description, group.first_code, group.last_code});
+  }
+  std::uint64_t done = 0;
+  for (const auto& code : tabular.codes) {
+    CodeRow row;
+    row.code = code.code;
+    row.parent = code.parent;
+    if (!code.chapter.empty()) row.chapter = code.chapter;
+    if (!code.section.empty()) row.section = code.section;
+    row.description = code.description;
+    if (auto it = short_descriptions.find(code.code); it != short_descriptions.end()) row.short_description = it->second;
+    row.billable = code.billable;
+    row.placeholder = code.placeholder;
+    row.seventh_char = code.seventh_char;
+    row.seventh_meaning = code.seventh_meaning;
+    writer.add_code(row);
+    if (++done % 8192 == 0) util::report(progress, "write codes", done, tabular.codes.size());
+  }
+  util::report(progress, "write codes", done, tabular.codes.size());
+  for (const auto& note : tabular.notes) writer.add_note(note.owner, note.kind, note.seq, note.text);
+  for (const auto& seventh : tabular.seventh_characters) {
+    writer.add_seventh_character(seventh.owner, seventh.character, seventh.meaning);
+  }
+  for (const auto& index : indexes) {
+    std::vector<std::int64_t> ids(index.terms.size());
+    for (std::size_t i = 0; i < index.terms.size(); ++i) {
+      const IndexTerm& term = index.terms[i];
+      IndexTermRow row{term.parent >= 0 ? std::optional<std::int64_t>(ids[static_cast<std::size_t>(term.parent)]) : std::nullopt,
+                       term.level, term.title, term.path, term.code, term.code_incomplete,
+                       term.manifestation_code, term.see, term.see_also};
+      ids[i] = writer.add_index_term(row);
+    }
+  }
+  util::report(progress, "build search index", 0, 0);
+  writer.finish();
+}
+
+int choose_year(const ImportOptions& options, int resolved_year, const Inputs& inputs,
+                const std::optional<int>& tabular_year) {
+  if (options.year && tabular_year && *options.year != *tabular_year) {
+    fail(ExitCode::bad_input, "{}: the tabular is for {} but --year {} was given", inputs.tabular->name,
+         *tabular_year, *options.year);
+  }
+  if (options.year) return *options.year;
+  if (tabular_year) return *tabular_year;
+  if (resolved_year > 0) return resolved_year;
+  for (const auto& [role, path] : inputs.sources) {
+    if (auto year = year_from_name(path.string())) return *year;
+  }
+  fail(ExitCode::usage, "cannot tell the release year from the files; pass --year");
+}
+
+}  // namespace
+
+ImportSummary import_icd10cm(store::Database& db, const ImportOptions& options) {
+  auto started_at = std::chrono::steady_clock::now();
+  int resolved_year = 0;
+  std::vector<fs::path> paths = resolve_import_paths(db, System::icd10cm, options, resolved_year);
+  util::report(options.progress, "read files", 0, paths.size());
+  Inputs inputs = read_inputs(paths);
+
+  Tabular tabular;
+  std::optional<OrderFile> order;
+  if (inputs.order) order = parse_icd10cm_order_file(inputs.order->content, inputs.order->name);
+  if (inputs.tabular) {
+    util::report(options.progress, "parse tabular", 0, 0);
+    tabular = parse_icd10cm_tabular(inputs.tabular->content, inputs.tabular->name);
+  } else {
+    tabular = tabular_from_order(*order);
+  }
+  std::vector<Index> indexes;
+  for (auto& input : inputs.indexes) {
+    util::report(options.progress, "parse index", 0, 0);
+    indexes.push_back(parse_icd10cm_index(input.content, input.name));
+  }
+
+  ImportSummary summary;
+  summary.system = System::icd10cm;
+  summary.year = choose_year(options, resolved_year, inputs, tabular.year);
+  summary.warnings = inputs.warnings;
+  std::unordered_map<std::string, std::string> short_descriptions;
+  if (order) {
+    if (inputs.tabular) cross_check(tabular, *order, inputs.order->name, summary.warnings, summary.counters);
+    for (const auto& entry : order->entries) {
+      if (!entry.short_description.empty()) short_descriptions.emplace(entry.code, entry.short_description);
+    }
+  }
+
+  auto parsed_at = std::chrono::steady_clock::now();
+  store::Transaction transaction(db);
+  ReleaseWriter writer(db, System::icd10cm, summary.year, options.run_id, describe_sources(inputs.sources));
+  write_release(writer, tabular, indexes, short_descriptions, options.progress);
+  transaction.commit();
+  auto written_at = std::chrono::steady_clock::now();
+  spdlog::debug("import icd10cm: read and parsed in {:.3f} s, written in {:.3f} s",
+                std::chrono::duration<double>(parsed_at - started_at).count(),
+                std::chrono::duration<double>(written_at - parsed_at).count());
+
+  summary.release_id = writer.release_id();
+  summary.n_codes = writer.n_codes();
+  summary.n_billable = writer.n_billable();
+  std::size_t n_terms = 0;
+  for (const auto& index : indexes) n_terms += index.terms.size();
+  summary.counters["chapters"] = std::count_if(tabular.groups.begin(), tabular.groups.end(),
+                                               [](const auto& group) { return group.kind == "chapter"; });
+  summary.counters["notes"] = tabular.notes.size();
+  summary.counters["index_terms"] = n_terms;
+  summary.counters["seventh_character_excluded"] = tabular.n_seventh_excluded;
+  return summary;
+}
+
+}  // namespace medcode::codes

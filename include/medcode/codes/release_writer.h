@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "medcode/codes/code_system.h"
 #include "medcode/store/database.h"
@@ -64,7 +65,8 @@ class ReleaseWriter {
   void add_seventh_character(std::string_view owner, std::string_view character, std::string_view meaning);
   std::int64_t add_index_term(const IndexTermRow& term);
 
-  // Fills the full-text index (descriptions, inclusion terms, index terms) and the release's counts.
+  // Fills the full-text index and the release's counts. A code's searchable terms are its short
+  // description, inclusion terms and the index paths that lead to it, each word once.
   void finish();
 
   std::int64_t n_codes() const { return m_n_codes; }
@@ -81,6 +83,12 @@ class ReleaseWriter {
   store::Statement m_insert_note;
   store::Statement m_insert_seventh;
   store::Statement m_insert_term;
+  struct SearchEntry {
+    std::int64_t id = 0;
+    std::string description;
+    std::string terms;  // words, space separated, repeats allowed (removed in finish)
+  };
+  std::unordered_map<std::string, SearchEntry> m_search;  // by code
 };
 
 // Deletes a release and everything that belongs to it (inside the caller's transaction).

@@ -1,0 +1,55 @@
+// Resolution of an import's input files and the provenance recorded with the release.
+#include "medcode/codes/import_inputs.h"
+
+#include <set>
+
+#include "medcode/fetch/file_registry.h"
+#include "medcode/store/database.h"
+#include "medcode/util/error.h"
+#include "medcode/util/hash.h"
+
+namespace medcode::codes {
+
+namespace fs = std::filesystem;
+
+std::vector<fs::path> resolve_import_paths(store::Database& db, System system, const ImportOptions& options,
+                                           int& year_out) {
+  year_out = 0;
+  if (!options.paths.empty()) return options.paths;
+  std::string name(system_name(system));
+  int year = 0;
+  if (options.year) {
+    year = *options.year;
+  } else {
+    store::Statement newest = db.prepare("SELECT max(year) FROM fetched_files WHERE system = ?");
+    newest.bind_all(name);
+    if (newest.step() && !newest.column_is_null(0)) year = static_cast<int>(newest.column_int64(0));
+  }
+  std::vector<fetch::FetchedFile> files = year ? fetch::fetched_files(db, name, year) : std::vector<fetch::FetchedFile>{};
+  if (files.empty()) {
+    fail(ExitCode::bad_input, "no {} files {}: run `medcode fetch {}{}` first, or pass the files' paths",
+         system_display_name(system), year ? fmt::format("fetched for {}", year) : std::string("fetched"), name,
+         year ? fmt::format(" --year {}", year) : std::string());
+  }
+  std::vector<fs::path> paths;
+  std::set<fs::path> seen;  // several roles may live in one archive
+  for (const auto& file : files) {
+    if (!fs::exists(file.path)) {
+      fail(ExitCode::bad_input, "{}: recorded by fetch but missing; run `medcode fetch {} --year {}` again",
+           file.path.string(), name, year);
+    }
+    if (seen.insert(file.path).second) paths.push_back(file.path);
+  }
+  year_out = year;
+  return paths;
+}
+
+nlohmann::json describe_sources(const std::vector<std::pair<std::string, fs::path>>& sources) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [role, path] : sources) {
+    out.push_back({{"role", role}, {"path", fs::absolute(path).string()}, {"sha256", util::sha256_file_hex(path)}});
+  }
+  return out;
+}
+
+}  // namespace medcode::codes
