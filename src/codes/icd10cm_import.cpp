@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <map>
 #include <regex>
 #include <set>
@@ -176,9 +177,10 @@ Tabular tabular_from_order(const OrderFile& order) {
   return tabular;
 }
 
-void write_release(ReleaseWriter& writer, const Tabular& tabular, const std::vector<Index>& indexes,
-                   const std::unordered_map<std::string, std::string>& short_descriptions,
-                   const util::ProgressCallback& progress) {
+// Index files are parsed on another thread while the codes are written; `indexes` yields them when ready.
+std::size_t write_release(ReleaseWriter& writer, const Tabular& tabular, std::vector<std::future<Index>>& indexes,
+                          const std::unordered_map<std::string, std::string>& short_descriptions,
+                          const util::ProgressCallback& progress) {
   for (const auto& group : tabular.groups) {
     writer.add_group({group.kind, group.key, group.parent_key, group.description, group.first_code, group.last_code});
   }
@@ -203,7 +205,10 @@ void write_release(ReleaseWriter& writer, const Tabular& tabular, const std::vec
   for (const auto& seventh : tabular.seventh_characters) {
     writer.add_seventh_character(seventh.owner, seventh.character, seventh.meaning);
   }
-  for (const auto& index : indexes) {
+  std::size_t n_terms = 0;
+  for (auto& pending : indexes) {
+    const Index index = pending.get();
+    n_terms += index.terms.size();
     std::vector<std::int64_t> ids(index.terms.size());
     for (std::size_t i = 0; i < index.terms.size(); ++i) {
       const IndexTerm& term = index.terms[i];
@@ -215,6 +220,7 @@ void write_release(ReleaseWriter& writer, const Tabular& tabular, const std::vec
   }
   util::report(progress, "build search index", 0, 0);
   writer.finish();
+  return n_terms;
 }
 
 int choose_year(const ImportOptions& options, int resolved_year, const Inputs& inputs,
@@ -241,6 +247,10 @@ ImportSummary import_icd10cm(store::Database& db, const ImportOptions& options) 
   util::report(options.progress, "read files", 0, paths.size());
   Inputs inputs = read_inputs(paths);
 
+  std::vector<std::future<Index>> indexes;
+  for (auto& input : inputs.indexes) {
+    indexes.push_back(std::async(std::launch::async, [&input] { return parse_icd10cm_index(input.content, input.name); }));
+  }
   Tabular tabular;
   std::optional<OrderFile> order;
   if (inputs.order) order = parse_icd10cm_order_file(inputs.order->content, inputs.order->name);
@@ -249,11 +259,6 @@ ImportSummary import_icd10cm(store::Database& db, const ImportOptions& options) 
     tabular = parse_icd10cm_tabular(inputs.tabular->content, inputs.tabular->name);
   } else {
     tabular = tabular_from_order(*order);
-  }
-  std::vector<Index> indexes;
-  for (auto& input : inputs.indexes) {
-    util::report(options.progress, "parse index", 0, 0);
-    indexes.push_back(parse_icd10cm_index(input.content, input.name));
   }
 
   ImportSummary summary;
@@ -271,7 +276,7 @@ ImportSummary import_icd10cm(store::Database& db, const ImportOptions& options) 
   auto parsed_at = std::chrono::steady_clock::now();
   store::Transaction transaction(db);
   ReleaseWriter writer(db, System::icd10cm, summary.year, options.run_id, describe_sources(inputs.sources));
-  write_release(writer, tabular, indexes, short_descriptions, options.progress);
+  std::size_t n_terms = write_release(writer, tabular, indexes, short_descriptions, options.progress);
   transaction.commit();
   auto written_at = std::chrono::steady_clock::now();
   spdlog::debug("import icd10cm: read and parsed in {:.3f} s, written in {:.3f} s",
@@ -281,8 +286,6 @@ ImportSummary import_icd10cm(store::Database& db, const ImportOptions& options) 
   summary.release_id = writer.release_id();
   summary.n_codes = writer.n_codes();
   summary.n_billable = writer.n_billable();
-  std::size_t n_terms = 0;
-  for (const auto& index : indexes) n_terms += index.terms.size();
   summary.counters["chapters"] = std::count_if(tabular.groups.begin(), tabular.groups.end(),
                                                [](const auto& group) { return group.kind == "chapter"; });
   summary.counters["notes"] = tabular.notes.size();

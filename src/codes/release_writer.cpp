@@ -84,18 +84,16 @@ ReleaseWriter::ReleaseWriter(store::Database& db, System system, int year, std::
 }
 
 void ReleaseWriter::add_group(const GroupRow& group) {
-  m_insert_group.bind_all(m_release_id, group.kind, group.key, group.parent_key, group.description,
+  m_insert_group.run_with(m_release_id, group.kind, group.key, group.parent_key, group.description,
                           group.first_code, group.last_code, ++m_group_seq);
-  m_insert_group.run();
 }
 
 std::int64_t ReleaseWriter::add_code(const CodeRow& code) {
   std::optional<std::string> attributes;
   if (code.attributes) attributes = code.attributes->dump();
-  m_insert_code.bind_all(m_release_id, code.code, code.kind, code.parent, code.chapter, code.section,
+  m_insert_code.run_with(m_release_id, code.code, code.kind, code.parent, code.chapter, code.section,
                          code.description, code.short_description, code.billable ? 1 : 0,
                          code.placeholder ? 1 : 0, code.seventh_char, code.seventh_meaning, attributes);
-  m_insert_code.run();
   std::int64_t id = m_db.last_insert_rowid();
   SearchEntry& entry = m_search[code.code];
   entry.id = id;
@@ -109,21 +107,18 @@ std::int64_t ReleaseWriter::add_code(const CodeRow& code) {
 }
 
 void ReleaseWriter::add_note(std::string_view owner, std::string_view kind, int seq, std::string_view text) {
-  m_insert_note.bind_all(m_release_id, owner, kind, seq, text);
-  m_insert_note.run();
+  m_insert_note.run_with(m_release_id, owner, kind, seq, text);
   if (kind == "inclusion_term") append_terms(m_search[std::string(owner)].terms, text);
 }
 
 void ReleaseWriter::add_seventh_character(std::string_view owner, std::string_view character,
                                           std::string_view meaning) {
-  m_insert_seventh.bind_all(m_release_id, owner, character, meaning);
-  m_insert_seventh.run();
+  m_insert_seventh.run_with(m_release_id, owner, character, meaning);
 }
 
 std::int64_t ReleaseWriter::add_index_term(const IndexTermRow& term) {
-  m_insert_term.bind_all(m_release_id, term.parent_id, term.level, term.title, term.path, term.code,
+  m_insert_term.run_with(m_release_id, term.parent_id, term.level, term.title, term.path, term.code,
                          term.code_incomplete ? 1 : 0, term.manifestation_code, term.see, term.see_also);
-  m_insert_term.run();
   if (term.code) append_terms(m_search[*term.code].terms, term.path);
   return m_db.last_insert_rowid();
 }
@@ -139,8 +134,7 @@ void ReleaseWriter::finish() {
   }
   std::sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) { return a->id < b->id; });
   for (const SearchEntry* entry : entries) {
-    insert.bind_all(entry->id, entry->description, distinct_words(entry->terms));
-    insert.run();
+    insert.run_with(entry->id, entry->description, distinct_words(entry->terms));
   }
   m_search.clear();
   spdlog::debug("release writer: full-text index built in {:.3f} s",

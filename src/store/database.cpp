@@ -88,6 +88,10 @@ Statement& Statement::bind(int index, std::string_view value) {
   return *this;
 }
 
+void Statement::bind_view(int index, std::string_view value) {
+  sqlite3_bind_text(m_statement.get(), index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+}
+
 Statement& Statement::bind(int index, std::nullptr_t) {
   sqlite3_bind_null(m_statement.get(), index);
   return *this;

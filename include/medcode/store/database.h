@@ -37,6 +37,15 @@ class Statement {
     return *this;
   }
 
+  // Binds every argument in order without copying text (the arguments outlive the call), runs the statement
+  // to completion and resets it: the fast path for bulk inserts.
+  template <typename... Args>
+  void run_with(const Args&... args) {
+    int index = 0;
+    (bind_view(++index, args), ...);
+    run();
+  }
+
   // True while a row is available; false when done. Throws on error.
   bool step();
   // Runs to completion (for INSERT/UPDATE/DELETE), then resets for reuse.
@@ -50,6 +59,23 @@ class Statement {
   bool column_is_null(int index) const;
 
  private:
+  // Text bound by pointer (SQLITE_STATIC); every other type as bind() does.
+  void bind_view(int index, std::string_view value);
+  void bind_view(int index, const std::string& value) { bind_view(index, std::string_view(value)); }
+  void bind_view(int index, const char* value) { bind_view(index, std::string_view(value)); }
+  template <typename T>
+  void bind_view(int index, const std::optional<T>& value) {
+    if (value) {
+      bind_view(index, *value);
+    } else {
+      bind(index, nullptr);
+    }
+  }
+  template <typename T>
+  void bind_view(int index, const T& value) {
+    bind(index, value);
+  }
+
   struct Finalizer {
     void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
   };
