@@ -1,0 +1,77 @@
+// Tests of the util module: encodings, compressed inputs, atomic files and hashing.
+#include <gtest/gtest.h>
+
+#include "medcode/util/error.h"
+#include "medcode/util/files.h"
+#include "medcode/util/hash.h"
+#include "medcode/util/text.h"
+#include "support/medcode_process.h"
+
+namespace medcode::util {
+namespace {
+
+using medcode::testing::shared_data;
+using medcode::testing::TempDir;
+
+TEST(Text, DecodesWindows1252BytesToUtf8) {
+  EXPECT_EQ(cp1252_to_utf8("caf\xE9"), "caf\xC3\xA9");
+  EXPECT_EQ(cp1252_to_utf8("don\x92t"), "don\xE2\x80\x99t");
+  EXPECT_EQ(cp1252_to_utf8("\x80"), "\xE2\x82\xAC");
+  EXPECT_EQ(to_utf8("already \xC3\xA9"), "already \xC3\xA9") << "valid UTF-8 passes through";
+  EXPECT_FALSE(is_valid_utf8("caf\xE9"));
+  EXPECT_FALSE(is_valid_utf8("\xC3"));
+  EXPECT_TRUE(is_valid_utf8("\xE2\x80\x99"));
+}
+
+TEST(Text, CollapsesWhitespaceAndSplitsLines) {
+  EXPECT_EQ(collapse_whitespace("  a \n\t b  "), "a b");
+  auto lines = split_lines("one\r\ntwo\nthree");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "one");
+  EXPECT_EQ(lines[2], "three");
+}
+
+TEST(Hash, ComputesKnownSha256Digests) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Files, ReadsGzipAndZipInputs) {
+  Input tabular = read_input(shared_data("cms/icd10cm/2023/icd10cm_tabular_2023.xml.gz"));
+  EXPECT_EQ(tabular.content.substr(0, 5), "<?xml");
+  EXPECT_GT(tabular.content.size(), 9'000'000u);
+  auto zip = shared_data("cms/hcpcs/2019/2019-Alpha-Numeric-HCPCS-File.zip");
+  auto members = zip_members(zip);
+  EXPECT_NE(std::find(members.begin(), members.end(), "HCPC2019_CONTR_ANWEB.txt"), members.end());
+  Input annual = read_input(zip, [](std::string_view name) { return name == "HCPC2019_README.txt"; });
+  EXPECT_EQ(annual.name, zip.string() + ":HCPC2019_README.txt");
+  EXPECT_FALSE(annual.content.empty());
+}
+
+TEST(Files, ReportsATruncatedGzipAsBadInput) {
+  TempDir dir;
+  std::string bytes = read_file(shared_data("cms/icd10cm/2023/icd10cm_index_2023.xml.gz"));
+  write_file_atomic(dir / "cut.xml.gz", std::string_view(bytes).substr(0, bytes.size() / 3));
+  try {
+    read_gzip(dir / "cut.xml.gz");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::bad_input);
+    EXPECT_NE(std::string(e.what()).find("cut.xml.gz"), std::string::npos);
+  }
+}
+
+TEST(Files, AtomicFileLeavesNothingBehindWhenNotCommitted) {
+  TempDir dir;
+  {
+    AtomicFile file(dir / "out.txt");
+    file.write("partial");
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "out.txt"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+  write_file_atomic(dir / "out.txt", "whole");
+  EXPECT_EQ(read_file(dir / "out.txt"), "whole");
+}
+
+}  // namespace
+}  // namespace medcode::util
