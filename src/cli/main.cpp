@@ -28,6 +28,7 @@ void add_global_options(CLI::App& app, GlobalOptions& options) {
                  "from it (default ./medcode.yaml when present)")
       ->envname("MEDCODE_CONFIG");
   app.config_formatter(std::make_shared<medcode::cli::YamlConfig>());
+  app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key must not pass silently
   app.add_flag("-v,--verbose", options.verbose, "More detail in logs (debug level)");
   app.add_flag("-q,--quiet", options.quiet, "Only errors on stderr; no progress (for cron)");
   app.add_option("--log-file", options.log_file, "Also write logs to this file (rotated at 10 MiB, 3 kept)")
@@ -85,6 +86,12 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ConfigError& e) {
+    std::string message = e.what();
+    const std::string k_cli11_wording = "INI was not able to parse ";
+    if (message.rfind(k_cli11_wording, 0) == 0) message = "unknown key '" + message.substr(k_cli11_wording.size()) + "'";
+    std::cerr << "error: config file: " << message << "\n";
+    return static_cast<int>(ExitCode::usage);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return static_cast<int>(ExitCode::usage);

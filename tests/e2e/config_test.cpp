@@ -1,0 +1,71 @@
+// End-to-end tests of option precedence: flag > MEDCODE_* environment > config file > default.
+#include <gtest/gtest.h>
+
+#include "medcode/util/files.h"
+#include "support/medcode_process.h"
+
+namespace medcode {
+namespace {
+
+using testing::fixture;
+using testing::run_medcode;
+using testing::TempDir;
+
+class Configuration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    util::write_file_atomic(m_dir / "medcode.yaml", "db: from-config.db\nimport:\n  icd10cm:\n    year: 2023\n");
+  }
+  testing::ProcessResult import(std::vector<std::string> global, std::map<std::string, std::string> env = {}) {
+    std::vector<std::string> args = std::move(global);
+    for (const char* arg : {"import", "icd10cm"}) args.emplace_back(arg);
+    args.push_back(fixture("icd10cm/tabular_mini.xml").string());
+    env.emplace("MEDCODE_DB", env.count("MEDCODE_DB") ? env["MEDCODE_DB"] : "");
+    return run_medcode(args, m_dir.path(), env);
+  }
+  TempDir m_dir;
+};
+
+TEST_F(Configuration, TheConfigFileInTheWorkingDirectoryFillsOptions) {
+  auto result = import({});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(std::filesystem::exists(m_dir / "from-config.db"));
+}
+
+TEST_F(Configuration, TheEnvironmentOutranksTheConfigFile) {
+  auto result = import({}, {{"MEDCODE_DB", "from-env.db"}});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(std::filesystem::exists(m_dir / "from-env.db"));
+  EXPECT_FALSE(std::filesystem::exists(m_dir / "from-config.db"));
+}
+
+TEST_F(Configuration, TheCommandLineOutranksTheEnvironment) {
+  auto result = import({"--db", "from-flag.db"}, {{"MEDCODE_DB", "from-env.db"}});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(std::filesystem::exists(m_dir / "from-flag.db"));
+  EXPECT_FALSE(std::filesystem::exists(m_dir / "from-env.db"));
+}
+
+TEST_F(Configuration, AMisspeltKeyIsAUsageError) {
+  util::write_file_atomic(m_dir / "bad.yaml", "import:\n  icd10cm:\n    yeer: 2023\n");
+  auto result = import({"--config", "bad.yaml"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("unknown key 'import.icd10cm.yeer'"), std::string::npos) << result.err;
+}
+
+TEST(CommandLine, AnUnknownOptionIsAUsageError) {
+  auto result = run_medcode({"import", "icd10cm", "--no-such-option"});
+  EXPECT_EQ(result.exit_code, 2);
+}
+
+TEST(CommandLine, VersionAndHelpExitZero) {
+  auto version = run_medcode({"--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_NE(version.out.find("medcode "), std::string::npos);
+  auto help = run_medcode({"import", "icd10cm", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--year"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace medcode
