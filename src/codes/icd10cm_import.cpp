@@ -7,7 +7,6 @@
 #include <chrono>
 #include <future>
 #include <map>
-#include <regex>
 #include <set>
 #include <unordered_map>
 
@@ -103,14 +102,6 @@ Inputs read_inputs(const std::vector<fs::path>& paths) {
                               "file is required; the index alone has no code descriptions)");
   }
   return inputs;
-}
-
-std::optional<int> year_from_name(const std::string& name) {
-  static const std::regex k_year(R"((?:^|[^0-9])(20[0-9]{2})(?:[^0-9]|$))");
-  std::smatch match;
-  std::string file = fs::path(name).filename().string();
-  if (std::regex_search(file, match, k_year)) return std::stoi(match[1].str());
-  return std::nullopt;
 }
 
 // The order file's billable set against the tabular's: differences become warnings.
@@ -233,7 +224,7 @@ int choose_year(const ImportOptions& options, int resolved_year, const Inputs& i
   if (tabular_year) return *tabular_year;
   if (resolved_year > 0) return resolved_year;
   for (const auto& [role, path] : inputs.sources) {
-    if (auto year = year_from_name(path.string())) return *year;
+    if (auto year = year_in_file_name(path)) return *year;
   }
   fail(ExitCode::usage, "cannot tell the release year from the files; pass --year");
 }

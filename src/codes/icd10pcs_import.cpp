@@ -1,5 +1,100 @@
+// `import icd10pcs`: the ICD-10-PCS codes file or order file (plain, .gz or CMS's zip) as one release.
+#include <array>
+
+#include "medcode/codes/icd10pcs_parser.h"
 #include "medcode/codes/import.h"
+#include "medcode/codes/import_inputs.h"
+#include "medcode/codes/release_writer.h"
+#include "medcode/store/database.h"
 #include "medcode/util/error.h"
+
 namespace medcode::codes {
-ImportSummary import_icd10pcs(store::Database&, const ImportOptions&) { fail(ExitCode::internal, "todo"); }
+
+namespace {
+
+// The first character of a PCS code names its section.
+constexpr std::array<std::pair<char, const char*>, 17> k_sections = {{
+    {'0', "Medical and Surgical"},
+    {'1', "Obstetrics"},
+    {'2', "Placement"},
+    {'3', "Administration"},
+    {'4', "Measurement and Monitoring"},
+    {'5', "Extracorporeal or Systemic Assistance and Performance"},
+    {'6', "Extracorporeal or Systemic Therapies"},
+    {'7', "Osteopathic"},
+    {'8', "Other Procedures"},
+    {'9', "Chiropractic"},
+    {'B', "Imaging"},
+    {'C', "Nuclear Medicine"},
+    {'D', "Radiation Therapy"},
+    {'F', "Physical Rehabilitation and Diagnostic Audiology"},
+    {'G', "Mental Health"},
+    {'H', "Substance Abuse Treatment"},
+    {'X', "New Technology"},
+}};
+
+bool known_section(char c) {
+  for (const auto& [key, description] : k_sections) {
+    if (key == c) return true;
+  }
+  return false;
 }
+
+// With an order file both kinds may be given; the order file has everything the codes file has and more.
+const util::Input& choose_input(const std::vector<util::Input>& inputs) {
+  if (inputs.empty()) fail(ExitCode::bad_input, "no ICD-10-PCS codes or order file among the inputs");
+  for (const auto& input : inputs) {
+    if (icd10pcs_file_kind(input.content) == PcsFileKind::order) return input;
+  }
+  return inputs.front();
+}
+
+int choose_year(const ImportOptions& options, int resolved_year, const util::Input& input) {
+  if (options.year) return *options.year;
+  if (resolved_year > 0) return resolved_year;
+  if (auto year = year_in_file_name(input.name)) return *year;
+  fail(ExitCode::usage, "cannot tell the ICD-10-PCS release year from {}; pass --year", input.name);
+}
+
+}  // namespace
+
+ImportSummary import_icd10pcs(store::Database& db, const ImportOptions& options) {
+  int resolved_year = 0;
+  std::vector<std::filesystem::path> paths = resolve_import_paths(db, System::icd10pcs, options, resolved_year);
+  std::vector<util::Input> inputs =
+      read_recognised_inputs(paths, looks_like_icd10pcs_file, "an ICD-10-PCS codes or order file");
+  const util::Input& input = choose_input(inputs);
+  PcsFile file = parse_icd10pcs_file(input.content, input.name);
+
+  ImportSummary summary;
+  summary.system = System::icd10pcs;
+  summary.year = choose_year(options, resolved_year, input);
+  std::vector<std::pair<std::string, std::filesystem::path>> sources;
+  for (const auto& path : paths) sources.emplace_back(file.kind == PcsFileKind::order ? "order" : "codes", path);
+
+  store::Transaction transaction(db);
+  ReleaseWriter writer(db, System::icd10pcs, summary.year, options.run_id, describe_sources(sources));
+  for (const auto& [section, description] : k_sections) {
+    writer.add_group({"chapter", std::string(1, section), std::nullopt, description, std::nullopt, std::nullopt});
+  }
+  for (const PcsEntry& entry : file.entries) {
+    CodeRow row;
+    row.code = entry.code;
+    if (entry.code.size() > 3) row.parent = entry.code.substr(0, 3);  // the table
+    if (known_section(entry.code[0])) row.chapter = std::string(1, entry.code[0]);
+    row.description = entry.description;
+    if (!entry.short_description.empty()) row.short_description = entry.short_description;
+    row.billable = entry.billable;
+    writer.add_code(row);
+  }
+  writer.finish();
+  transaction.commit();
+
+  summary.release_id = writer.release_id();
+  summary.n_codes = writer.n_codes();
+  summary.n_billable = writer.n_billable();
+  summary.counters["file"] = file.kind == PcsFileKind::order ? "order" : "codes";
+  return summary;
+}
+
+}  // namespace medcode::codes

@@ -1,12 +1,14 @@
 // Resolution of an import's input files and the provenance recorded with the release.
 #include "medcode/codes/import_inputs.h"
 
+#include <regex>
 #include <set>
 
 #include "medcode/fetch/file_registry.h"
 #include "medcode/store/database.h"
 #include "medcode/util/error.h"
 #include "medcode/util/hash.h"
+#include "medcode/util/text.h"
 
 namespace medcode::codes {
 
@@ -42,6 +44,35 @@ std::vector<fs::path> resolve_import_paths(store::Database& db, System system, c
   }
   year_out = year;
   return paths;
+}
+
+std::vector<util::Input> read_recognised_inputs(const std::vector<fs::path>& paths,
+                                                const std::function<bool(std::string_view)>& accept,
+                                                std::string_view what) {
+  std::vector<util::Input> inputs;
+  for (const fs::path& path : paths) {
+    if (!util::is_zip_path(path)) {
+      util::Input input = util::read_input(path);
+      if (!accept(input.content)) fail(ExitCode::bad_input, "{}: not {}", input.name, what);
+      inputs.push_back(std::move(input));
+      continue;
+    }
+    for (const std::string& member : util::zip_members(path)) {
+      std::string extension = util::to_lower(fs::path(member).extension().string());
+      if (extension != ".txt" && extension != ".xml") continue;
+      util::Input input{path.string() + ":" + member, util::read_zip_member(path, member)};
+      if (accept(input.content)) inputs.push_back(std::move(input));
+    }
+  }
+  return inputs;
+}
+
+std::optional<int> year_in_file_name(const fs::path& path) {
+  static const std::regex k_year(R"((?:^|[^0-9])(20[0-9]{2})(?:[^0-9]|$))");
+  std::smatch match;
+  std::string name = path.filename().string();
+  if (std::regex_search(name, match, k_year)) return std::stoi(match[1].str());
+  return std::nullopt;
 }
 
 nlohmann::json describe_sources(const std::vector<std::pair<std::string, fs::path>>& sources) {
