@@ -45,8 +45,10 @@ std::string distinct_words(std::string_view text) {
 }  // namespace
 
 void delete_release(store::Database& db, std::int64_t release_id) {
-  store::Statement search =
-      db.prepare("DELETE FROM code_search WHERE rowid IN (SELECT id FROM codes WHERE release_id = ?)");
+  // External-content FTS5: an entry is removed by giving back the values it was indexed with.
+  store::Statement search = db.prepare(
+      "INSERT INTO code_search (code_search, rowid, description, search_terms)"
+      " SELECT 'delete', id, description, search_terms FROM codes WHERE release_id = ?");
   search.bind_all(release_id).run();
   for (const char* table : {"index_terms", "code_notes", "seventh_characters", "code_groups", "codes"}) {
     store::Statement remove = db.prepare(std::string("DELETE FROM ") + table + " WHERE release_id = ?");
@@ -125,7 +127,9 @@ std::int64_t ReleaseWriter::add_index_term(const IndexTermRow& term) {
 
 void ReleaseWriter::finish() {
   auto started_at = std::chrono::steady_clock::now();
-  store::Statement insert = m_db.prepare("INSERT INTO code_search (rowid, description, terms) VALUES (?, ?, ?)");
+  store::Statement insert =
+      m_db.prepare("INSERT INTO code_search (rowid, description, search_terms) VALUES (?, ?, ?)");
+  store::Statement keep_terms = m_db.prepare("UPDATE codes SET search_terms = ? WHERE id = ?");
   // In rowid order: FTS5 appends to its segments far faster than it inserts at random.
   std::vector<const SearchEntry*> entries;
   entries.reserve(m_search.size());
@@ -134,7 +138,12 @@ void ReleaseWriter::finish() {
   }
   std::sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) { return a->id < b->id; });
   for (const SearchEntry* entry : entries) {
-    insert.run_with(entry->id, entry->description, distinct_words(entry->terms));
+    std::optional<std::string> terms;
+    if (!entry->terms.empty()) {
+      terms = distinct_words(entry->terms);
+      keep_terms.run_with(terms, entry->id);
+    }
+    insert.run_with(entry->id, entry->description, terms);
   }
   m_search.clear();
   spdlog::debug("release writer: full-text index built in {:.3f} s",

@@ -83,6 +83,8 @@ CREATE TABLE codes (
   seventh_char      TEXT,                           -- for codes made by 7th-character expansion
   seventh_meaning   TEXT,
   attributes        TEXT,                           -- JSON object of system-specific fields
+  search_terms      TEXT,                           -- words that lead to the code (short description, inclusion
+                                                  -- terms, index paths), each once; indexed by code_search
   UNIQUE (release_id, code)
 );
 CREATE INDEX codes_by_parent ON codes(release_id, parent);
@@ -123,9 +125,12 @@ CREATE TABLE index_terms (
 );
 CREATE INDEX index_terms_by_code ON index_terms(release_id, code);
 
--- Full-text search over descriptions and the terms that lead to a code; rowid = codes.id.
+-- Full-text search over codes.description and codes.search_terms; rowid = codes.id. An external-content
+-- table: the text lives once, in codes, and rows are removed with the 'delete' command before their codes.
 CREATE VIRTUAL TABLE code_search USING fts5(
   description,
-  terms,
+  search_terms,
+  content = 'codes',
+  content_rowid = 'id',
   tokenize = 'porter unicode61 remove_diacritics 2'
 );
