@@ -172,9 +172,7 @@ Tabular tabular_from_order(const OrderFile& order) {
 std::size_t write_release(ReleaseWriter& writer, const Tabular& tabular, std::vector<std::future<Index>>& indexes,
                           const std::unordered_map<std::string, std::string>& short_descriptions,
                           const util::ProgressCallback& progress) {
-  for (const auto& group : tabular.groups) {
-    writer.add_group({group.kind, group.key, group.parent_key, group.description, group.first_code, group.last_code});
-  }
+  for (const auto& group : tabular.groups) writer.add_group(group);
   std::uint64_t done = 0;
   for (const auto& code : tabular.codes) {
     CodeRow row;

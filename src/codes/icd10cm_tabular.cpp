@@ -135,7 +135,7 @@ class TabularReader {
     std::string key = element_text(chapter.child("name"));
     if (key.empty()) fail_at(chapter, "<chapter> without <name>");
     std::string description = element_text(chapter.child("desc"));
-    TabularGroup group{"chapter", key, std::nullopt, description, std::nullopt, std::nullopt};
+    GroupRow group{"chapter", key, std::nullopt, description, std::nullopt, std::nullopt};
     static const std::regex k_range(R"(\(([A-Z][0-9][0-9A-Z])-([A-Z][0-9][0-9A-Z])\)\s*$)");
     std::smatch range;
     if (std::regex_search(description, range, k_range)) {

@@ -7,23 +7,20 @@
 #include "medcode/store/database.h"
 #include "medcode/util/files.h"
 #include "support/medcode_process.h"
+#include "support/store_query.h"
 
 namespace medcode {
 namespace {
 
 using testing::fixture;
+using testing::query_int;
+using testing::query_text;
 using testing::run_medcode;
 using testing::shared_data;
 using testing::TempDir;
 
 std::string tabular_2023() { return shared_data("cms/icd10cm/2023/icd10cm_tabular_2023.xml.gz").string(); }
 std::string index_2023() { return shared_data("cms/icd10cm/2023/icd10cm_index_2023.xml.gz").string(); }
-
-std::int64_t query_int(const std::filesystem::path& db_path, const std::string& sql) {
-  store::Database db = store::Database::open(db_path, store::OpenMode::existing_only);
-  store::Statement statement = db.prepare(sql);
-  return statement.step() ? statement.column_int64(0) : -1;
-}
 
 // A snapshot of the code-set tables, to show that a failed import changed nothing.
 std::string code_tables_digest(const std::filesystem::path& db_path) {

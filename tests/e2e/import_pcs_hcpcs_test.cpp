@@ -3,20 +3,17 @@
 
 #include "medcode/store/database.h"
 #include "support/medcode_process.h"
+#include "support/store_query.h"
 
 namespace medcode {
 namespace {
 
 using testing::fixture;
+using testing::query_int;
+using testing::query_text;
 using testing::run_medcode;
 using testing::shared_data;
 using testing::TempDir;
-
-std::string query_text(const std::filesystem::path& db_path, const std::string& sql) {
-  store::Database db = store::Database::open(db_path, store::OpenMode::existing_only);
-  store::Statement statement = db.prepare(sql);
-  return statement.step() ? statement.column_text(0) : "";
-}
 
 TEST(ImportIcd10pcs, ImportsTheReal2023CodesFile) {
   TempDir dir;

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "medcode/codes/code_group.h"
+
 namespace medcode::codes {
 
 struct TabularNote {
@@ -17,15 +19,6 @@ struct TabularNote {
                       // code_also, note, seventh_character_note
   int seq = 0;        // order within the owner
   std::string text;
-};
-
-struct TabularGroup {
-  std::string kind;  // chapter | section
-  std::string key;
-  std::optional<std::string> parent_key;
-  std::string description;
-  std::optional<std::string> first_code;
-  std::optional<std::string> last_code;
 };
 
 struct TabularCode {
@@ -48,7 +41,7 @@ struct SeventhCharacter {
 
 struct Tabular {
   std::optional<int> year;  // from <version>
-  std::vector<TabularGroup> groups;
+  std::vector<GroupRow> groups;
   std::vector<TabularCode> codes;  // in tabular order, expanded codes right after their base
   std::vector<TabularNote> notes;
   std::vector<SeventhCharacter> seventh_characters;

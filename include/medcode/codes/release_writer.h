@@ -10,6 +10,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "medcode/codes/code_group.h"
 #include "medcode/codes/code_system.h"
 #include "medcode/store/database.h"
 
@@ -28,15 +29,6 @@ struct CodeRow {
   std::optional<std::string> seventh_char;
   std::optional<std::string> seventh_meaning;
   std::optional<nlohmann::json> attributes;
-};
-
-struct GroupRow {
-  std::string kind;  // chapter | section
-  std::string key;
-  std::optional<std::string> parent_key;
-  std::string description;
-  std::optional<std::string> first_code;
-  std::optional<std::string> last_code;
 };
 
 struct IndexTermRow {
