@@ -64,4 +64,17 @@ std::vector<FetchedFile> all_fetched_files(store::Database& db) {
   return read_all(query);
 }
 
+void forget_fetched_files_at(store::Database& db, const std::filesystem::path& path) {
+  store::Statement remove = db.prepare("DELETE FROM fetched_files WHERE path = ?");
+  remove.bind_all(path.string());
+  remove.run();
+}
+
+std::string archive_member(const FetchedFile& file) {
+  std::size_t hash = file.url.find('#');
+  return hash == std::string::npos ? std::string() : file.url.substr(hash + 1);
+}
+
+std::string published_url(const FetchedFile& file) { return file.url.substr(0, file.url.find('#')); }
+
 }  // namespace medcode::fetch

@@ -17,7 +17,7 @@ struct FetchedFile {
   std::string system;  // icd10cm | icd10pcs | hcpcs
   int year = 0;
   std::string role;    // tabular | index | order | codes | annual | ...
-  std::string url;
+  std::string url;     // as published; for a zip archive, "#<member>" names the file inside it
   std::filesystem::path path;
   std::int64_t bytes = 0;
   std::string sha256;
@@ -34,5 +34,14 @@ std::optional<FetchedFile> find_fetched_file(store::Database& db, const std::str
 std::vector<FetchedFile> fetched_files(store::Database& db, const std::string& system, int year);
 // Every recorded file, ordered by system, year and role.
 std::vector<FetchedFile> all_fetched_files(store::Database& db);
+
+// Deletes the rows of every role recorded at `path` (a file that failed verification and was moved away).
+void forget_fetched_files_at(store::Database& db, const std::filesystem::path& path);
+
+// The zip member a recorded archive stands for (the URL's fragment), e.g. "icd10cm_tabular_2023.xml" for
+// ".../2023-code-tables-tabular-and-index.zip#icd10cm_tabular_2023.xml"; empty for a plain or .gz file.
+std::string archive_member(const FetchedFile& file);
+// The URL without that fragment.
+std::string published_url(const FetchedFile& file);
 
 }  // namespace medcode::fetch

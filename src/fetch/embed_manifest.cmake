@@ -1,0 +1,12 @@
+# Writes a C++ source returning config/sources.yaml as a raw string literal (builtin_manifest_text()).
+file(READ "${INPUT}" yaml)
+string(FIND "${yaml}" ")medcode_yaml\"" clash)
+if(NOT clash EQUAL -1)
+  message(FATAL_ERROR "${INPUT} contains the raw-string delimiter )medcode_yaml\"")
+endif()
+set(body "// Generated from config/sources.yaml by embed_manifest.cmake; do not edit.\n")
+string(APPEND body "#include \"medcode/fetch/manifest.h\"\n\nnamespace medcode::fetch {\n")
+string(APPEND body "std::string_view builtin_manifest_text() {\n  return R\"medcode_yaml(${yaml})medcode_yaml\";\n}\n")
+string(APPEND body "}  // namespace medcode::fetch\n")
+file(WRITE "${OUTPUT}.new" "${body}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUTPUT}.new" "${OUTPUT}")
