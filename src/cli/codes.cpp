@@ -1,4 +1,382 @@
+// `medcode codes show|validate|search|export|releases`: read-only lookups in the imported code sets, printed
+// for a terminal or as JSON. They never create the store and record no run.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+
 #include "context.h"
+#include "medcode/codes/catalog.h"
+#include "medcode/codes/export.h"
+#include "medcode/codes/search.h"
+#include "medcode/codes/validator.h"
+#include "medcode/util/error.h"
+#include "medcode/util/text.h"
+
 namespace medcode::cli {
-void add_codes_command(CLI::App&, CommandList&) {}
+
+namespace {
+
+constexpr std::size_t k_max_children_shown = 20;
+
+struct ReleaseOptions {
+  std::string system;
+  int year = 0;  // 0: the newest imported release
+
+  std::optional<codes::System> requested_system() const {
+    if (system.empty()) return std::nullopt;
+    return codes::require_system(system);
+  }
+  std::optional<int> requested_year() const { return year == 0 ? std::nullopt : std::optional<int>(year); }
+};
+
+void add_release_options(CLI::App* command, ReleaseOptions& options, const std::string& system_help) {
+  command->add_option("--system", options.system, system_help);
+  command->add_option("--year", options.year, "Release year (default: the newest imported release of the system)")
+      ->check(CLI::Range(1900, 2999));
 }
+
+// A read-only command must not leave an empty store behind where none was: check before opening.
+store::Database& existing_store(Context& context) {
+  const std::string& path = context.options().db;
+  if (!std::filesystem::exists(path)) {
+    fail(ExitCode::bad_input, "{}: no such store; import a code set first (`medcode --db {} import icd10cm ...`)",
+         path, path);
+  }
+  return context.store();
+}
+
+// ---- show ----------------------------------------------------------------------------------------------
+
+const std::map<std::string, std::string>& note_headings() {
+  static const std::map<std::string, std::string> headings = {
+      {"inclusion_term", "Inclusion terms"},
+      {"includes", "Includes"},
+      {"excludes1", "Excludes1 (never coded together with this code)"},
+      {"excludes2", "Excludes2 (not included here; may be coded together)"},
+      {"code_first", "Code first"},
+      {"use_additional_code", "Use additional code"},
+      {"code_also", "Code also"},
+      {"note", "Notes"},
+      {"seventh_character_note", "7th character notes"},
+  };
+  return headings;
+}
+
+constexpr const char* k_note_order[] = {"inclusion_term", "includes",  "excludes1", "excludes2",
+                                        "code_first",     "use_additional_code", "code_also", "note",
+                                        "seventh_character_note"};
+
+std::string hierarchy_description(const codes::CodeDetails& details, std::string_view kind, std::string_view key) {
+  for (const auto& entry : details.hierarchy) {
+    if (entry.kind == kind && entry.key == key) return entry.description;
+  }
+  return {};
+}
+
+// Where a note comes from, as a coder reads it: "this code", "S06 Intracranial injury", "chapter 19 ...".
+std::string note_source(const codes::CodeDetails& details, const codes::CodeNote& note) {
+  if (note.relation == "self") return "this code";
+  if (note.relation == "chapter" || note.relation == "section") {
+    std::string key = note.owner.substr(note.owner.find(':') + 1);
+    return fmt::format("{} {} {}", note.relation, key, hierarchy_description(details, note.relation, key));
+  }
+  std::string label = fmt::format("{} {}", note.owner, hierarchy_description(details, "code", note.owner));
+  return note.relation == "extends" ? label + " (the code it extends)" : label;
+}
+
+void print_header(const codes::CodeDetails& details) {
+  const codes::CodeRecord& record = details.record;
+  std::cout << fmt::format("{}  {}\n", record.code, record.description);
+  if (record.short_description) std::cout << fmt::format("short: {}\n", *record.short_description);
+  std::string status = record.billable ? "billable" : "not billable: " + details.not_billable_reason.value_or("");
+  if (record.kind == "modifier") status = "modifier";
+  std::cout << fmt::format("{} · {}\n", codes::release_label(details.release), status);
+}
+
+void print_hierarchy(const codes::CodeDetails& details) {
+  std::cout << "\nHierarchy\n";
+  for (const auto& entry : details.hierarchy) {
+    std::string key = entry.kind == "code" ? entry.key : entry.kind + " " + entry.key;
+    std::cout << fmt::format("  {:<16} {}\n", key, entry.description);
+  }
+}
+
+void print_children(const codes::CodeDetails& details) {
+  if (details.children.empty()) return;
+  std::cout << fmt::format("\nCodes below ({} child code{}, {} billable in all)\n", details.children.size(),
+                           details.children.size() == 1 ? "" : "s", details.n_billable_descendants);
+  for (std::size_t i = 0; i < details.children.size() && i < k_max_children_shown; ++i) {
+    const auto& child = details.children[i];
+    std::cout << fmt::format("  {:<10} {:<9} {}\n", child.code, child.billable ? "billable" : "header",
+                             child.description);
+  }
+  if (details.children.size() > k_max_children_shown) {
+    std::cout << fmt::format("  ... and {} more\n", details.children.size() - k_max_children_shown);
+  }
+}
+
+void print_seventh_character(const codes::CodeDetails& details) {
+  const codes::SeventhCharacterDetails& seventh = details.seventh;
+  if (!seventh.own && seventh.applicable.empty()) return;
+  std::cout << "\n7th character\n";
+  std::string defined = seventh.defined_at ? fmt::format(" (characters defined at {})", *seventh.defined_at) : "";
+  if (seventh.own) {
+    std::cout << fmt::format("  {}: {}\n", seventh.own->character, seventh.own->meaning);
+    if (seventh.extends) std::cout << fmt::format("  extends {}{}\n", *seventh.extends, defined);
+    return;
+  }
+  std::cout << (seventh.required ? "  required; one of" : "  codes below take one of") << defined << ":\n";
+  for (const auto& entry : seventh.applicable) std::cout << fmt::format("    {}: {}\n", entry.character, entry.meaning);
+}
+
+void print_notes(const codes::CodeDetails& details) {
+  for (const char* kind : k_note_order) {
+    std::string last_source;
+    bool heading = false;
+    for (const auto& note : details.notes) {
+      if (note.kind != kind) continue;
+      if (!heading) std::cout << "\n" << note_headings().at(kind) << "\n";
+      heading = true;
+      std::string source = note_source(details, note);
+      if (source != last_source) std::cout << fmt::format("  from {}:\n", source);
+      last_source = source;
+      std::cout << fmt::format("    {}\n", note.text);
+    }
+  }
+}
+
+void print_index_terms(const codes::CodeDetails& details) {
+  if (details.index_terms.empty()) return;
+  std::cout << fmt::format("\nIndex terms ({} of {})\n", details.index_terms.size(), details.n_index_terms);
+  for (const auto& term : details.index_terms) {
+    std::cout << fmt::format("  {} → {}{}\n", term.path, term.code, term.code_incomplete ? "-" : "");
+  }
+}
+
+void print_attributes(const codes::CodeDetails& details) {
+  if (!details.record.attributes.is_object() || details.record.attributes.empty()) return;
+  std::cout << "\nAttributes\n";
+  for (const auto& [key, value] : details.record.attributes.items()) {
+    std::cout << fmt::format("  {}: {}\n", key, value.is_string() ? value.get<std::string>() : value.dump());
+  }
+}
+
+void print_details(const codes::CodeDetails& details) {
+  print_header(details);
+  print_hierarchy(details);
+  print_children(details);
+  print_seventh_character(details);
+  print_notes(details);
+  print_index_terms(details);
+  print_attributes(details);
+}
+
+struct ShowOptions {
+  ReleaseOptions release;
+  std::string code;
+};
+
+void add_show(CLI::App& codes_app, CommandList& commands) {
+  auto options = std::make_shared<ShowOptions>();
+  CLI::App* command = codes_app.add_subcommand(
+      "show", "A code's description, billability, hierarchy, notes (own and inherited), 7th character, index terms");
+  command->add_option("code", options->code, "The code, in any common form (E11.9, e119, S06.0X1A)")->required();
+  add_release_options(command, options->release,
+                      "Code system: icd10cm, icd10pcs or hcpcs (default: guessed from the code's shape)");
+  commands.push_back({command, [options](Context& context) {
+                        store::Database& db = existing_store(context);
+                        codes::System system = codes::choose_system(
+                            options->code, options->release.requested_system(), codes::list_releases(db));
+                        codes::Catalog catalog(db, codes::find_release(db, system, options->release.requested_year()));
+                        codes::CodeDetails details = codes::describe_code(catalog, options->code);
+                        if (context.json()) {
+                          std::cout << codes::to_json(details).dump(2) << "\n";
+                        } else {
+                          print_details(details);
+                        }
+                        return 0;
+                      }});
+}
+
+// ---- validate ------------------------------------------------------------------------------------------
+
+struct ValidateOptions {
+  ReleaseOptions release;
+  std::vector<std::string> codes;
+};
+
+void print_validation(const codes::CodeValidation& validation) {
+  std::string detail = validation.valid && validation.reason.empty() ? validation.description.value_or("")
+                                                                     : validation.reason;
+  std::cout << fmt::format("{:<10} {:<7} {:<9} {}\n", util::trim(validation.input),
+                           validation.valid ? "valid" : "invalid", validation.canonical.value_or("-"), detail);
+}
+
+// Calls `visit` for each code argument, and for each non-empty line of stdin where an argument is "-".
+template <typename Visit>
+void for_each_code(const std::vector<std::string>& arguments, Visit visit) {
+  for (const auto& argument : arguments) {
+    if (argument != "-") {
+      visit(argument);
+      continue;
+    }
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      std::string_view code = util::trim(line);
+      if (!code.empty()) visit(code);
+    }
+  }
+}
+
+void add_validate(CLI::App& codes_app, CommandList& commands) {
+  auto options = std::make_shared<ValidateOptions>();
+  CLI::App* command = codes_app.add_subcommand(
+      "validate", "Check codes: well formed, in the release, billable; exit 3 when any is not");
+  command->add_option("codes", options->codes, "Codes in any common form; '-' reads one code per line from stdin")
+      ->required();
+  add_release_options(command, options->release,
+                      "Code system of every code: icd10cm, icd10pcs or hcpcs (default: guessed per code)");
+  commands.push_back({command, [options](Context& context) {
+                        store::Database& db = existing_store(context);
+                        codes::Validator validator(db, options->release.requested_system(),
+                                                   options->release.requested_year());
+                        nlohmann::json results = nlohmann::json::array();
+                        std::size_t n_codes = 0;
+                        std::size_t n_invalid = 0;
+                        for_each_code(options->codes, [&](std::string_view input) {
+                          codes::CodeValidation validation = validator.validate(input);
+                          ++n_codes;
+                          if (!validation.valid) ++n_invalid;
+                          if (context.json()) {
+                            results.push_back(codes::to_json(validation));
+                          } else {
+                            print_validation(validation);
+                          }
+                        });
+                        if (context.json()) std::cout << results.dump(2) << "\n";
+                        if (n_invalid > 0) spdlog::info("{} of {} codes invalid", n_invalid, n_codes);
+                        return n_invalid > 0 ? static_cast<int>(ExitCode::bad_input) : 0;
+                      }});
+}
+
+// ---- search --------------------------------------------------------------------------------------------
+
+struct SearchCommandOptions {
+  ReleaseOptions release;
+  std::vector<std::string> words;
+  codes::SearchOptions search;
+};
+
+void add_search(CLI::App& codes_app, CommandList& commands) {
+  auto options = std::make_shared<SearchCommandOptions>();
+  CLI::App* command = codes_app.add_subcommand(
+      "search", "Ranked full-text search over descriptions, inclusion terms and Alphabetic Index terms");
+  command->add_option("text", options->words, "Words to search for (quoted or not)")->required();
+  command->add_option("--limit", options->search.limit, "Most results to print")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_flag("--billable-only", options->search.billable_only, "Only billable codes");
+  add_release_options(command, options->release, "Code system: icd10cm, icd10pcs or hcpcs (default: icd10cm)");
+  commands.push_back({command, [options](Context& context) {
+                        std::string text;
+                        for (const auto& word : options->words) text += (text.empty() ? "" : " ") + word;
+                        codes::build_fts_query(text);  // a usage error comes before any store error
+                        store::Database& db = existing_store(context);
+                        codes::ReleaseInfo release =
+                            codes::find_release(db, options->release.requested_system().value_or(codes::System::icd10cm),
+                                                options->release.requested_year());
+                        codes::SearchResult result = codes::search_codes(db, release, text, options->search);
+                        if (result.any_word_fallback) {
+                          spdlog::info("no code matches every word of '{}'; listing codes that match any word", text);
+                        }
+                        if (result.hits.empty()) {
+                          spdlog::info("no code of {} matches '{}'", codes::release_label(release), text);
+                        }
+                        if (context.json()) {
+                          nlohmann::json out = nlohmann::json::array();
+                          for (const auto& hit : result.hits) out.push_back(codes::to_json(hit));
+                          std::cout << out.dump(2) << "\n";
+                          return 0;
+                        }
+                        for (const auto& hit : result.hits) {
+                          std::string mark = hit.kind == "modifier" ? "modifier" : hit.billable ? "billable" : "header";
+                          std::cout << fmt::format("{:>3}  {:<10} {:<9} {}\n", hit.rank, hit.code, mark, hit.description);
+                        }
+                        return 0;
+                      }});
+}
+
+// ---- export --------------------------------------------------------------------------------------------
+
+struct ExportCommandOptions {
+  ReleaseOptions release;
+  codes::ExportOptions export_options;
+};
+
+void add_export(CLI::App& codes_app, CommandList& commands) {
+  auto options = std::make_shared<ExportCommandOptions>();
+  CLI::App* command =
+      codes_app.add_subcommand("export", "Print a release's codes as CODE<TAB>DESCRIPTION lines in code order");
+  add_release_options(command, options->release, "Code system: icd10cm, icd10pcs or hcpcs (default: icd10cm)");
+  command->add_flag("--billable-only", options->export_options.billable_only, "Only billable codes");
+  command->add_flag("--include-modifiers", options->export_options.include_modifiers,
+                    "Also HCPCS modifiers (left out by default: they are not codes)");
+  commands.push_back({command, [options](Context& context) {
+                        if (context.json()) {
+                          fail(ExitCode::usage, "codes export writes CODE<TAB>DESCRIPTION lines; --json does not apply");
+                        }
+                        store::Database& db = existing_store(context);
+                        codes::ReleaseInfo release =
+                            codes::find_release(db, options->release.requested_system().value_or(codes::System::icd10cm),
+                                                options->release.requested_year());
+                        std::int64_t n_lines = codes::export_codes(db, release, options->export_options, std::cout);
+                        spdlog::debug("codes export: {} lines of {}", n_lines, codes::release_label(release));
+                        return 0;
+                      }});
+}
+
+// ---- releases ------------------------------------------------------------------------------------------
+
+void add_releases(CLI::App& codes_app, CommandList& commands) {
+  CLI::App* command = codes_app.add_subcommand("releases", "List the imported code-set releases");
+  commands.push_back({command, [](Context& context) {
+                        store::Database& db = existing_store(context);
+                        std::vector<codes::ReleaseInfo> releases = codes::list_releases(db);
+                        if (context.json()) {
+                          nlohmann::json out = nlohmann::json::array();
+                          for (const auto& release : releases) out.push_back(codes::to_json(release));
+                          std::cout << out.dump(2) << "\n";
+                          return 0;
+                        }
+                        if (releases.empty()) {
+                          spdlog::info("no releases imported yet; run `medcode import icd10cm` (or icd10pcs, hcpcs)");
+                          return 0;
+                        }
+                        std::cout << fmt::format("{:<9} {:>4} {:>8} {:>8}  {}\n", "system", "year", "codes", "billable",
+                                                 "imported_at");
+                        for (const auto& release : releases) {
+                          std::cout << fmt::format("{:<9} {:>4} {:>8} {:>8}  {}\n",
+                                                   codes::system_name(release.system), release.year, release.n_codes,
+                                                   release.n_billable, release.imported_at);
+                        }
+                        return 0;
+                      }});
+}
+
+}  // namespace
+
+void add_codes_command(CLI::App& app, CommandList& commands) {
+  CLI::App* codes_app = app.add_subcommand("codes", "Look up, validate, search and export imported code sets");
+  codes_app->require_subcommand(1);
+  add_show(*codes_app, commands);
+  add_validate(*codes_app, commands);
+  add_search(*codes_app, commands);
+  add_export(*codes_app, commands);
+  add_releases(*codes_app, commands);
+}
+
+}  // namespace medcode::cli
