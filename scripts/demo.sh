@@ -11,7 +11,9 @@ if [ -z "${MEDCODE_MIRROR:-}" ] && [ -d "$root/../shared/data/cms" ]; then
   export MEDCODE_MIRROR="$root/../shared/data/cms"
 fi
 year="${MEDCODE_YEAR:-2023}"
-"$medcode" fetch icd10cm --year "$year"
+fetch_options=()
+if [ -n "${MEDCODE_MIRROR:-}" ]; then fetch_options+=(--offline); fi  # a mirror given: no network at all
+"$medcode" fetch icd10cm --year "$year" "${fetch_options[@]}"
 "$medcode" import icd10cm --year "$year"
 "$medcode" codes show S06.0X1A
 echo "billable ICD-10-CM $year codes: $("$medcode" codes export --system icd10cm --year "$year" --billable-only | wc -l)"
