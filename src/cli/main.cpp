@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
       "5 integrity failure (checksum, schema), 6 refused by policy.");
   GlobalOptions options;
   add_global_options(app, options);
+  app.fallthrough();  // subcommands inherit it: global options may follow them (`medcode codes show X --json`)
   CommandList commands;
   medcode::cli::add_fetch_command(app, commands);
   medcode::cli::add_import_command(app, commands);

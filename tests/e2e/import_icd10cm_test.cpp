@@ -7,6 +7,7 @@
 #include "medcode/store/database.h"
 #include "medcode/util/files.h"
 #include "support/medcode_process.h"
+#include "support/shared_store.h"
 #include "support/store_query.h"
 
 namespace medcode {
@@ -20,7 +21,6 @@ using testing::shared_data;
 using testing::TempDir;
 
 std::string tabular_2023() { return shared_data("cms/icd10cm/2023/icd10cm_tabular_2023.xml.gz").string(); }
-std::string index_2023() { return shared_data("cms/icd10cm/2023/icd10cm_index_2023.xml.gz").string(); }
 
 // A snapshot of the code-set tables, to show that a failed import changed nothing.
 std::string code_tables_digest(const std::filesystem::path& db_path) {
@@ -33,27 +33,13 @@ std::string code_tables_digest(const std::filesystem::path& db_path) {
   return statement.column_text(0);
 }
 
+// The real FY2023 import, done once per build and shared (support/shared_store.h).
 class ImportIcd10cm : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    s_dir = new TempDir();
-    auto result = run_medcode({"--db", db().string(), "import", "icd10cm", "--year", "2023", tabular_2023(), index_2023()});
-    ASSERT_EQ(result.exit_code, 0) << result.err;
-    s_output = new std::string(result.out);
-  }
-  static void TearDownTestSuite() {
-    delete s_dir;
-    delete s_output;
-  }
-  static std::filesystem::path db() { return *s_dir / "imported.db"; }
-  static TempDir* s_dir;
-  static std::string* s_output;
+  static std::filesystem::path db() { return testing::icd10cm_2023_store(); }
 };
-TempDir* ImportIcd10cm::s_dir = nullptr;
-std::string* ImportIcd10cm::s_output = nullptr;
 
 TEST_F(ImportIcd10cm, ImportsThePublishedNumberOfBillableCodes) {
-  EXPECT_NE(s_output->find("73639 billable"), std::string::npos) << *s_output;
   EXPECT_EQ(query_int(db(), "SELECT n_billable FROM releases WHERE system = 'icd10cm' AND year = 2023"), 73639);
   EXPECT_EQ(query_int(db(), "SELECT count(*) FROM codes WHERE billable = 1"), 73639);
   EXPECT_EQ(query_int(db(), "SELECT count(*) FROM codes WHERE code = 'S06.0X7D'"), 0);
@@ -147,6 +133,16 @@ TEST_F(ImportIcd10cmBadInput, NoFetchedFilesAndNoPathsExitsThreeSayingWhatToRun)
 TEST_F(ImportIcd10cmBadInput, TheFailedRunIsRecordedWithItsExitCode) {
   run_medcode({"--db", db().string(), "import", "icd10cm", "--year", "2023", fixture("icd10cm/tabular_truncated.xml").string()});
   EXPECT_EQ(query_int(db(), "SELECT count(*) FROM runs WHERE status = 'failed' AND exit_code = 3"), 1);
+}
+
+TEST(ImportIcd10cmInputs, PrintsASummaryLineOrJson) {
+  TempDir dir;
+  auto text = run_medcode({"--db", (dir / "s.db").string(), "import", "icd10cm", fixture("icd10cm/tabular_mini.xml").string()});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("imported ICD-10-CM 2023: 15 codes, 8 billable"), std::string::npos) << text.out;
+  auto json = run_medcode({"--db", (dir / "s.db").string(), "--json", "import", "icd10cm", fixture("icd10cm/tabular_mini.xml").string()});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_NE(json.out.find("\"billable\": 8"), std::string::npos) << json.out;
 }
 
 TEST(ImportIcd10cmInputs, CrossChecksTheOrderFileAndWarnsOfDifferences) {
