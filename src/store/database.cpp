@@ -3,6 +3,7 @@
 
 #include <array>
 #include <fstream>
+#include <mutex>
 
 #include "medcode/store/migrations.h"
 #include "medcode/util/error.h"
@@ -54,6 +55,16 @@ void check_identity(Database& db, const fs::path& path) {
          "{}: store schema version {} was written by a newer medcode (this build knows up to {}); upgrade medcode",
          path.string(), version, latest_schema_version());
   }
+}
+
+// Once per process, before SQLite initialises: no global memory statistics (a mutex on every allocation) and
+// multi-thread mode, since a connection is never shared between threads here.
+void configure_library() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+  });
 }
 
 void configure(Database& db) {
@@ -149,6 +160,7 @@ Database Database::open(const fs::path& path, OpenMode mode) {
   if (path.has_parent_path() && !fs::exists(path.parent_path())) {
     fail(ExitCode::usage, "{}: directory {} does not exist", path.string(), path.parent_path().string());
   }
+  configure_library();
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
@@ -165,6 +177,7 @@ Database Database::open(const fs::path& path, OpenMode mode) {
 }
 
 Database Database::open_in_memory() {
+  configure_library();
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   std::unique_ptr<sqlite3, Closer> handle(raw);
