@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "medcode/codes/icd10cm_index.h"
 #include "medcode/codes/icd10cm_order.h"
@@ -137,8 +138,7 @@ void cross_check(const Tabular& tabular, const OrderFile& order, std::string_vie
   }
 }
 
-std::optional<std::string> nearest_parent(const std::string& code,
-                                          const std::unordered_map<std::string, bool>& known) {
+std::optional<std::string> nearest_parent(const std::string& code, const std::unordered_set<std::string>& known) {
   std::string compact;
   for (char c : code) {
     if (c != '.') compact.push_back(c);
@@ -154,8 +154,8 @@ std::optional<std::string> nearest_parent(const std::string& code,
 // Codes from an order file alone: no chapters, notes or 7th-character definitions, parents by prefix.
 Tabular tabular_from_order(const OrderFile& order) {
   Tabular tabular;
-  std::unordered_map<std::string, bool> known;
-  for (const auto& entry : order.entries) known.emplace(entry.code, entry.billable);
+  std::unordered_set<std::string> known;
+  for (const auto& entry : order.entries) known.insert(entry.code);
   for (const auto& entry : order.entries) {
     TabularCode code;
     code.code = entry.code;
