@@ -1,5 +1,7 @@
 // `import hcpcs`: the HCPCS Level II annual file (plain, .gz, or CMS's zip) as one release; modifiers are
 // stored apart from codes (kind 'modifier').
+#include <fmt/ranges.h>
+
 #include <array>
 
 #include "medcode/codes/hcpcs_parser.h"
@@ -8,6 +10,7 @@
 #include "medcode/codes/release_writer.h"
 #include "medcode/store/database.h"
 #include "medcode/util/error.h"
+#include "medcode/util/progress.h"
 
 namespace medcode::codes {
 
@@ -41,22 +44,35 @@ const char* section_description(char letter) {
   return nullptr;
 }
 
-// A code is billable in the release year unless it was terminated before the year began.
+// A code is billable in the release year unless it was terminated before the year began: the annual file
+// still lists codes discontinued in earlier years (termination date 12/31 of a past year), and a code whose
+// termination falls within the year may be billed until then.
 bool in_force(const HcpcsEntry& entry, int year) {
   return entry.termination_date.empty() || entry.termination_date >= std::to_string(year) + "-01-01";
 }
 
-int choose_year(const ImportOptions& options, int resolved_year, const std::vector<std::filesystem::path>& paths,
-                const std::vector<util::Input>& inputs) {
+// Codes have no parent (HCPCS Level II is flat); their chapter is the letter range. Modifiers are not billed
+// on their own, so they are never billable.
+CodeRow code_row(const HcpcsEntry& entry, int year) {
+  CodeRow row;
+  row.code = entry.code;
+  row.kind = entry.modifier ? "modifier" : "code";
+  row.description = entry.description.empty() ? entry.short_description : entry.description;
+  if (!entry.short_description.empty()) row.short_description = entry.short_description;
+  row.billable = !entry.modifier && in_force(entry, year);
+  if (!entry.modifier && section_description(entry.code[0])) row.chapter = std::string(1, entry.code[0]);
+  row.attributes = entry.attributes;
+  return row;
+}
+
+// The member's name first: CMS's zip is named for the year too, but the record file says it more surely.
+int choose_year(const ImportOptions& options, int resolved_year, const RecognisedInput& annual) {
   if (options.year) return *options.year;
   if (resolved_year > 0) return resolved_year;
-  for (const auto& input : inputs) {
-    if (auto year = year_in_file_name(input.name)) return *year;
-  }
-  for (const auto& path : paths) {
-    if (auto year = year_in_file_name(path)) return *year;
-  }
-  fail(ExitCode::usage, "cannot tell the HCPCS release year from the file names; pass --year");
+  if (auto year = year_in_file_name(annual.input.name)) return *year;
+  if (auto year = year_in_file_name(annual.path)) return *year;
+  fail(ExitCode::usage, "cannot tell the HCPCS release year from the name of {}; pass --year",
+       annual.input.name);
 }
 
 }  // namespace
@@ -64,21 +80,25 @@ int choose_year(const ImportOptions& options, int resolved_year, const std::vect
 ImportSummary import_hcpcs(store::Database& db, const ImportOptions& options) {
   int resolved_year = 0;
   std::vector<std::filesystem::path> paths = resolve_import_paths(db, System::hcpcs, options, resolved_year);
-  std::vector<util::Input> inputs =
+  util::report(options.progress, "read files", 0, paths.size());
+  std::vector<RecognisedInput> inputs =
       read_recognised_inputs(paths, looks_like_hcpcs_annual_file, "an HCPCS annual fixed-width file");
   if (inputs.size() != 1) {
-    fail(ExitCode::bad_input, "expected one HCPCS annual file among the inputs, found {}", inputs.size());
+    std::vector<std::string> names;
+    for (const auto& recognised : inputs) names.push_back(recognised.input.name);
+    fail(ExitCode::bad_input, "expected one HCPCS annual file, found {}: {}", inputs.size(),
+         fmt::join(names, ", "));
   }
-  std::vector<HcpcsEntry> entries = parse_hcpcs_annual_file(inputs.front().content, inputs.front().name);
+  const RecognisedInput& annual = inputs.front();
+  util::report(options.progress, "parse annual file", 0, 0);
+  std::vector<HcpcsEntry> entries = parse_hcpcs_annual_file(annual.input.content, annual.input.name);
 
   ImportSummary summary;
   summary.system = System::hcpcs;
-  summary.year = choose_year(options, resolved_year, paths, inputs);
-  std::vector<std::pair<std::string, std::filesystem::path>> sources;
-  for (const auto& path : paths) sources.emplace_back("annual", path);
-
+  summary.year = choose_year(options, resolved_year, annual);
   store::Transaction transaction(db);
-  ReleaseWriter writer(db, System::hcpcs, summary.year, options.run_id, describe_sources(sources));
+  ReleaseWriter writer(db, System::hcpcs, summary.year, options.run_id,
+                       describe_sources({{"annual", annual.path}}));
   for (const auto& [letter, description] : k_sections) {
     std::string key(1, letter);
     writer.add_group({"chapter", key, std::nullopt, description, key + "0000", key + "9999"});
@@ -86,18 +106,11 @@ ImportSummary import_hcpcs(store::Database& db, const ImportOptions& options) {
   std::int64_t n_modifiers = 0;
   std::int64_t n_terminated = 0;
   for (const HcpcsEntry& entry : entries) {
-    CodeRow row;
-    row.code = entry.code;
-    row.kind = entry.modifier ? "modifier" : "code";
-    row.description = entry.description.empty() ? entry.short_description : entry.description;
-    if (!entry.short_description.empty()) row.short_description = entry.short_description;
-    row.billable = !entry.modifier && in_force(entry, summary.year);
-    if (!entry.modifier && section_description(entry.code[0])) row.chapter = std::string(1, entry.code[0]);
-    row.attributes = entry.attributes;
-    writer.add_code(row);
+    writer.add_code(code_row(entry, summary.year));
     n_modifiers += entry.modifier;
-    n_terminated += !entry.modifier && !row.billable;
+    n_terminated += !entry.modifier && !in_force(entry, summary.year);
   }
+  util::report(options.progress, "write codes", entries.size(), entries.size());
   writer.finish();
   transaction.commit();
 

@@ -1,6 +1,8 @@
 // Resolution of an import's input files and the provenance recorded with the release.
 #include "medcode/codes/import_inputs.h"
 
+#include <fmt/ranges.h>
+
 #include <regex>
 #include <set>
 
@@ -27,11 +29,12 @@ std::vector<fs::path> resolve_import_paths(store::Database& db, System system, c
     newest.bind_all(name);
     if (newest.step() && !newest.column_is_null(0)) year = static_cast<int>(newest.column_int64(0));
   }
-  std::vector<fetch::FetchedFile> files = year ? fetch::fetched_files(db, name, year) : std::vector<fetch::FetchedFile>{};
+  std::vector<fetch::FetchedFile> files =
+      year ? fetch::fetched_files(db, name, year) : std::vector<fetch::FetchedFile>{};
   if (files.empty()) {
     fail(ExitCode::bad_input, "no {} files {}: run `medcode fetch {}{}` first, or pass the files' paths",
-         system_display_name(system), year ? fmt::format("fetched for {}", year) : std::string("fetched"), name,
-         year ? fmt::format(" --year {}", year) : std::string());
+         system_display_name(system), year ? fmt::format("fetched for {}", year) : std::string("fetched"),
+         name, year ? fmt::format(" --year {}", year) : std::string());
   }
   std::vector<fs::path> paths;
   std::set<fs::path> seen;  // several roles may live in one archive
@@ -46,22 +49,30 @@ std::vector<fs::path> resolve_import_paths(store::Database& db, System system, c
   return paths;
 }
 
-std::vector<util::Input> read_recognised_inputs(const std::vector<fs::path>& paths,
-                                                const std::function<bool(std::string_view)>& accept,
-                                                std::string_view what) {
-  std::vector<util::Input> inputs;
+std::vector<RecognisedInput> read_recognised_inputs(const std::vector<fs::path>& paths,
+                                                    const std::function<bool(std::string_view)>& accept,
+                                                    std::string_view what) {
+  std::vector<RecognisedInput> inputs;
   for (const fs::path& path : paths) {
     if (!util::is_zip_path(path)) {
       util::Input input = util::read_input(path);
+      if (util::trim(input.content).empty())
+        fail(ExitCode::bad_input, "{}: empty file, not {}", input.name, what);
       if (!accept(input.content)) fail(ExitCode::bad_input, "{}: not {}", input.name, what);
-      inputs.push_back(std::move(input));
+      inputs.push_back({path, std::move(input)});
       continue;
     }
-    for (const std::string& member : util::zip_members(path)) {
+    std::size_t n_before = inputs.size();
+    std::vector<std::string> members = util::zip_members(path);
+    for (const std::string& member : members) {
       std::string extension = util::to_lower(fs::path(member).extension().string());
       if (extension != ".txt" && extension != ".xml") continue;
       util::Input input{path.string() + ":" + member, util::read_zip_member(path, member)};
-      if (accept(input.content)) inputs.push_back(std::move(input));
+      if (accept(input.content)) inputs.push_back({path, std::move(input)});
+    }
+    if (inputs.size() == n_before) {
+      fail(ExitCode::bad_input, "{}: no member is {} (members: {})", path.string(), what,
+           fmt::join(members, ", "));
     }
   }
   return inputs;
@@ -78,7 +89,8 @@ std::optional<int> year_in_file_name(const fs::path& path) {
 nlohmann::json describe_sources(const std::vector<std::pair<std::string, fs::path>>& sources) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [role, path] : sources) {
-    out.push_back({{"role", role}, {"path", fs::absolute(path).string()}, {"sha256", util::sha256_file_hex(path)}});
+    out.push_back(
+        {{"role", role}, {"path", fs::absolute(path).string()}, {"sha256", util::sha256_file_hex(path)}});
   }
   return out;
 }

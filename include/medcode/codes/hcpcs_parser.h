@@ -14,20 +14,24 @@ namespace medcode::codes {
 struct HcpcsEntry {
   std::string code;  // 5 characters, or 2 for a modifier
   bool modifier = false;
-  std::string description;        // long description, continuation records joined
+  std::string description;  // long description, continuation records joined in sequence order
   std::string short_description;
-  std::string action_code;        // A added, C changed, D discontinued, N no change, P payment, S short description, ...
-  std::string termination_date;   // ISO yyyy-mm-dd, empty when the code is in force
-  nlohmann::json attributes;      // every other field of the layout that is present
-  std::size_t line = 0;
+  std::string action_code;       // A added, B/C/F/P/S/T changed, D discontinued, N no change, R reactivated
+  std::string termination_date;  // ISO yyyy-mm-dd, empty when the code is in force
+  // Every other field of the layout that is present: dates as ISO yyyy-mm-dd, fields that the layout lets
+  // occur several times (pricing indicators, manual sections, lab certifications, cross references, types of
+  // service) as arrays, the anesthesia base units as a number.
+  nlohmann::json attributes = nlohmann::json::object();
+  std::size_t line = 0;  // of the first record
 };
 
 // Records start at the first line that has the record shape; everything before (the disclaimer) is skipped.
-// Errors are Error(bad_input) naming the file and line: a record shorter than the layout, an unknown record
-// identification code, a continuation without its first line.
+// Bytes are Windows-1252 unless the whole text is valid UTF-8. Errors are Error(bad_input) naming the file
+// and line: a line after the first record that is not a record, a record shorter than the layout, an unknown
+// record identification code, a malformed code, a code given twice, a continuation without its first record.
 std::vector<HcpcsEntry> parse_hcpcs_annual_file(std::string_view text, std::string_view source);
 
-// True when some line of the text has the shape of an annual-file record.
+// True when one of the first lines of the text has the shape of an annual-file record.
 bool looks_like_hcpcs_annual_file(std::string_view text);
 
 }  // namespace medcode::codes

@@ -25,11 +25,18 @@ namespace medcode::codes {
 std::vector<std::filesystem::path> resolve_import_paths(store::Database& db, System system,
                                                         const ImportOptions& options, int& year_out);
 
+// An input recognised by content, with the file it was read from (the archive, for a zip member).
+struct RecognisedInput {
+  std::filesystem::path path;
+  util::Input input;
+};
+
 // Reads each path (a plain or .gz file, or the .txt and .xml members of a zip) and keeps what `accept`
-// recognises by content; a plain file it does not recognise is Error(bad_input) naming it as not `what`.
-std::vector<util::Input> read_recognised_inputs(const std::vector<std::filesystem::path>& paths,
-                                                const std::function<bool(std::string_view)>& accept,
-                                                std::string_view what);
+// recognises by content; a plain file that is empty, or that `accept` does not recognise, is
+// Error(bad_input) naming it (as not `what`).
+std::vector<RecognisedInput> read_recognised_inputs(const std::vector<std::filesystem::path>& paths,
+                                                    const std::function<bool(std::string_view)>& accept,
+                                                    std::string_view what);
 
 // The first 20xx year in a file name ("icd10pcs_codes_2023.txt", "HCPC2019_CONTR_ANWEB.txt").
 std::optional<int> year_in_file_name(const std::filesystem::path& path);
