@@ -9,11 +9,15 @@
 
 namespace medcode::testing {
 
-// The first column of the first row as text ("" when there is no row).
+// The first column of the first row as text ("" when there is no row or it is NULL).
+inline std::string query_text(store::Database& db, const std::string& sql) {
+  store::Statement statement = db.prepare(sql);
+  return statement.step() && !statement.column_is_null(0) ? statement.column_text(0) : "";
+}
+
 inline std::string query_text(const std::filesystem::path& db_path, const std::string& sql) {
   store::Database db = store::Database::open(db_path, store::OpenMode::existing_only);
-  store::Statement statement = db.prepare(sql);
-  return statement.step() ? statement.column_text(0) : "";
+  return query_text(db, sql);
 }
 
 // The first column of the first row as an integer (-1 when there is no row).

@@ -6,6 +6,7 @@
 #include "medcode/store/database.h"
 #include "medcode/util/error.h"
 #include "support/medcode_process.h"
+#include "support/store_query.h"
 
 namespace medcode::codes {
 namespace {
@@ -15,10 +16,7 @@ using medcode::testing::fixture;
 using medcode::testing::shared_data;
 using medcode::testing::TempDir;
 
-std::string query(store::Database& db, const std::string& sql) {
-  store::Statement statement = db.prepare(sql);
-  return statement.step() && !statement.column_is_null(0) ? statement.column_text(0) : "";
-}
+std::string query(store::Database& db, const std::string& sql) { return testing::query_text(db, sql); }
 
 ImportOptions with_paths(std::vector<fs::path> paths, std::optional<int> year = std::nullopt) {
   ImportOptions options;
