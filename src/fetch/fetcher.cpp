@@ -27,7 +27,7 @@ struct Staleness {
 };
 
 Staleness check_record(const ManifestEntry& entry, const FetchedFile& record) {
-  if (published_url(record) != entry.url) return {"the manifest now names another URL"};
+  if (record.url != entry.url) return {"the manifest now names another URL"};
   std::error_code error;
   if (!fs::is_regular_file(record.path, error))
     return {fmt::format("the recorded file {} is gone", record.path.string())};
@@ -35,7 +35,7 @@ Staleness check_record(const ManifestEntry& entry, const FetchedFile& record) {
     return {fmt::format("the recorded file {} changed size", record.path.string()), true};
   }
   try {
-    if (hash_content(record.path, archive_member(record)).sha256 != record.sha256) {
+    if (hash_content(record.path, record.member).sha256 != record.sha256) {
       return {fmt::format("the recorded file {} changed", record.path.string()), true};
     }
   } catch (const Error& e) {
@@ -183,7 +183,8 @@ class Fetcher {
     file.system = entry.system;
     file.year = entry.year;
     file.role = entry.role;
-    file.url = content.member.empty() ? entry.url : entry.url + "#" + content.member;
+    file.url = entry.url;
+    file.member = content.member;
     file.path = absolute_path(path);
     file.bytes = static_cast<std::int64_t>(fs::file_size(path));
     file.sha256 = content.sha256;

@@ -8,7 +8,7 @@ namespace medcode::fetch {
 namespace {
 
 constexpr const char* k_columns =
-    "system, year, role, url, path, bytes, sha256, origin, pinned, fetched_at";
+    "system, year, role, url, path, bytes, sha256, origin, pinned, fetched_at, member";
 
 FetchedFile read_row(const store::Statement& row) {
   FetchedFile file;
@@ -22,6 +22,7 @@ FetchedFile read_row(const store::Statement& row) {
   file.origin = row.column_text(7);
   file.pinned = row.column_int64(8) != 0;
   file.fetched_at = row.column_text(9);
+  file.member = row.column_text(10);
   return file;
 }
 
@@ -36,9 +37,11 @@ std::vector<FetchedFile> read_all(store::Statement& query) {
 void record_fetched_file(store::Database& db, const FetchedFile& file, std::optional<std::int64_t> run_id) {
   store::Statement insert = db.prepare(
       "INSERT OR REPLACE INTO fetched_files (system, year, role, url, path, bytes, sha256, origin, pinned,"
-      " fetched_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      " fetched_at, run_id, member) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  std::optional<std::string> member;
+  if (!file.member.empty()) member = file.member;
   insert.bind_all(file.system, file.year, file.role, file.url, file.path.string(), file.bytes, file.sha256,
-                  file.origin, file.pinned ? 1 : 0, file.fetched_at, run_id);
+                  file.origin, file.pinned ? 1 : 0, file.fetched_at, run_id, member);
   insert.run();
 }
 
@@ -69,12 +72,5 @@ void forget_fetched_files_at(store::Database& db, const std::filesystem::path& p
   remove.bind_all(path.string());
   remove.run();
 }
-
-std::string archive_member(const FetchedFile& file) {
-  std::size_t hash = file.url.find('#');
-  return hash == std::string::npos ? std::string() : file.url.substr(hash + 1);
-}
-
-std::string published_url(const FetchedFile& file) { return file.url.substr(0, file.url.find('#')); }
 
 }  // namespace medcode::fetch

@@ -93,7 +93,7 @@ TEST_F(FetchCommand, ASecondRunDownloadsNothingAndVerifiesWhatIsRecorded) {
   EXPECT_EQ(counters["bytes"], 0);
   auto files = recorded();
   ASSERT_EQ(files.size(), 1u);
-  EXPECT_EQ(fetch::archive_member(files[0]), "HCPC2019_CONTR_ANWEB.txt");
+  EXPECT_EQ(files[0].member, "HCPC2019_CONTR_ANWEB.txt");
   EXPECT_EQ(files[0].path.filename(), "2019-Alpha-Numeric-HCPCS-File.zip");
 }
 

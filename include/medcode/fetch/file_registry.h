@@ -17,7 +17,8 @@ struct FetchedFile {
   std::string system;  // icd10cm | icd10pcs | hcpcs
   int year = 0;
   std::string role;    // tabular | index | order | codes | annual | ...
-  std::string url;     // as published; for a zip archive, "#<member>" names the file inside it
+  std::string url;     // as published
+  std::string member;  // the file inside the zip archive at `path`; empty for a plain or .gz file
   std::filesystem::path path;
   std::int64_t bytes = 0;
   std::string sha256;
@@ -37,11 +38,5 @@ std::vector<FetchedFile> all_fetched_files(store::Database& db);
 
 // Deletes the rows of every role recorded at `path` (a file that failed verification and was moved away).
 void forget_fetched_files_at(store::Database& db, const std::filesystem::path& path);
-
-// The zip member a recorded archive stands for (the URL's fragment), e.g. "icd10cm_tabular_2023.xml" for
-// ".../2023-code-tables-tabular-and-index.zip#icd10cm_tabular_2023.xml"; empty for a plain or .gz file.
-std::string archive_member(const FetchedFile& file);
-// The URL without that fragment.
-std::string published_url(const FetchedFile& file);
 
 }  // namespace medcode::fetch

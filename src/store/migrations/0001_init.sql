@@ -30,7 +30,8 @@ CREATE TABLE fetched_files (
   system      TEXT NOT NULL,                  -- icd10cm | icd10pcs | hcpcs
   year        INTEGER NOT NULL,
   role        TEXT NOT NULL,                  -- manifest role: tabular, index, order, codes, annual, ...
-  url         TEXT NOT NULL,
+  url         TEXT NOT NULL,                  -- as published
+  member      TEXT,                           -- the file inside the zip archive at `path`; NULL for a plain file
   path        TEXT NOT NULL,                  -- absolute path of the local copy
   bytes       INTEGER NOT NULL,
   sha256      TEXT NOT NULL,
