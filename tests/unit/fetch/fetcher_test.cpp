@@ -205,7 +205,7 @@ TEST_F(FetcherTest, VerifiesTheMemberOfAZipArchiveAndKeepsTheArchive) {
   EXPECT_EQ(record->path.filename(), "hcpcs.zip");
   EXPECT_EQ(read_text(record->path), zip);
   EXPECT_EQ(record->sha256, k_hcpcs_member_sha256);
-  EXPECT_EQ((*record).member, k_hcpcs_member);
+  EXPECT_EQ(record->member, k_hcpcs_member);
   EXPECT_EQ((*record).url, m_server.url("/files/hcpcs.zip"));
   EXPECT_EQ(record->bytes, static_cast<std::int64_t>(zip.size()));
 }
@@ -220,7 +220,7 @@ TEST_F(FetcherTest, TwoRolesInOneArchiveDownloadItOnce) {
   EXPECT_EQ(summary.items.at(0).action, FetchAction::downloaded);
   EXPECT_EQ(summary.items.at(1).action, FetchAction::cached);
   EXPECT_EQ(m_server.request_count("/files/hcpcs.zip"), 1u);
-  EXPECT_EQ((*find_fetched_file(m_db, "demo", 2024, "notes")).member, "proc_notes_2019.txt");
+  EXPECT_EQ(find_fetched_file(m_db, "demo", 2024, "notes")->member, "proc_notes_2019.txt");
 }
 
 TEST_F(FetcherTest, AnArchiveWithoutTheMemberIsAnIntegrityFailure) {
