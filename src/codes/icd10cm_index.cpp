@@ -8,6 +8,7 @@
 #include "medcode/codes/code_system.h"
 #include "medcode/util/error.h"
 #include "medcode/util/text.h"
+#include "xml_source.h"
 
 namespace medcode::codes {
 
@@ -25,11 +26,6 @@ std::string title_text(pugi::xml_node title) {
     }
   }
   return util::collapse_whitespace(text);
-}
-
-std::size_t line_of(std::string_view buffer, std::ptrdiff_t offset) {
-  auto end = std::min(static_cast<std::size_t>(std::max<std::ptrdiff_t>(offset, 0)), buffer.size());
-  return 1 + static_cast<std::size_t>(std::count(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
 }
 
 class IndexReader {
@@ -61,7 +57,7 @@ class IndexReader {
     }
     if (!canonical) {
       fail(ExitCode::bad_input, "{}:{}: <{}> holds '{}', not an ICD-10-CM code", m_source,
-           line_of(m_buffer, node.offset_debug()), element, printed);
+           line_at(m_buffer, node.offset_debug()), element, printed);
     }
     if (element == "manif") {
       term.manifestation_code = *canonical;
@@ -77,7 +73,7 @@ class IndexReader {
     term.level = level;
     term.title = title_text(node.child("title"));
     if (term.title.empty()) {
-      fail(ExitCode::bad_input, "{}:{}: index term without a title", m_source, line_of(m_buffer, node.offset_debug()));
+      fail(ExitCode::bad_input, "{}:{}: index term without a title", m_source, line_at(m_buffer, node.offset_debug()));
     }
     for (pugi::xml_node child : node.children()) {
       std::string_view name = child.name();
@@ -111,14 +107,7 @@ class IndexReader {
 
 Index parse_icd10cm_index(std::string& xml, std::string_view source) {
   pugi::xml_document document;
-  pugi::xml_parse_result result =
-      document.load_buffer_inplace(xml.data(), xml.size(), pugi::parse_default, pugi::encoding_utf8);
-  if (!result) {
-    fail(ExitCode::bad_input, "{}:{}: malformed XML ({})", source, line_of(xml, result.offset),
-         result.description());
-  }
-  pugi::xml_node root = document.child("ICD10CM.index");
-  if (!root) fail(ExitCode::bad_input, "{}: not an ICD-10-CM index file (no <ICD10CM.index> root)", source);
+  pugi::xml_node root = load_xml_root(document, xml, source, "ICD10CM.index", "an ICD-10-CM index file");
   Index index = IndexReader(source, xml).read(root);
   if (index.terms.empty()) fail(ExitCode::bad_input, "{}: no index terms found", source);
   return index;

@@ -10,6 +10,7 @@
 #include "medcode/codes/code_system.h"
 #include "medcode/util/error.h"
 #include "medcode/util/text.h"
+#include "xml_source.h"
 
 namespace medcode::codes {
 
@@ -102,15 +103,9 @@ class TabularReader {
   }
 
  private:
-  std::size_t line_of(pugi::xml_node node) const {
-    auto offset = static_cast<std::size_t>(std::max<std::ptrdiff_t>(node.offset_debug(), 0));
-    offset = std::min(offset, m_buffer.size());
-    return 1 + static_cast<std::size_t>(std::count(m_buffer.begin(), m_buffer.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
-  }
-
   template <typename... Args>
   [[noreturn]] void fail_at(pugi::xml_node node, fmt::format_string<Args...> format, Args&&... args) const {
-    fail(ExitCode::bad_input, "{}:{}: {}", m_source, line_of(node),
+    fail(ExitCode::bad_input, "{}:{}: {}", m_source, line_at(m_buffer, node.offset_debug()),
          fmt::format(format, std::forward<Args>(args)...));
   }
 
@@ -233,15 +228,7 @@ class TabularReader {
 
 Tabular parse_icd10cm_tabular(std::string& xml, std::string_view source) {
   pugi::xml_document document;
-  pugi::xml_parse_result result =
-      document.load_buffer_inplace(xml.data(), xml.size(), pugi::parse_default, pugi::encoding_utf8);
-  if (!result) {
-    auto offset = static_cast<std::size_t>(std::max<std::ptrdiff_t>(result.offset, 0));
-    std::size_t line = 1 + static_cast<std::size_t>(std::count(xml.begin(), xml.begin() + static_cast<std::ptrdiff_t>(std::min(offset, xml.size())), '\n'));
-    fail(ExitCode::bad_input, "{}:{}: malformed XML ({})", source, line, result.description());
-  }
-  pugi::xml_node root = document.child("ICD10CM.tabular");
-  if (!root) fail(ExitCode::bad_input, "{}: not an ICD-10-CM tabular file (no <ICD10CM.tabular> root)", source);
+  pugi::xml_node root = load_xml_root(document, xml, source, "ICD10CM.tabular", "an ICD-10-CM tabular file");
   return TabularReader(source, xml).read(root);
 }
 

@@ -1,0 +1,27 @@
+// In-place XML parsing with errors that name the file and line.
+#include "xml_source.h"
+
+#include <algorithm>
+
+#include "medcode/util/error.h"
+
+namespace medcode::codes {
+
+std::size_t line_at(std::string_view buffer, std::ptrdiff_t offset) {
+  auto end = std::min(static_cast<std::size_t>(std::max<std::ptrdiff_t>(offset, 0)), buffer.size());
+  return 1 + static_cast<std::size_t>(std::count(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
+}
+
+pugi::xml_node load_xml_root(pugi::xml_document& document, std::string& xml, std::string_view source,
+                             const char* root_name, std::string_view what) {
+  pugi::xml_parse_result result =
+      document.load_buffer_inplace(xml.data(), xml.size(), pugi::parse_default, pugi::encoding_utf8);
+  if (!result) {
+    fail(ExitCode::bad_input, "{}:{}: malformed XML ({})", source, line_at(xml, result.offset), result.description());
+  }
+  pugi::xml_node root = document.child(root_name);
+  if (!root) fail(ExitCode::bad_input, "{}: not {} (no <{}> root)", source, what, root_name);
+  return root;
+}
+
+}  // namespace medcode::codes
