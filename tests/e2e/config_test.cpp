@@ -69,3 +69,22 @@ TEST(CommandLine, VersionAndHelpExitZero) {
 
 }  // namespace
 }  // namespace medcode
+
+namespace medcode {
+namespace {
+
+TEST(Logging, LogFileGetsDebugDetailAndQuietKeepsStderrFreeOfInfo) {
+  TempDir dir;
+  auto log = dir / "medcode.log";
+  auto result = run_medcode({"--db", (dir / "s.db").string(), "--quiet", "--log-file", log.string(), "import",
+                             "icd10cm", testing::fixture("icd10cm/tabular_mini.xml").string(),
+                             testing::fixture("icd10cm/order_mini.txt").string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.err, "") << "--quiet leaves only errors on stderr";
+  std::string text = testing::read_text(log);
+  EXPECT_NE(text.find("debug"), std::string::npos) << text;
+  EXPECT_NE(text.find("warning"), std::string::npos) << "the order-file cross-check warns: " << text;
+}
+
+}  // namespace
+}  // namespace medcode
