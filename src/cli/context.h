@@ -22,6 +22,7 @@ struct GlobalOptions {
   bool quiet = false;
   std::string log_file;
   bool json = false;
+  bool show_config = false;
 };
 
 class Context {

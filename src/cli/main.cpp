@@ -10,6 +10,7 @@
 #include "medcode/util/error.h"
 #include "medcode/util/log.h"
 #include "medcode/version.h"
+#include "show_config.h"
 #include "yaml_config.h"
 
 namespace {
@@ -34,6 +35,8 @@ void add_global_options(CLI::App& app, GlobalOptions& options) {
   app.add_option("--log-file", options.log_file, "Also write logs to this file (rotated at 10 MiB, 3 kept)")
       ->envname("MEDCODE_LOG_FILE");
   app.add_flag("--json", options.json, "Results on stdout as JSON");
+  app.add_flag("--show-config", options.show_config,
+               "Print every effective setting of the command and where it came from, and run nothing");
   app.set_version_flag("--version", std::string("medcode ") + medcode::k_version);
 }
 
@@ -108,6 +111,10 @@ int main(int argc, char** argv) {
     if (!options.log_file.empty()) log_options.log_file = options.log_file;
     medcode::util::init_logging(log_options);
     CLI::App* chosen = chosen_command(app);
+    if (options.show_config) {
+      for (const std::string& line : medcode::cli::describe_settings(*chosen, arguments)) std::cout << line << "\n";
+      return 0;
+    }
     spdlog::debug("medcode {}: {}", medcode::k_version, command_path(chosen));
     int code = run_command(context, commands, chosen);
     if (auto* run = context.run()) {

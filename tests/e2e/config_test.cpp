@@ -46,6 +46,17 @@ TEST_F(Configuration, TheCommandLineOutranksTheEnvironment) {
   EXPECT_FALSE(std::filesystem::exists(m_dir / "from-env.db"));
 }
 
+TEST_F(Configuration, ShowConfigTellsEachSettingsSourceAndRunsNothing) {
+  auto result = run_medcode({"-v", "--show-config", "import", "icd10cm", "--year", "2022"}, m_dir.path(),
+                            {{"MEDCODE_DB", ""}, {"MEDCODE_LOG_FILE", "from-env.log"}});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("db = from-config.db  (config file)"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("log-file = from-env.log  (environment MEDCODE_LOG_FILE)"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("verbose = 1  (command line)"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("import.icd10cm.year = 2022  (command line)"), std::string::npos) << result.out;
+  EXPECT_FALSE(std::filesystem::exists(m_dir / "from-config.db")) << "nothing ran";
+}
+
 TEST_F(Configuration, AMisspeltKeyIsAUsageError) {
   util::write_file_atomic(m_dir / "bad.yaml", "import:\n  icd10cm:\n    yeer: 2023\n");
   auto result = import({"--config", "bad.yaml"});
