@@ -35,7 +35,9 @@ struct ReleaseOptions {
 
 void add_release_options(CLI::App* command, ReleaseOptions& options, const std::string& system_help) {
   command->add_option("--system", options.system, system_help);
-  command->add_option("--year", options.year, "Release year (default: the newest imported release of the system)")
+  command
+      ->add_option("--year", options.year,
+                   "Release year (default: the newest imported release of the system)")
       ->check(CLI::Range(1900, 2999));
 }
 
@@ -43,8 +45,8 @@ void add_release_options(CLI::App* command, ReleaseOptions& options, const std::
 store::Database& existing_store(Context& context) {
   const std::string& path = context.options().db;
   if (!std::filesystem::exists(path)) {
-    fail(ExitCode::bad_input, "{}: no such store; import a code set first (`medcode --db {} import icd10cm ...`)",
-         path, path);
+    fail(ExitCode::bad_input,
+         "{}: no such store; import a code set first (`medcode --db {} import icd10cm ...`)", path, path);
   }
   return context.store();
 }
@@ -66,11 +68,12 @@ const std::map<std::string, std::string>& note_headings() {
   return headings;
 }
 
-constexpr const char* k_note_order[] = {"inclusion_term", "includes",  "excludes1", "excludes2",
-                                        "code_first",     "use_additional_code", "code_also", "note",
-                                        "seventh_character_note"};
+constexpr const char* k_note_order[] = {"inclusion_term", "includes",   "excludes1",
+                                        "excludes2",      "code_first", "use_additional_code",
+                                        "code_also",      "note",       "seventh_character_note"};
 
-std::string hierarchy_description(const codes::CodeDetails& details, std::string_view kind, std::string_view key) {
+std::string hierarchy_description(const codes::CodeDetails& details, std::string_view kind,
+                                  std::string_view key) {
   for (const auto& entry : details.hierarchy) {
     if (entry.kind == kind && entry.key == key) return entry.description;
   }
@@ -92,7 +95,8 @@ void print_header(const codes::CodeDetails& details) {
   const codes::CodeRecord& record = details.record;
   std::cout << fmt::format("{}  {}\n", record.code, record.description);
   if (record.short_description) std::cout << fmt::format("short: {}\n", *record.short_description);
-  std::string status = record.billable ? "billable" : "not billable: " + details.not_billable_reason.value_or("");
+  std::string status =
+      record.billable ? "billable" : "not billable: " + details.not_billable_reason.value_or("");
   if (record.kind == "modifier") status = "modifier";
   std::cout << fmt::format("{} · {}\n", codes::release_label(details.release), status);
 }
@@ -123,14 +127,16 @@ void print_seventh_character(const codes::CodeDetails& details) {
   const codes::SeventhCharacterDetails& seventh = details.seventh;
   if (!seventh.own && seventh.applicable.empty()) return;
   std::cout << "\n7th character\n";
-  std::string defined = seventh.defined_at ? fmt::format(" (characters defined at {})", *seventh.defined_at) : "";
+  std::string defined =
+      seventh.defined_at ? fmt::format(" (characters defined at {})", *seventh.defined_at) : "";
   if (seventh.own) {
     std::cout << fmt::format("  {}: {}\n", seventh.own->character, seventh.own->meaning);
     if (seventh.extends) std::cout << fmt::format("  extends {}{}\n", *seventh.extends, defined);
     return;
   }
   std::cout << (seventh.required ? "  required; one of" : "  codes below take one of") << defined << ":\n";
-  for (const auto& entry : seventh.applicable) std::cout << fmt::format("    {}: {}\n", entry.character, entry.meaning);
+  for (const auto& entry : seventh.applicable)
+    std::cout << fmt::format("    {}: {}\n", entry.character, entry.meaning);
 }
 
 void print_notes(const codes::CodeDetails& details) {
@@ -180,26 +186,30 @@ struct ShowOptions {
   std::string code;
 };
 
+int run_show(Context& context, const ShowOptions& options) {
+  store::Database& db = existing_store(context);
+  codes::System system =
+      codes::choose_system(options.code, options.release.requested_system(), codes::list_releases(db));
+  codes::Catalog catalog(db, codes::find_release(db, system, options.release.requested_year()));
+  codes::CodeDetails details = codes::describe_code(catalog, options.code);
+  if (context.json()) {
+    std::cout << codes::to_json(details).dump(2) << "\n";
+  } else {
+    print_details(details);
+  }
+  return 0;
+}
+
 void add_show(CLI::App& codes_app, CommandList& commands) {
   auto options = std::make_shared<ShowOptions>();
   CLI::App* command = codes_app.add_subcommand(
-      "show", "A code's description, billability, hierarchy, notes (own and inherited), 7th character, index terms");
-  command->add_option("code", options->code, "The code, in any common form (E11.9, e119, S06.0X1A)")->required();
+      "show",
+      "A code's description, billability, hierarchy, notes (own and inherited), 7th character, index terms");
+  command->add_option("code", options->code, "The code, in any common form (E11.9, e119, S06.0X1A)")
+      ->required();
   add_release_options(command, options->release,
                       "Code system: icd10cm, icd10pcs or hcpcs (default: guessed from the code's shape)");
-  commands.push_back({command, [options](Context& context) {
-                        store::Database& db = existing_store(context);
-                        codes::System system = codes::choose_system(
-                            options->code, options->release.requested_system(), codes::list_releases(db));
-                        codes::Catalog catalog(db, codes::find_release(db, system, options->release.requested_year()));
-                        codes::CodeDetails details = codes::describe_code(catalog, options->code);
-                        if (context.json()) {
-                          std::cout << codes::to_json(details).dump(2) << "\n";
-                        } else {
-                          print_details(details);
-                        }
-                        return 0;
-                      }});
+  commands.push_back({command, [options](Context& context) { return run_show(context, *options); }});
 }
 
 // ---- validate ------------------------------------------------------------------------------------------
@@ -210,10 +220,11 @@ struct ValidateOptions {
 };
 
 void print_validation(const codes::CodeValidation& validation) {
-  std::string detail = validation.valid && validation.reason.empty() ? validation.description.value_or("")
-                                                                     : validation.reason;
+  std::string detail =
+      validation.valid && validation.reason.empty() ? validation.description.value_or("") : validation.reason;
   std::cout << fmt::format("{:<10} {:<7} {:<9} {}\n", util::trim(validation.input),
-                           validation.valid ? "valid" : "invalid", validation.canonical.value_or("-"), detail);
+                           validation.valid ? "valid" : "invalid", validation.canonical.value_or("-"),
+                           detail);
 }
 
 // Calls `visit` for each code argument, and for each non-empty line of stdin where an argument is "-".
@@ -232,35 +243,38 @@ void for_each_code(const std::vector<std::string>& arguments, Visit visit) {
   }
 }
 
+int run_validate(Context& context, const ValidateOptions& options) {
+  store::Database& db = existing_store(context);
+  codes::Validator validator(db, options.release.requested_system(), options.release.requested_year());
+  nlohmann::json results = nlohmann::json::array();
+  std::size_t n_codes = 0;
+  std::size_t n_invalid = 0;
+  for_each_code(options.codes, [&](std::string_view input) {
+    codes::CodeValidation validation = validator.validate(input);
+    ++n_codes;
+    if (!validation.valid) ++n_invalid;
+    if (context.json()) {
+      results.push_back(codes::to_json(validation));
+    } else {
+      print_validation(validation);
+    }
+  });
+  if (context.json()) std::cout << results.dump(2) << "\n";
+  if (n_invalid > 0) spdlog::info("{} of {} codes invalid", n_invalid, n_codes);
+  return n_invalid > 0 ? static_cast<int>(ExitCode::bad_input) : 0;
+}
+
 void add_validate(CLI::App& codes_app, CommandList& commands) {
   auto options = std::make_shared<ValidateOptions>();
   CLI::App* command = codes_app.add_subcommand(
       "validate", "Check codes: well formed, in the release, billable; exit 3 when any is not");
-  command->add_option("codes", options->codes, "Codes in any common form; '-' reads one code per line from stdin")
+  command
+      ->add_option("codes", options->codes,
+                   "Codes in any common form; '-' reads one code per line from stdin")
       ->required();
   add_release_options(command, options->release,
                       "Code system of every code: icd10cm, icd10pcs or hcpcs (default: guessed per code)");
-  commands.push_back({command, [options](Context& context) {
-                        store::Database& db = existing_store(context);
-                        codes::Validator validator(db, options->release.requested_system(),
-                                                   options->release.requested_year());
-                        nlohmann::json results = nlohmann::json::array();
-                        std::size_t n_codes = 0;
-                        std::size_t n_invalid = 0;
-                        for_each_code(options->codes, [&](std::string_view input) {
-                          codes::CodeValidation validation = validator.validate(input);
-                          ++n_codes;
-                          if (!validation.valid) ++n_invalid;
-                          if (context.json()) {
-                            results.push_back(codes::to_json(validation));
-                          } else {
-                            print_validation(validation);
-                          }
-                        });
-                        if (context.json()) std::cout << results.dump(2) << "\n";
-                        if (n_invalid > 0) spdlog::info("{} of {} codes invalid", n_invalid, n_codes);
-                        return n_invalid > 0 ? static_cast<int>(ExitCode::bad_input) : 0;
-                      }});
+  commands.push_back({command, [options](Context& context) { return run_validate(context, *options); }});
 }
 
 // ---- search --------------------------------------------------------------------------------------------
@@ -271,43 +285,48 @@ struct SearchCommandOptions {
   codes::SearchOptions search;
 };
 
+void print_hits(const std::vector<codes::SearchHit>& hits) {
+  for (const auto& hit : hits) {
+    std::string mark = hit.kind == "modifier" ? "modifier" : hit.billable ? "billable" : "header";
+    std::cout << fmt::format("{:>3}  {:<10} {:<9} {}\n", hit.rank, hit.code, mark, hit.description);
+  }
+}
+
+int run_search(Context& context, const SearchCommandOptions& options) {
+  std::string text;
+  for (const auto& word : options.words) text += (text.empty() ? "" : " ") + word;
+  codes::build_fts_query(text);  // a usage error comes before any store error
+  store::Database& db = existing_store(context);
+  codes::ReleaseInfo release =
+      codes::find_release(db, options.release.requested_system().value_or(codes::System::icd10cm),
+                          options.release.requested_year());
+  codes::SearchResult result = codes::search_codes(db, release, text, options.search);
+  if (result.any_word_fallback) {
+    spdlog::info("no code matches every word of '{}'; listing codes that match any word", text);
+  }
+  if (result.hits.empty()) spdlog::info("no code of {} matches '{}'", codes::release_label(release), text);
+  if (context.json()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& hit : result.hits) out.push_back(codes::to_json(hit));
+    std::cout << out.dump(2) << "\n";
+  } else {
+    print_hits(result.hits);
+  }
+  return 0;
+}
+
 void add_search(CLI::App& codes_app, CommandList& commands) {
   auto options = std::make_shared<SearchCommandOptions>();
   CLI::App* command = codes_app.add_subcommand(
       "search", "Ranked full-text search over descriptions, inclusion terms and Alphabetic Index terms");
   command->add_option("text", options->words, "Words to search for (quoted or not)")->required();
   command->add_option("--limit", options->search.limit, "Most results to print")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   command->add_flag("--billable-only", options->search.billable_only, "Only billable codes");
-  add_release_options(command, options->release, "Code system: icd10cm, icd10pcs or hcpcs (default: icd10cm)");
-  commands.push_back({command, [options](Context& context) {
-                        std::string text;
-                        for (const auto& word : options->words) text += (text.empty() ? "" : " ") + word;
-                        codes::build_fts_query(text);  // a usage error comes before any store error
-                        store::Database& db = existing_store(context);
-                        codes::ReleaseInfo release =
-                            codes::find_release(db, options->release.requested_system().value_or(codes::System::icd10cm),
-                                                options->release.requested_year());
-                        codes::SearchResult result = codes::search_codes(db, release, text, options->search);
-                        if (result.any_word_fallback) {
-                          spdlog::info("no code matches every word of '{}'; listing codes that match any word", text);
-                        }
-                        if (result.hits.empty()) {
-                          spdlog::info("no code of {} matches '{}'", codes::release_label(release), text);
-                        }
-                        if (context.json()) {
-                          nlohmann::json out = nlohmann::json::array();
-                          for (const auto& hit : result.hits) out.push_back(codes::to_json(hit));
-                          std::cout << out.dump(2) << "\n";
-                          return 0;
-                        }
-                        for (const auto& hit : result.hits) {
-                          std::string mark = hit.kind == "modifier" ? "modifier" : hit.billable ? "billable" : "header";
-                          std::cout << fmt::format("{:>3}  {:<10} {:<9} {}\n", hit.rank, hit.code, mark, hit.description);
-                        }
-                        return 0;
-                      }});
+  add_release_options(command, options->release,
+                      "Code system: icd10cm, icd10pcs or hcpcs (default: icd10cm)");
+  commands.push_back({command, [options](Context& context) { return run_search(context, *options); }});
 }
 
 // ---- export --------------------------------------------------------------------------------------------
@@ -317,60 +336,64 @@ struct ExportCommandOptions {
   codes::ExportOptions export_options;
 };
 
+int run_export(Context& context, const ExportCommandOptions& options) {
+  if (context.json())
+    fail(ExitCode::usage, "codes export writes CODE<TAB>DESCRIPTION lines; --json does not apply");
+  store::Database& db = existing_store(context);
+  codes::ReleaseInfo release =
+      codes::find_release(db, options.release.requested_system().value_or(codes::System::icd10cm),
+                          options.release.requested_year());
+  std::int64_t n_lines = codes::export_codes(db, release, options.export_options, std::cout);
+  spdlog::debug("codes export: {} lines of {}", n_lines, codes::release_label(release));
+  return 0;
+}
+
 void add_export(CLI::App& codes_app, CommandList& commands) {
   auto options = std::make_shared<ExportCommandOptions>();
-  CLI::App* command =
-      codes_app.add_subcommand("export", "Print a release's codes as CODE<TAB>DESCRIPTION lines in code order");
-  add_release_options(command, options->release, "Code system: icd10cm, icd10pcs or hcpcs (default: icd10cm)");
+  CLI::App* command = codes_app.add_subcommand(
+      "export", "Print a release's codes as CODE<TAB>DESCRIPTION lines in code order");
+  add_release_options(command, options->release,
+                      "Code system: icd10cm, icd10pcs or hcpcs (default: icd10cm)");
   command->add_flag("--billable-only", options->export_options.billable_only, "Only billable codes");
   command->add_flag("--include-modifiers", options->export_options.include_modifiers,
                     "Also HCPCS modifiers (left out by default: they are not codes)");
-  commands.push_back({command, [options](Context& context) {
-                        if (context.json()) {
-                          fail(ExitCode::usage, "codes export writes CODE<TAB>DESCRIPTION lines; --json does not apply");
-                        }
-                        store::Database& db = existing_store(context);
-                        codes::ReleaseInfo release =
-                            codes::find_release(db, options->release.requested_system().value_or(codes::System::icd10cm),
-                                                options->release.requested_year());
-                        std::int64_t n_lines = codes::export_codes(db, release, options->export_options, std::cout);
-                        spdlog::debug("codes export: {} lines of {}", n_lines, codes::release_label(release));
-                        return 0;
-                      }});
+  commands.push_back({command, [options](Context& context) { return run_export(context, *options); }});
 }
 
 // ---- releases ------------------------------------------------------------------------------------------
 
+int run_releases(Context& context) {
+  store::Database& db = existing_store(context);
+  std::vector<codes::ReleaseInfo> releases = codes::list_releases(db);
+  if (context.json()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& release : releases) out.push_back(codes::to_json(release));
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (releases.empty()) {
+    spdlog::info("no releases imported yet; run `medcode import icd10cm` (or icd10pcs, hcpcs)");
+    return 0;
+  }
+  constexpr const char* k_row = "{:<9} {:>4} {:>8} {:>8}  {}\n";
+  std::cout << fmt::format(k_row, "system", "year", "codes", "billable", "imported_at");
+  for (const auto& release : releases) {
+    std::cout << fmt::format(k_row, codes::system_name(release.system), release.year, release.n_codes,
+                             release.n_billable, release.imported_at);
+  }
+  return 0;
+}
+
 void add_releases(CLI::App& codes_app, CommandList& commands) {
   CLI::App* command = codes_app.add_subcommand("releases", "List the imported code-set releases");
-  commands.push_back({command, [](Context& context) {
-                        store::Database& db = existing_store(context);
-                        std::vector<codes::ReleaseInfo> releases = codes::list_releases(db);
-                        if (context.json()) {
-                          nlohmann::json out = nlohmann::json::array();
-                          for (const auto& release : releases) out.push_back(codes::to_json(release));
-                          std::cout << out.dump(2) << "\n";
-                          return 0;
-                        }
-                        if (releases.empty()) {
-                          spdlog::info("no releases imported yet; run `medcode import icd10cm` (or icd10pcs, hcpcs)");
-                          return 0;
-                        }
-                        std::cout << fmt::format("{:<9} {:>4} {:>8} {:>8}  {}\n", "system", "year", "codes", "billable",
-                                                 "imported_at");
-                        for (const auto& release : releases) {
-                          std::cout << fmt::format("{:<9} {:>4} {:>8} {:>8}  {}\n",
-                                                   codes::system_name(release.system), release.year, release.n_codes,
-                                                   release.n_billable, release.imported_at);
-                        }
-                        return 0;
-                      }});
+  commands.push_back({command, [](Context& context) { return run_releases(context); }});
 }
 
 }  // namespace
 
 void add_codes_command(CLI::App& app, CommandList& commands) {
-  CLI::App* codes_app = app.add_subcommand("codes", "Look up, validate, search and export imported code sets");
+  CLI::App* codes_app =
+      app.add_subcommand("codes", "Look up, validate, search and export imported code sets");
   codes_app->require_subcommand(1);
   add_show(*codes_app, commands);
   add_validate(*codes_app, commands);

@@ -13,7 +13,7 @@ namespace medcode::codes {
 
 namespace {
 
-constexpr int k_max_depth = 32;         // far deeper than any code system; guards against a parent cycle
+constexpr int k_max_depth = 32;          // far deeper than any code system; guards against a parent cycle
 constexpr std::size_t k_n_examples = 5;  // billable codes named under a header
 constexpr int k_n_index_terms = 5;
 
@@ -65,7 +65,8 @@ std::string compact(std::string_view code) {
 
 // The canonical form of a shortened code; ICD-10-CM codes keep their dot after the third character.
 std::string canonical_prefix(System system, const std::string& compact_code) {
-  if (system == System::icd10cm && compact_code.size() > 3) return compact_code.substr(0, 3) + "." + compact_code.substr(3);
+  if (system == System::icd10cm && compact_code.size() > 3)
+    return compact_code.substr(0, 3) + "." + compact_code.substr(3);
   return compact_code;
 }
 
@@ -113,17 +114,20 @@ ReleaseInfo find_release(store::Database& db, System system, std::optional<int> 
     if (release.system == system) years.push_back(release.year);
   }
   if (years.empty()) {
-    fail(ExitCode::bad_input, "{}: no {} release in the store; run `medcode import {}` first", db.path().string(),
-         system_display_name(system), system_name(system));
+    fail(ExitCode::bad_input, "{}: no {} release in the store; run `medcode import {}` first",
+         db.path().string(), system_display_name(system), system_name(system));
   }
   fail(ExitCode::bad_input, "{}: {} {} is not in the store (imported: {}); run `medcode import {} --year {}`",
-       db.path().string(), system_display_name(system), *year, fmt::join(years, ", "), system_name(system), *year);
+       db.path().string(), system_display_name(system), *year, fmt::join(years, ", "), system_name(system),
+       *year);
 }
 
-System choose_system(std::string_view code, std::optional<System> requested, const std::vector<ReleaseInfo>& imported) {
+System choose_system(std::string_view code, std::optional<System> requested,
+                     const std::vector<ReleaseInfo>& imported) {
   if (requested) return *requested;
   auto has_release = [&](System system) {
-    return std::any_of(imported.begin(), imported.end(), [&](const auto& release) { return release.system == system; });
+    return std::any_of(imported.begin(), imported.end(),
+                       [&](const auto& release) { return release.system == system; });
   };
   std::optional<System> guess = guess_system(code);
   if (guess && has_release(*guess)) return *guess;
@@ -135,22 +139,30 @@ System choose_system(std::string_view code, std::optional<System> requested, con
 
 Catalog::Catalog(store::Database& db, ReleaseInfo release)
     : m_release(std::move(release)),
-      m_find(db.prepare(fmt::format("SELECT {} FROM codes WHERE release_id = ? AND code = ?", k_code_columns))),
+      m_find(
+          db.prepare(fmt::format("SELECT {} FROM codes WHERE release_id = ? AND code = ?", k_code_columns))),
+      // "+code": without it the planner walks the whole release in code order instead of using
+      // codes_by_parent and sorting the few children.
       m_children(db.prepare("SELECT code, description, billable, seventh_char FROM codes"
-                            " WHERE release_id = ? AND parent = ? ORDER BY code")),
+                            " WHERE release_id = ? AND parent = ? ORDER BY +code")),
       m_descendants(db.prepare(
           "WITH RECURSIVE below(code, description, billable, seventh_char) AS ("
           " SELECT code, description, billable, seventh_char FROM codes WHERE release_id = ?1 AND parent = ?2"
           " UNION ALL"
-          " SELECT c.code, c.description, c.billable, c.seventh_char FROM codes c JOIN below b ON c.parent = b.code"
+          " SELECT c.code, c.description, c.billable, c.seventh_char FROM codes c JOIN below b ON c.parent = "
+          "b.code"
           " WHERE c.release_id = ?1)"
           " SELECT code, description, billable, seventh_char FROM below WHERE billable = 1 ORDER BY code")),
-      m_group(db.prepare("SELECT description FROM code_groups WHERE release_id = ? AND kind = ? AND key = ?")),
-      m_notes(db.prepare("SELECT kind, text FROM code_notes WHERE release_id = ? AND owner = ? ORDER BY seq")),
-      m_seventh(db.prepare("SELECT character, meaning FROM seventh_characters WHERE release_id = ? AND owner = ?"
-                           " ORDER BY character")),
-      m_index_terms(db.prepare("SELECT path, code, code_incomplete FROM index_terms WHERE release_id = ? AND code = ?"
-                               " ORDER BY id LIMIT ?")),
+      m_group(
+          db.prepare("SELECT description FROM code_groups WHERE release_id = ? AND kind = ? AND key = ?")),
+      m_notes(
+          db.prepare("SELECT kind, text FROM code_notes WHERE release_id = ? AND owner = ? ORDER BY seq")),
+      m_seventh(
+          db.prepare("SELECT character, meaning FROM seventh_characters WHERE release_id = ? AND owner = ?"
+                     " ORDER BY character")),
+      m_index_terms(
+          db.prepare("SELECT path, code, code_incomplete FROM index_terms WHERE release_id = ? AND code = ?"
+                     " ORDER BY id LIMIT ?")),
       m_count_index_terms(db.prepare("SELECT count(*) FROM index_terms WHERE release_id = ? AND code = ?")) {}
 
 std::optional<CodeRecord> Catalog::find(std::string_view canonical) {
@@ -208,15 +220,17 @@ std::string Catalog::not_billable_reason(const CodeRecord& record) {
   if (record.kind == "modifier") return "a modifier: appended to a code, not billed alone";
   std::vector<CodeBrief> below = children(record.code);
   if (below.empty()) return "marked not billable in this release";
-  bool all_seventh = std::all_of(below.begin(), below.end(), [](const auto& child) { return child.seventh_char; });
+  bool all_seventh =
+      std::all_of(below.begin(), below.end(), [](const auto& child) { return child.seventh_char; });
   if (all_seventh) {
     std::vector<std::string> characters;
     for (const auto& child : below) characters.push_back(*child.seventh_char);
-    return fmt::format("needs a 7th character: {} (e.g. {})", fmt::join(characters, ", "), below.front().code);
+    return fmt::format("needs a 7th character: {} (e.g. {})", fmt::join(characters, ", "),
+                       below.front().code);
   }
   std::vector<CodeBrief> billable = billable_descendants(record.code);
-  std::string header = fmt::format("{} with {} child code{}", header_name(m_release.system, record), below.size(),
-                                   below.size() == 1 ? "" : "s");
+  std::string header = fmt::format("{} with {} child code{}", header_name(m_release.system, record),
+                                   below.size(), below.size() == 1 ? "" : "s");
   if (billable.empty()) return header + ", none of them billable";
   return fmt::format("{}; more characters needed (e.g. {})", header, code_list(billable, 3));
 }
@@ -251,8 +265,8 @@ std::pair<std::vector<IndexEntry>, std::int64_t> Catalog::index_terms(std::strin
   m_index_terms.bind_all(m_release.id, code, limit);
   std::vector<IndexEntry> entries;
   while (m_index_terms.step()) {
-    entries.push_back({m_index_terms.column_text(0), m_index_terms.column_text(1),
-                       m_index_terms.column_int64(2) != 0});
+    entries.push_back(
+        {m_index_terms.column_text(0), m_index_terms.column_text(1), m_index_terms.column_int64(2) != 0});
   }
   m_count_index_terms.reset();
   m_count_index_terms.bind_all(m_release.id, code);
@@ -276,12 +290,15 @@ std::vector<HierarchyEntry> build_hierarchy(Catalog& catalog, const std::vector<
   std::vector<HierarchyEntry> hierarchy;
   const CodeRecord& top = lineage.back();
   if (top.chapter) {
-    hierarchy.push_back({"chapter", *top.chapter, catalog.group_description("chapter", *top.chapter).value_or("")});
+    hierarchy.push_back(
+        {"chapter", *top.chapter, catalog.group_description("chapter", *top.chapter).value_or("")});
   }
   if (top.section) {
-    hierarchy.push_back({"section", *top.section, catalog.group_description("section", *top.section).value_or("")});
+    hierarchy.push_back(
+        {"section", *top.section, catalog.group_description("section", *top.section).value_or("")});
   }
-  for (auto it = lineage.rbegin(); it != lineage.rend(); ++it) hierarchy.push_back({"code", it->code, it->description});
+  for (auto it = lineage.rbegin(); it != lineage.rend(); ++it)
+    hierarchy.push_back({"code", it->code, it->description});
   return hierarchy;
 }
 
@@ -356,8 +373,8 @@ void add_index_terms(Catalog& catalog, CodeDetails& details) {
 CodeDetails describe_code(Catalog& catalog, std::string_view text) {
   System system = catalog.release().system;
   if (auto problem = format_problem(system, text)) {
-    fail(ExitCode::bad_input, "'{}' is not a well-formed {} code: {}", util::trim(text), system_display_name(system),
-         *problem);
+    fail(ExitCode::bad_input, "'{}' is not a well-formed {} code: {}", util::trim(text),
+         system_display_name(system), *problem);
   }
   std::string canonical = *canonical_code(system, text);
   std::optional<CodeRecord> record = catalog.find(canonical);
@@ -383,12 +400,16 @@ CodeDetails describe_code(Catalog& catalog, std::string_view text) {
 }
 
 nlohmann::json to_json(const ReleaseInfo& release) {
-  return {{"system", system_name(release.system)}, {"year", release.year},         {"codes", release.n_codes},
-          {"billable", release.n_billable},        {"imported_at", release.imported_at}};
+  return {{"system", system_name(release.system)},
+          {"year", release.year},
+          {"codes", release.n_codes},
+          {"billable", release.n_billable},
+          {"imported_at", release.imported_at}};
 }
 
 nlohmann::json to_json(const CodeBrief& brief) {
-  nlohmann::json out = {{"code", brief.code}, {"description", brief.description}, {"billable", brief.billable}};
+  nlohmann::json out = {
+      {"code", brief.code}, {"description", brief.description}, {"billable", brief.billable}};
   if (brief.seventh_char) out["seventh_char"] = *brief.seventh_char;
   return out;
 }
@@ -432,12 +453,15 @@ nlohmann::json to_json(const CodeDetails& details) {
                         {"attributes", record.attributes}};
   out["hierarchy"] = nlohmann::json::array();
   for (const auto& entry : details.hierarchy) {
-    out["hierarchy"].push_back({{"kind", entry.kind}, {"key", entry.key}, {"description", entry.description}});
+    out["hierarchy"].push_back(
+        {{"kind", entry.kind}, {"key", entry.key}, {"description", entry.description}});
   }
   out["children"] = nlohmann::json::array();
   for (const auto& child : details.children) out["children"].push_back(to_json(child));
-  out["billable_descendants"] = {{"count", details.n_billable_descendants}, {"examples", nlohmann::json::array()}};
-  for (const auto& example : details.billable_examples) out["billable_descendants"]["examples"].push_back(to_json(example));
+  out["billable_descendants"] = {{"count", details.n_billable_descendants},
+                                 {"examples", nlohmann::json::array()}};
+  for (const auto& example : details.billable_examples)
+    out["billable_descendants"]["examples"].push_back(to_json(example));
   out["notes"] = nlohmann::json::array();
   for (const auto& note : details.notes) {
     out["notes"].push_back(

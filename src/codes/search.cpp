@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <unordered_set>
 
 #include "medcode/util/error.h"
@@ -24,7 +25,8 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' |
 bool is_searchable(std::string_view word) {
   for (char c : word) {
     auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x80 || (byte >= '0' && byte <= '9') || (byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z')) {
+    if (byte >= 0x80 || (byte >= '0' && byte <= '9') || (byte >= 'a' && byte <= 'z') ||
+        (byte >= 'A' && byte <= 'Z')) {
       return true;
     }
   }
@@ -57,13 +59,30 @@ std::vector<std::string> split_words(std::string_view text) {
   return words;
 }
 
-std::string join_quoted(const std::vector<std::string>& words, std::string_view separator) {
+// The last word as a prefix: the user may still be typing it. Porter stems a prefix as it is typed, so
+// "hypogly" becomes "hypogli", which begins no indexed word; `widened` adds the prefix one letter shorter,
+// which still reaches "hypoglycemia". It is only tried when the plain prefix finds nothing, since it also
+// reaches words that were not meant ("diabete" → "diabetic").
+std::string last_word_term(const std::string& word, bool widened) {
+  std::string term = fts_string(word) + "*";
+  if (!widened) return term;
+  std::string shorter = word.substr(0, word.empty() ? 0 : word.size() - 1);
+  if (word.size() < 4 || !std::isalpha(static_cast<unsigned char>(word.back())) || !is_searchable(shorter))
+    return {};
+  return "(" + term + " OR " + fts_string(shorter) + "*)";
+}
+
+// FTS5 needs explicit operators around a parenthesised group, so AND is written out. Empty when `widened`
+// and the last word cannot be widened.
+std::string join_terms(const std::vector<std::string>& words, std::string_view separator, bool widened) {
+  std::string last = last_word_term(words.back(), widened);
+  if (last.empty()) return {};
   std::string out;
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    if (i > 0) out += separator;
+  for (std::size_t i = 0; i + 1 < words.size(); ++i) {
     out += fts_string(words[i]);
+    out += separator;
   }
-  return out + "*";  // a prefix match on the last word: the user may still be typing it
+  return out + last;
 }
 
 SearchHit read_hit(const store::Statement& statement, std::string matched) {
@@ -91,15 +110,16 @@ void add_exact_code(store::Database& db, const ReleaseInfo& release, std::string
 
 void add_fts_hits(store::Database& db, const ReleaseInfo& release, const std::string& match,
                   std::string_view matched, const SearchOptions& options, SearchResult& result) {
-  store::Statement statement = db.prepare(fmt::format(
-      "SELECT c.code, c.kind, c.billable, c.description, bm25(code_search, {}, {}) AS score"
-      " FROM code_search JOIN codes c ON c.id = code_search.rowid"
-      " WHERE code_search MATCH ? AND c.release_id = ? AND (? = 0 OR c.billable = 1)"
-      " ORDER BY score, c.code LIMIT ?",
-      k_description_weight, k_terms_weight));
+  store::Statement statement = db.prepare(
+      fmt::format("SELECT c.code, c.kind, c.billable, c.description, bm25(code_search, {}, {}) AS score"
+                  " FROM code_search JOIN codes c ON c.id = code_search.rowid"
+                  " WHERE code_search MATCH ? AND c.release_id = ? AND (? = 0 OR c.billable = 1)"
+                  " ORDER BY score, c.code LIMIT ?",
+                  k_description_weight, k_terms_weight));
   // One extra row per code already listed, so that skipping it still fills the limit.
-  statement.bind_all(match, release.id, options.billable_only ? 1 : 0,
-                     static_cast<std::int64_t>(options.limit) + static_cast<std::int64_t>(result.hits.size()));
+  statement.bind_all(
+      match, release.id, options.billable_only ? 1 : 0,
+      static_cast<std::int64_t>(options.limit) + static_cast<std::int64_t>(result.hits.size()));
   std::unordered_set<std::string> listed;
   for (const auto& hit : result.hits) listed.insert(hit.code);
   while (statement.step() && result.hits.size() < static_cast<std::size_t>(options.limit)) {
@@ -119,8 +139,10 @@ FtsQuery build_fts_query(std::string_view text) {
   if (query.words.empty()) {
     fail(ExitCode::usage, "search text '{}' has no letter or digit to search for", util::trim(text));
   }
-  query.all_words = join_quoted(query.words, " ");
-  query.any_word = join_quoted(query.words, " OR ");
+  query.all_words = join_terms(query.words, " AND ", false);
+  query.all_words_widened = join_terms(query.words, " AND ", true);
+  query.any_word = join_terms(query.words, " OR ", false);
+  query.any_word_widened = join_terms(query.words, " OR ", true);
   return query;
 }
 
@@ -130,10 +152,16 @@ SearchResult search_codes(store::Database& db, const ReleaseInfo& release, std::
   FtsQuery query = build_fts_query(text);
   SearchResult result;
   add_exact_code(db, release, text, options, result);
+  // Each step only when the ones before found nothing: every word, every word with the last widened,
+  // then any word.
   add_fts_hits(db, release, query.all_words, "all_words", options, result);
+  if (result.hits.empty() && !query.all_words_widened.empty()) {
+    add_fts_hits(db, release, query.all_words_widened, "all_words", options, result);
+  }
   if (result.hits.empty() && query.words.size() > 1) {
     result.any_word_fallback = true;
-    add_fts_hits(db, release, query.any_word, "any_word", options, result);
+    const std::string& any_word = query.any_word_widened.empty() ? query.any_word : query.any_word_widened;
+    add_fts_hits(db, release, any_word, "any_word", options, result);
   }
   for (std::size_t i = 0; i < result.hits.size(); ++i) result.hits[i].rank = static_cast<int>(i + 1);
   return result;

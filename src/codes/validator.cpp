@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-
 namespace medcode::codes {
 
 Validator::Validator(store::Database& db, std::optional<System> system, std::optional<int> year)
@@ -15,7 +14,8 @@ Catalog* Validator::catalog_for(System system) {
   auto it = m_catalogs.find(system);
   if (it == m_catalogs.end()) {
     std::unique_ptr<Catalog> catalog;
-    if (auto release = try_find_release(m_db, system, m_year)) catalog = std::make_unique<Catalog>(m_db, *release);
+    if (auto release = try_find_release(m_db, system, m_year))
+      catalog = std::make_unique<Catalog>(m_db, *release);
     it = m_catalogs.emplace(system, std::move(catalog)).first;
   }
   return it->second.get();
@@ -67,15 +67,16 @@ nlohmann::json to_json(const CodeValidation& validation) {
   auto optional_text = [](const std::optional<std::string>& text) {
     return text ? nlohmann::json(*text) : nlohmann::json(nullptr);
   };
-  return {{"input", validation.input},
-          {"canonical", optional_text(validation.canonical)},
-          {"system", system_name(validation.system)},
-          {"year", validation.year == 0 ? nlohmann::json(nullptr) : nlohmann::json(validation.year)},
-          {"valid", validation.valid},
-          {"billable", validation.billable},
-          {"description", optional_text(validation.description)},
-          {"problem", validation.problem.empty() ? nlohmann::json(nullptr) : nlohmann::json(validation.problem)},
-          {"reason", validation.reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(validation.reason)}};
+  return {
+      {"input", validation.input},
+      {"canonical", optional_text(validation.canonical)},
+      {"system", system_name(validation.system)},
+      {"year", validation.year == 0 ? nlohmann::json(nullptr) : nlohmann::json(validation.year)},
+      {"valid", validation.valid},
+      {"billable", validation.billable},
+      {"description", optional_text(validation.description)},
+      {"problem", validation.problem.empty() ? nlohmann::json(nullptr) : nlohmann::json(validation.problem)},
+      {"reason", validation.reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(validation.reason)}};
 }
 
 }  // namespace medcode::codes

@@ -38,7 +38,8 @@ ReleaseInfo find_release(store::Database& db, System system, std::optional<int> 
 // The system to look `code` up in: `requested` when given; otherwise the system guessed from the code's shape
 // if it has a release in `imported`, else another imported system whose shape the code fits, else the guess
 // (ICD-10-CM when the shape says nothing).
-System choose_system(std::string_view code, std::optional<System> requested, const std::vector<ReleaseInfo>& imported);
+System choose_system(std::string_view code, std::optional<System> requested,
+                     const std::vector<ReleaseInfo>& imported);
 
 // One row of `codes`.
 struct CodeRecord {
@@ -120,8 +121,8 @@ class Catalog {
 
 // Where an instructional note comes from, relative to the code shown.
 struct CodeNote {
-  std::string kind;      // inclusion_term, includes, excludes1, excludes2, code_first, use_additional_code,
-                         // code_also, note, seventh_character_note
+  std::string kind;  // inclusion_term, includes, excludes1, excludes2, code_first, use_additional_code,
+                     // code_also, note, seventh_character_note
   std::string text;
   std::string owner;     // "S06", "chapter:19", "section:S00-S09"
   std::string relation;  // self | extends (the code a 7th-character code was made from) | ancestor | section

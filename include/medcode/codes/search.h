@@ -17,8 +17,11 @@ namespace medcode::codes {
 // "E11.9", a stray quote, AND/OR/NEAR, parentheses) is never read as query syntax.
 struct FtsQuery {
   std::vector<std::string> words;  // the words kept, as typed
-  std::string all_words;           // "type" "2" "diabetes"*  (every word; the last one as a prefix)
+  std::string all_words;           // "type" AND "2" AND "diabetes"*: every word, the last as a prefix
+  std::string all_words_widened;   // "type" AND "2" AND ("diabetes"* OR "diabete"*): for a half-typed last
+                                   // word that stemming spoils ("hypogly"); empty when it cannot be widened
   std::string any_word;            // "type" OR "2" OR "diabetes"*
+  std::string any_word_widened;    // "type" OR "2" OR ("diabetes"* OR "diabete"*), or empty
 };
 
 // Error(usage) when the text holds no letter or digit to search for.
@@ -35,8 +38,8 @@ struct SearchHit {
   std::string kind;  // code | modifier
   bool billable = false;
   std::string description;
-  double score = 0;      // bm25 (lower is better); 0 for an exact code match
-  std::string matched;   // code | all_words | any_word
+  double score = 0;     // bm25 (lower is better); 0 for an exact code match
+  std::string matched;  // code | all_words | any_word
 };
 
 struct SearchResult {
@@ -45,7 +48,8 @@ struct SearchResult {
 };
 
 // Ranks codes of `release` by bm25 with descriptions weighted above the terms that lead to them. A text that
-// is itself a code of the release (in any common form) puts that code first.
+// is itself a code of the release (in any common form) puts that code first. Tries every word, then every
+// word with the last one widened, then any word (widened), each only when the previous found nothing.
 SearchResult search_codes(store::Database& db, const ReleaseInfo& release, std::string_view text,
                           const SearchOptions& options);
 
