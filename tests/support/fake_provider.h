@@ -1,0 +1,109 @@
+// A fake LLM provider on 127.0.0.1 that speaks the OpenAI Chat Completions, Anthropic Messages and Gemini
+// generateContent wire formats faithfully (usage fields, rate-limit headers, error bodies), enforces its own
+// requests- and tokens-per-minute limits with 429s, and injects faults on demand.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace medcode::testing {
+
+// What a fault does to one request.
+enum class ProviderFault {
+  server_error,     // 500 with the provider's error body
+  overloaded,       // 529 (Anthropic's overloaded_error; 503 UNAVAILABLE for Gemini, 503 for OpenAI)
+  rate_limited,     // 429 with Retry-After (retry_after_seconds) and the provider's rate-limit headers
+  unauthorized,     // 401 with the provider's error body
+  bad_request,      // 400
+  timeout,          // holds the request for timeout_hold before answering (longer than the client waits)
+  truncated_body,   // announces the full length, sends half of the body, closes the connection
+  invalid_json,     // 200 with a body that is not JSON
+  schema_violation, // 200, well-formed wire JSON, but the answer text is JSON that breaks the task schema
+  not_json_answer,  // 200, well-formed wire JSON, the answer text is prose
+};
+
+struct FakeProviderOptions {
+  std::chrono::milliseconds latency{0};  // added to every answer
+  int requests_per_minute = 0;           // 0: unlimited; over it: 429 with headers
+  int tokens_per_minute = 0;             // 0: unlimited
+  double retry_after_seconds = 1;        // sent with 429s
+  std::chrono::milliseconds timeout_hold{3000};
+  bool send_usage = true;                // false: responses carry no usage fields
+  std::string required_api_key;          // when set, requests without it get 401
+};
+
+// What the fake saw of one request.
+struct ProviderRequest {
+  std::string format;  // openai | anthropic | gemini
+  std::string path;
+  std::string model;
+  std::string api_key;      // from Authorization: Bearer, x-api-key or x-goog-api-key
+  std::string system;       // the system prompt
+  std::string user;         // the last user message
+  std::size_t n_messages = 0;
+  nlohmann::json body;
+  int status = 0;           // what the fake answered
+};
+
+// Makes the answer text for a request from its system prompt and last user message.
+using Answerer = std::function<std::string(const ProviderRequest& request)>;
+
+// Answers the prompts medcode's descriptions and facets tasks send: reads the JSON array of items after the
+// "ITEMS:" line of the user message and writes a valid answer for each item (descriptions when the system
+// prompt's schema asks for "clinical", facets when it asks for "body_region").
+std::string default_answer(const ProviderRequest& request);
+
+class FakeProvider {
+ public:
+  // Listens on 127.0.0.1 at a port the system picks. Routes: POST /v1/chat/completions (OpenAI),
+  // POST /v1/messages (Anthropic), POST /v1beta/models/{model}:generateContent (Gemini).
+  explicit FakeProvider(FakeProviderOptions options = {}, Answerer answerer = default_answer);
+  ~FakeProvider();
+  FakeProvider(const FakeProvider&) = delete;
+  FakeProvider& operator=(const FakeProvider&) = delete;
+
+  int port() const { return m_port; }
+  std::string base_url(const std::string& format) const;  // ".../v1" for openai and anthropic, ".../v1beta" for gemini
+
+  // The next `count` requests get `fault` (queued after faults already waiting).
+  void inject(ProviderFault fault, int count = 1);
+  void set_latency(std::chrono::milliseconds latency);
+
+  std::vector<ProviderRequest> requests() const;
+  std::size_t request_count() const;
+  std::size_t answered_ok() const;  // 200s with a valid answer
+
+ private:
+  void handle(const std::string& format, const httplib::Request& request, httplib::Response& response);
+
+  FakeProviderOptions m_options;
+  Answerer m_answerer;
+  std::unique_ptr<httplib::Server> m_server;
+  std::thread m_thread;
+  int m_port = 0;
+  mutable std::mutex m_mutex;
+  std::deque<ProviderFault> m_faults;
+  std::vector<ProviderRequest> m_requests;
+  std::size_t m_answered_ok = 0;
+  std::deque<std::chrono::steady_clock::time_point> m_request_times;  // for the per-minute limits
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::int64_t>> m_token_times;
+};
+
+}  // namespace medcode::testing
