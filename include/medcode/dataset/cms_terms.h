@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "medcode/codes/catalog.h"
@@ -20,24 +21,32 @@ struct TermPair {
   std::string path;  // index_term: the index path it was read from; inclusion_term: empty
 };
 
-// An Alphabetic Index path as a description: the main term without its nonessential modifiers (the words in
-// parentheses), followed by each subterm, joined so it reads as text ("with" and "without" subterms join
-// with a space, other subterms with ", "). "Concussion (brain) (cerebral) > with > loss of consciousness >
-// brief" → "Concussion with loss of consciousness, brief". Empty when nothing is left.
+// An Alphabetic Index path as a description, read the way a coder reads the index aloud. Each level (the main
+// term and every subterm) loses what is not part of the words: nonessential modifiers and synonyms in
+// parentheses or brackets (nested ones too, "(see also ...)" among them), a "- see ..." remnant, and the
+// shorthand "NOS" and "NEC" ("specified NEC" becomes the tabular's "other specified"). Where a level lists
+// forms of one word ("Diabetes, diabetic", "perineal, perineum") only the first form stays. Levels are then
+// joined with ", ", except that a level starting with a connective ("with", "without", "due to", "in",
+// "following", "of", ...) or following one that ends in a connective ("due to", "adenocarcinoma in") joins
+// with a space. "Concussion (brain) (cerebral) > with > loss of consciousness > brief" → "Concussion with
+// loss of consciousness, brief"; "Diabetes, diabetic (mellitus) (sugar) > type 2 > with > hyperglycemia" →
+// "Diabetes, type 2 with hyperglycemia". Empty when nothing is left.
 std::string index_path_to_text(std::string_view path);
 
 // The pairs for `codes` (canonical codes of `release`), in the order of `codes`, then index terms before
 // inclusion terms, each text once per code (case-insensitively) and never the code's own description. A 7th-
 // character code takes the pairs of the code it extends, with the 7th character's meaning appended
-// ("..., initial encounter"). Texts shorter than 3 characters are skipped.
+// ("..., initial encounter"). An index term is a pair of the code it points at, printed with a trailing '-'
+// or not; inclusion terms are taken as the tabular prints them. Texts shorter than 3 characters are skipped.
+// Error(bad_input) for a code the release lacks.
 std::vector<TermPair> cms_term_pairs(store::Database& db, const codes::ReleaseInfo& release,
                                      const std::vector<std::string>& codes);
 
 struct CmsTermsSummary {
-  std::int64_t codes = 0;            // codes asked for
+  std::int64_t codes = 0;  // codes asked for
   std::int64_t codes_with_terms = 0;
-  std::int64_t entries_written = 0;  // new dataset_entries rows
-  std::int64_t entries_existing = 0; // already in the store for this job (a re-run adds nothing)
+  std::int64_t entries_written = 0;   // new dataset_entries rows
+  std::int64_t entries_existing = 0;  // already in the store for this job (a re-run adds nothing)
   std::int64_t index_terms = 0;
   std::int64_t inclusion_terms = 0;
 };
