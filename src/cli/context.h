@@ -17,7 +17,7 @@ namespace medcode::cli {
 
 struct GlobalOptions {
   std::string db = "medcode.db";
-  std::string config;
+  std::string config;  // the config file read, when there is one
   int verbose = 0;
   bool quiet = false;
   std::string log_file;
@@ -59,5 +59,6 @@ using CommandList = std::vector<Command>;
 void add_fetch_command(CLI::App& app, CommandList& commands);
 void add_import_command(CLI::App& app, CommandList& commands);
 void add_codes_command(CLI::App& app, CommandList& commands);
+void add_generate_command(CLI::App& app, CommandList& commands);
 
 }  // namespace medcode::cli

@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
   medcode::cli::add_fetch_command(app, commands);
   medcode::cli::add_import_command(app, commands);
   medcode::cli::add_codes_command(app, commands);
+  medcode::cli::add_generate_command(app, commands);
 
   try {
     app.parse(argc, argv);
@@ -101,6 +102,9 @@ int main(int argc, char** argv) {
     return static_cast<int>(ExitCode::usage);
   }
 
+  if (CLI::Option* config = app.get_config_ptr(); config && config->count() > 0) {
+    options.config = config->as<std::string>();
+  }
   std::vector<std::string> arguments(argv, argv + argc);
   Context context(options, arguments);
   try {

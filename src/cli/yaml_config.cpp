@@ -23,6 +23,8 @@ void collect(const YAML::Node& node, std::vector<std::string>& parents, std::vec
   for (const auto& entry : node) {
     std::string key = entry.first.as<std::string>();
     const YAML::Node& value = entry.second;
+    // The model table is not an option: the llm module reads it from the same file.
+    if (parents.empty() && key == "models") continue;
     if (value.IsMap()) {
       parents.push_back(key);
       collect(value, parents, items);

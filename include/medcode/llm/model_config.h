@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace medcode::llm {
@@ -78,5 +79,8 @@ class ModelRegistry {
 // The API key for `model` from the environment (or a `.env` file in the working directory, read once);
 // std::nullopt when the model needs none. Error(usage) naming the variable, never a value, when it is unset.
 std::optional<std::string> api_key(const ModelConfig& model);
+
+// The compiled-in text of config/<name> ("medcode.yaml"); empty for an unknown name.
+std::string_view builtin_config_text(std::string_view name);
 
 }  // namespace medcode::llm

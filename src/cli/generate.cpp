@@ -1,0 +1,319 @@
+// `medcode generate`: build a dataset from a code set, offline from CMS text or through LLM providers.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+
+#include "context.h"
+#include "medcode/dataset/generate.h"
+
+namespace medcode::cli {
+
+namespace {
+
+struct GenerateCommandOptions {
+  std::string task = "cms-terms";
+  std::string system;
+  int year = 0;
+  std::string chapter;
+  bool all_codes = false;
+  std::int64_t limit = 0;
+  std::int64_t sample = 0;
+  std::uint64_t seed = 42;
+  int count = 3;
+  std::vector<std::string> models;
+  double max_cost = -1;
+  bool no_cache = false;
+  bool dry_run = false;
+  int batch_size = 0;
+  std::string prompts;
+  bool list_models = false;
+};
+
+std::string duration_text(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  auto total = static_cast<long long>(seconds + 0.5);
+  if (total < 60) return fmt::format("{}s", total);
+  if (total < 3600) return fmt::format("{}m{:02}s", total / 60, total % 60);
+  return fmt::format("{}h{:02}m", total / 3600, (total % 3600) / 60);
+}
+
+std::string tokens_text(std::int64_t tokens) {
+  if (tokens >= 1000000) return fmt::format("{:.1f}M", static_cast<double>(tokens) / 1e6);
+  if (tokens >= 1000) return fmt::format("{:.1f}k", static_cast<double>(tokens) / 1e3);
+  return std::to_string(tokens);
+}
+
+std::string progress_line(const llm::ModelProgress& model, double elapsed) {
+  std::int64_t finished = model.items_done + model.items_failed;
+  double rate = elapsed > 0 ? static_cast<double>(finished) / elapsed : 0;
+  double eta = rate > 0 ? static_cast<double>(model.items_total - finished) / rate : NAN;
+  return fmt::format("{} {}/{} items ({:.1f}/s) · batch {} × {} in flight · {} tok · ${:.4f} · ETA {}",
+                     model.model, finished, model.items_total, rate, model.batch_size, model.in_flight,
+                     tokens_text(model.tokens_in + model.tokens_out), model.cost_usd, duration_text(eta));
+}
+
+// Live progress: a redrawn line per model on a terminal; a log line every 10 s otherwise (cron, pipes).
+std::function<void(const llm::EngineProgress&)> engine_progress(const Context& context) {
+  if (context.options().quiet) return {};
+  bool tty = ::isatty(STDERR_FILENO) != 0;
+  auto last_log = std::make_shared<double>(0);
+  auto lines_drawn = std::make_shared<std::size_t>(0);
+  return [tty, last_log, lines_drawn](const llm::EngineProgress& progress) {
+    if (tty) {
+      if (*lines_drawn > 0) std::fprintf(stderr, "\033[%zuA", *lines_drawn);
+      for (const auto& model : progress.models) {
+        std::fprintf(stderr, "\r\033[K%s\n", progress_line(model, progress.elapsed_seconds).c_str());
+      }
+      *lines_drawn = progress.models.size();
+      std::fflush(stderr);
+      return;
+    }
+    if (!progress.final && progress.elapsed_seconds - *last_log < 10) return;
+    *last_log = progress.elapsed_seconds;
+    for (const auto& model : progress.models) spdlog::info("{}", progress_line(model, progress.elapsed_seconds));
+  };
+}
+
+void print_models(const llm::ModelRegistry& registry, bool json) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& name : registry.names()) {
+    const auto& model = registry.get(name);
+    out.push_back({{"name", name},
+                   {"provider", llm::provider_name(model.provider)},
+                   {"model_id", model.model_id},
+                   {"base_url", model.base_url},
+                   {"api_key_env", model.api_key_env},
+                   {"input_per_million", model.pricing.input_per_million},
+                   {"output_per_million", model.pricing.output_per_million},
+                   {"prices_as_of", model.pricing.as_of},
+                   {"requests_per_minute", model.requests_per_minute},
+                   {"tokens_per_minute", model.tokens_per_minute},
+                   {"phi_allowed", model.phi_allowed}});
+  }
+  if (json) {
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::cout << fmt::format("{:<20} {:<10} {:<28} {:>8} {:>8} {:>7} {:>9}  {}\n", "model", "provider", "model_id",
+                           "in $/M", "out $/M", "rpm", "tpm", "key");
+  for (const auto& model : out) {
+    std::cout << fmt::format("{:<20} {:<10} {:<28} {:>8.3f} {:>8.3f} {:>7} {:>9}  {}\n",
+                             model["name"].get<std::string>(), model["provider"].get<std::string>(),
+                             model["model_id"].get<std::string>(), model["input_per_million"].get<double>(),
+                             model["output_per_million"].get<double>(), model["requests_per_minute"].get<int>(),
+                             model["tokens_per_minute"].get<int>(), model["api_key_env"].get<std::string>());
+  }
+}
+
+nlohmann::json plans_json(const std::vector<llm::ModelPlan>& plans) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& plan : plans) {
+    out.push_back({{"model", plan.model},
+                   {"items", plan.items},
+                   {"requests", plan.requests},
+                   {"requests_cached", plan.requests_cached},
+                   {"input_tokens", plan.input_tokens},
+                   {"output_tokens", plan.output_tokens},
+                   {"projected_cost_usd", plan.projected_cost_usd},
+                   {"max_cost_usd", plan.max_cost_usd},
+                   {"minutes_at_limits", plan.minutes_at_limits}});
+  }
+  return out;
+}
+
+nlohmann::json models_json(const std::vector<llm::ModelProgress>& models) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& model : models) {
+    nlohmann::json entry = {{"model", model.model},
+                            {"items", model.items_total},
+                            {"items_done", model.items_done},
+                            {"items_failed", model.items_failed},
+                            {"requests_sent", model.requests_sent},
+                            {"requests_cached", model.requests_cached},
+                            {"requests_failed", model.requests_failed},
+                            {"retries", model.retries},
+                            {"repairs", model.repairs},
+                            {"tokens_in", model.tokens_in},
+                            {"tokens_out", model.tokens_out},
+                            {"cost_usd", model.cost_usd},
+                            {"batch_size", model.batch_size},
+                            {"concurrency", model.concurrency}};
+    if (model.fatal_error) entry["fatal_error"] = *model.fatal_error;
+    if (model.last_error) entry["last_error"] = *model.last_error;
+    out.push_back(entry);
+  }
+  return out;
+}
+
+void print_summary(const Context& context, const dataset::GenerateSummary& summary, bool dry_run) {
+  nlohmann::json out = {{"task", summary.task},        {"release", summary.release}, {"codes", summary.codes},
+                        {"job_id", summary.job_id},    {"resumed", summary.job_resumed},
+                        {"entries", summary.job_entries}, {"dry_run", dry_run}};
+  if (summary.cms) {
+    out["cms_terms"] = {{"codes_with_terms", summary.cms->codes_with_terms},
+                        {"entries_written", summary.cms->entries_written},
+                        {"entries_existing", summary.cms->entries_existing},
+                        {"index_terms", summary.cms->index_terms},
+                        {"inclusion_terms", summary.cms->inclusion_terms}};
+  }
+  if (!summary.plans.empty()) out["plan"] = plans_json(summary.plans);
+  if (summary.engine) {
+    out["models"] = models_json(summary.engine->models);
+    out["cost_usd"] = summary.engine->cost_usd;
+    out["seconds"] = summary.engine->elapsed_seconds;
+    out["items_left"] = summary.engine->items_left;
+    out["budget_exhausted"] = summary.engine->budget_exhausted;
+  }
+  if (context.json()) {
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  if (dry_run) {
+    std::cout << fmt::format("dry run: {} over {} codes of {}; nothing sent\n", summary.task, summary.codes,
+                             summary.release);
+    std::cout << fmt::format("{:<20} {:>7} {:>9} {:>7} {:>11} {:>11} {:>11} {:>11} {:>9}\n", "model", "items",
+                             "requests", "cached", "tokens in", "tokens out", "projected", "at most", "minutes");
+    for (const auto& plan : summary.plans) {
+      std::cout << fmt::format("{:<20} {:>7} {:>9} {:>7} {:>11} {:>11} {:>11} {:>11} {:>9.1f}\n", plan.model,
+                               plan.items, plan.requests, plan.requests_cached, plan.input_tokens,
+                               plan.output_tokens, fmt::format("${:.4f}", plan.projected_cost_usd),
+                               fmt::format("${:.4f}", plan.max_cost_usd), plan.minutes_at_limits);
+    }
+    return;
+  }
+  std::cout << fmt::format("{} on {}: {} codes, job {}{}; the job has {} entries\n", summary.task, summary.release,
+                           summary.codes, summary.job_id, summary.job_resumed ? " (resumed)" : "",
+                           summary.job_entries);
+  if (summary.cms) {
+    std::cout << fmt::format("cms-terms: {} new entries ({} already present) from {} index terms and {} inclusion "
+                             "terms; {} of {} codes have CMS text\n",
+                             summary.cms->entries_written, summary.cms->entries_existing, summary.cms->index_terms,
+                             summary.cms->inclusion_terms, summary.cms->codes_with_terms, summary.codes);
+  }
+  if (summary.engine) {
+    for (const auto& model : summary.engine->models) {
+      std::cout << fmt::format(
+          "{}: {} items done, {} failed, {} left of {}; {} requests ({} cached, {} retries, {} repairs); "
+          "{} tokens in, {} out; ${:.4f}\n",
+          model.model, model.items_done, model.items_failed,
+          model.items_total - model.items_done - model.items_failed, model.items_total, model.requests_sent,
+          model.requests_cached, model.retries, model.repairs, model.tokens_in, model.tokens_out, model.cost_usd);
+    }
+    std::cout << fmt::format("total cost ${:.4f} in {}\n", summary.engine->cost_usd,
+                             duration_text(summary.engine->elapsed_seconds));
+  }
+}
+
+// The exit code of a finished run: provider failures (4) before the budget (6).
+int outcome(const dataset::GenerateSummary& summary) {
+  if (!summary.engine) return 0;
+  int code = 0;
+  for (const auto& model : summary.engine->models) {
+    if (model.fatal_error) {
+      spdlog::error("{}; its work stopped (fix the configuration or key and run the same command again)",
+                    *model.fatal_error);
+      code = static_cast<int>(ExitCode::network);
+    } else if (model.requests_failed > 0) {
+      spdlog::error("{}: {} requests failed after every retry; last error: {}. Run the same command again to "
+                    "retry them", model.model, model.requests_failed, model.last_error.value_or("?"));
+      code = static_cast<int>(ExitCode::network);
+    } else if (model.items_failed > 0) {
+      spdlog::warn("{}: {} items got no valid answer (last error: {}); they are retried on the next run",
+                   model.model, model.items_failed, model.last_error.value_or("?"));
+    }
+  }
+  if (code == 0 && summary.engine->budget_exhausted) {
+    spdlog::error("stopped at the --max-cost cap: ${:.4f} spent, {} items left; run again with a higher cap to "
+                  "finish", summary.engine->cost_usd, summary.engine->items_left);
+    code = static_cast<int>(ExitCode::policy);
+  }
+  return code;
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app, CommandList& commands) {
+  auto options = std::make_shared<GenerateCommandOptions>();
+  CLI::App* command = app.add_subcommand("generate", "Generate a dataset from a code set: CMS text or LLM providers");
+  command->add_option("--task", options->task, "cms-terms (offline, no cost), descriptions or facets")
+      ->check(CLI::IsMember({"cms-terms", "descriptions", "facets"}))
+      ->capture_default_str();
+  command->add_option("--system", options->system,
+                      "Code system (default: icd10cm; hcpcs for facets)");
+  command->add_option("--year", options->year, "Release year (default: the newest imported)")
+      ->check(CLI::Range(1900, 2999));
+  command->add_option("--chapter", options->chapter, "Only codes of this ICD-10-CM chapter (number or range)");
+  command->add_flag("--all-codes", options->all_codes, "Also codes that are not billable (headers)");
+  command->add_option("--limit", options->limit, "At most N codes (the first in code order)")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--sample", options->sample, "N codes drawn at random with --seed")->check(CLI::PositiveNumber);
+  command->add_option("--seed", options->seed, "Seed of --sample")->capture_default_str();
+  command->add_option("--count", options->count, "descriptions: how many clinical and how many lay texts per code")
+      ->capture_default_str();
+  command->add_option("--model", options->models, "A configured model (repeat to run several side by side)")
+      ->envname("MEDCODE_MODEL");
+  command->add_option("--max-cost", options->max_cost,
+                      "Spending cap in USD for this run; requests in flight count at their maximum cost")
+      ->envname("MEDCODE_MAX_COST");
+  command->add_flag("--no-cache", options->no_cache, "Send fresh requests even when the ledger has the answer");
+  command->add_flag("--dry-run", options->dry_run,
+                    "Print the planned requests, tokens and projected cost per model; send nothing");
+  command->add_option("--batch-size", options->batch_size, "Fixed items per request (default: adaptive)");
+  command->add_option("--prompts", options->prompts, "Folder of prompt templates overriding the built-in ones")
+      ->envname("MEDCODE_PROMPTS")
+      ->check(CLI::ExistingDirectory);
+  command->add_flag("--list-models", options->list_models, "List the configured models and exit");
+
+  commands.push_back({command, [options](Context& context) {
+                        std::optional<std::filesystem::path> config;
+                        if (!context.options().config.empty()) config = context.options().config;
+                        llm::ModelRegistry registry = llm::ModelRegistry::load(config);
+                        if (options->list_models) {
+                          print_models(registry, context.json());
+                          return 0;
+                        }
+                        dataset::GenerateOptions generate;
+                        generate.task = options->task;
+                        if (!options->system.empty()) generate.system = codes::require_system(options->system);
+                        if (options->year != 0) generate.year = options->year;
+                        if (!options->chapter.empty()) generate.filter.chapter = options->chapter;
+                        generate.filter.billable_only = !options->all_codes;
+                        if (options->limit > 0) generate.filter.limit = options->limit;
+                        if (options->sample > 0) generate.filter.sample = options->sample;
+                        generate.filter.seed = options->seed;
+                        generate.count = options->count;
+                        generate.models = options->models;
+                        if (options->max_cost >= 0) generate.max_cost_usd = options->max_cost;
+                        generate.use_cache = !options->no_cache;
+                        generate.dry_run = options->dry_run;
+                        if (options->batch_size != 0) generate.batch_size = options->batch_size;
+                        if (!options->prompts.empty()) generate.prompts_dir = options->prompts;
+                        if (!options->dry_run) {
+                          auto& run = context.start_run("generate");
+                          generate.run_id = run.id();
+                        }
+                        generate.progress = context.progress();
+                        generate.engine_progress = engine_progress(context);
+                        dataset::GenerateSummary summary = dataset::generate(context.store(), registry, generate);
+                        if (auto* run = context.run()) {
+                          run->counters()["task"] = summary.task;
+                          run->counters()["codes"] = summary.codes;
+                          run->counters()["job_id"] = summary.job_id;
+                          run->counters()["entries"] = summary.job_entries;
+                          if (summary.cms) run->counters()["entries_written"] = summary.cms->entries_written;
+                          if (summary.engine) {
+                            run->counters()["cost_usd"] = summary.engine->cost_usd;
+                            run->counters()["items_left"] = summary.engine->items_left;
+                            run->counters()["models"] = models_json(summary.engine->models);
+                          }
+                        }
+                        print_summary(context, summary, options->dry_run);
+                        return outcome(summary);
+                      }});
+}
+
+}  // namespace medcode::cli
