@@ -21,6 +21,11 @@ inline std::string query_text(const std::filesystem::path& db_path, const std::s
 }
 
 // The first column of the first row as an integer (-1 when there is no row).
+inline std::int64_t query_int(store::Database& db, const std::string& sql) {
+  store::Statement statement = db.prepare(sql);
+  return statement.step() ? statement.column_int64(0) : -1;
+}
+
 inline std::int64_t query_int(const std::filesystem::path& db_path, const std::string& sql) {
   store::Database db = store::Database::open(db_path, store::OpenMode::existing_only);
   store::Statement statement = db.prepare(sql);
