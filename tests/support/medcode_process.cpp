@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <array>
 #include <cstdlib>
 #include <fstream>
@@ -39,7 +40,61 @@ void drain(int out_fd, int err_fd, std::string& out, std::string& err) {
   }
 }
 
+// In the child: working directory, environment, then exec of the binary; never returns.
+[[noreturn]] void exec_medcode(const std::vector<std::string>& args, const fs::path& working_dir,
+                               const std::map<std::string, std::string>& env) {
+  if (!working_dir.empty() && ::chdir(working_dir.c_str()) != 0) ::_exit(127);
+  for (const auto& [name, value] : env) {
+    if (value.empty()) {
+      ::unsetenv(name.c_str());
+    } else {
+      ::setenv(name.c_str(), value.c_str(), 1);
+    }
+  }
+  std::vector<std::string> argv_storage{MEDCODE_BINARY};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& arg : argv_storage) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  ::execv(MEDCODE_BINARY, argv.data());
+  ::_exit(127);
+}
+
+int exit_code_of(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+
 }  // namespace
+
+BackgroundMedcode::BackgroundMedcode(const std::vector<std::string>& args, const fs::path& working_dir,
+                                     const std::map<std::string, std::string>& env) {
+  m_pid = ::fork();
+  if (m_pid < 0) throw std::runtime_error("fork failed");
+  if (m_pid == 0) {
+    int null_fd = ::open("/dev/null", O_RDWR);
+    ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(null_fd, STDOUT_FILENO);
+    ::dup2(null_fd, STDERR_FILENO);
+    exec_medcode(args, working_dir, env);
+  }
+}
+
+BackgroundMedcode::~BackgroundMedcode() {
+  if (m_pid > 0) kill_now();
+}
+
+void BackgroundMedcode::kill_now() {
+  if (m_pid <= 0) return;
+  ::kill(m_pid, SIGKILL);
+  int status = 0;
+  ::waitpid(m_pid, &status, 0);
+  m_pid = -1;
+}
+
+int BackgroundMedcode::wait() {
+  int status = 0;
+  ::waitpid(m_pid, &status, 0);
+  m_pid = -1;
+  return exit_code_of(status);
+}
 
 ProcessResult run_medcode(const std::vector<std::string>& args, const fs::path& working_dir,
                           const std::map<std::string, std::string>& env) {
@@ -55,21 +110,7 @@ ProcessResult run_medcode(const std::vector<std::string>& args, const fs::path& 
     ::dup2(null_fd, STDIN_FILENO);
     ::close(out_pipe[0]);
     ::close(err_pipe[0]);
-    if (!working_dir.empty() && ::chdir(working_dir.c_str()) != 0) ::_exit(127);
-    for (const auto& [name, value] : env) {
-      if (value.empty()) {
-        ::unsetenv(name.c_str());
-      } else {
-        ::setenv(name.c_str(), value.c_str(), 1);
-      }
-    }
-    std::vector<std::string> argv_storage{MEDCODE_BINARY};
-    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& arg : argv_storage) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    ::execv(MEDCODE_BINARY, argv.data());
-    ::_exit(127);
+    exec_medcode(args, working_dir, env);
   }
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
@@ -77,7 +118,7 @@ ProcessResult run_medcode(const std::vector<std::string>& args, const fs::path& 
   drain(out_pipe[0], err_pipe[0], result.out, result.err);
   int status = 0;
   ::waitpid(pid, &status, 0);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.exit_code = exit_code_of(status);
   return result;
 }
 

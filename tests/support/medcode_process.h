@@ -19,6 +19,21 @@ struct ProcessResult {
 ProcessResult run_medcode(const std::vector<std::string>& args, const std::filesystem::path& working_dir = {},
                           const std::map<std::string, std::string>& env = {});
 
+// The medcode binary running in the background (output discarded), for tests that kill it mid-way.
+class BackgroundMedcode {
+ public:
+  BackgroundMedcode(const std::vector<std::string>& args, const std::filesystem::path& working_dir = {},
+                    const std::map<std::string, std::string>& env = {});
+  ~BackgroundMedcode();  // kills it if still running
+  BackgroundMedcode(const BackgroundMedcode&) = delete;
+  BackgroundMedcode& operator=(const BackgroundMedcode&) = delete;
+  void kill_now();  // SIGKILL, then reaps it
+  int wait();       // exit code, or 128 + signal
+
+ private:
+  int m_pid = -1;
+};
+
 // A fresh directory under the system temporary directory, removed with its contents on destruction.
 class TempDir {
  public:
