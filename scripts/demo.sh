@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds medcode and runs the main job: fetch the ICD-10-CM FY2023 code set
 # (from the mirror in MEDCODE_MIRROR, default ../shared/data/cms, else from CMS over HTTPS), import it and
-# look a code up. The store is ./medcode.db unless MEDCODE_DB says otherwise.
+# look a code up, and build an offline dataset of description → code pairs from CMS text. The store is
+# ./medcode.db unless MEDCODE_DB says otherwise.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install-deps.sh"
@@ -16,4 +17,5 @@ if [ -n "${MEDCODE_MIRROR:-}" ]; then fetch_options+=(--offline); fi  # a mirror
 "$medcode" fetch icd10cm --year "$year" "${fetch_options[@]}"
 "$medcode" import icd10cm --year "$year"
 "$medcode" codes show S06.0X1A
+"$medcode" generate --task cms-terms --limit 1000
 echo "billable ICD-10-CM $year codes: $("$medcode" codes export --system icd10cm --year "$year" --billable-only | wc -l)"
