@@ -57,6 +57,7 @@ struct ProviderRequest {
   std::string api_key;      // from Authorization: Bearer, x-api-key or x-goog-api-key
   std::string system;       // the system prompt
   std::string user;         // the last user message
+  std::vector<std::string> user_messages;  // every user message, in order
   std::size_t n_messages = 0;
   nlohmann::json body;
   int status = 0;           // what the fake answered
@@ -66,7 +67,7 @@ struct ProviderRequest {
 using Answerer = std::function<std::string(const ProviderRequest& request)>;
 
 // Answers the prompts medcode's descriptions and facets tasks send: reads the JSON array of items after the
-// "ITEMS:" line of the user message and writes a valid answer for each item (descriptions when the system
+// "ITEMS:" line of the latest user message that has one (a repair prompt follows the original) and writes a valid answer for each item (descriptions when the system
 // prompt's schema asks for "clinical", facets when it asks for "body_region").
 std::string default_answer(const ProviderRequest& request);
 
@@ -92,6 +93,8 @@ class FakeProvider {
 
  private:
   void handle(const std::string& format, const httplib::Request& request, httplib::Response& response);
+  // Takes one request and `tokens` from the buckets; false (and nothing taken) when over a limit.
+  bool admit(std::int64_t tokens);
 
   FakeProviderOptions m_options;
   Answerer m_answerer;
@@ -102,8 +105,10 @@ class FakeProvider {
   std::deque<ProviderFault> m_faults;
   std::vector<ProviderRequest> m_requests;
   std::size_t m_answered_ok = 0;
-  std::deque<std::chrono::steady_clock::time_point> m_request_times;  // for the per-minute limits
-  std::deque<std::pair<std::chrono::steady_clock::time_point, std::int64_t>> m_token_times;
+  // Per-minute limits as token buckets holding two seconds' worth, refilled continuously.
+  double m_request_budget = 0;
+  double m_token_budget = 0;
+  std::chrono::steady_clock::time_point m_last_refill;
 };
 
 }  // namespace medcode::testing

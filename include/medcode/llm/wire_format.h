@@ -97,6 +97,10 @@ FailureKind classify_failure(const HttpResponse& response);
 // exec provider sends it and as the token estimate counts it.
 std::string render_as_text(const ChatRequest& request);
 
+// The system prompt, followed by an instruction to answer with JSON matching the schema unless the prompt
+// already holds the schema: for providers without a JSON-schema mode (Anthropic, Gemini, exec).
+std::string system_with_schema(const ChatRequest& request);
+
 // About four characters per token: the estimate used where a response has no usage, and for budgeting.
 std::int64_t estimate_tokens(std::string_view text);
 

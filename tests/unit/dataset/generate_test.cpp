@@ -152,7 +152,7 @@ TEST_F(GenerateTest, UnauthorizedStopsTheModelWithTheProvidersMessageAndWritesNo
   fake_options.required_api_key = "right-key";
   FakeProvider fake(fake_options);
   ::setenv("MEDCODE_TEST_WRONG_KEY", "wrong-key-value", 1);
-  add_model("m", "openai", fake, "    api_key_env: MEDCODE_TEST_WRONG_KEY\n");
+  add_model("m", "openai", fake, "    api_key_env: MEDCODE_TEST_WRONG_KEY\n    initial_concurrency: 1\n");
   GenerateSummary summary = generate(m_db, m_registry, descriptions({"m"}));
   const auto& model = summary.engine->models.at(0);
   ASSERT_TRUE(model.fatal_error);
@@ -187,10 +187,10 @@ TEST_F(GenerateTest, BudgetCapIsNeverExceededAndARerunWithMoreFinishes) {
             "    output_per_million: 1000\n    batch_size: 1\n    initial_concurrency: 1\n    max_concurrency: 1\n");
   GenerateOptions options = descriptions({"m"});
   options.batch_size = 1;
-  options.max_cost_usd = 9.0;
+  options.max_cost_usd = 4.5;  // room for one request at its maximum, then for what the answers left
   GenerateSummary capped = generate(m_db, m_registry, options);
   EXPECT_TRUE(capped.engine->budget_exhausted);
-  EXPECT_LE(capped.engine->cost_usd, 9.0);
+  EXPECT_LE(capped.engine->cost_usd, 4.5);
   EXPECT_GT(capped.engine->items_left, 0);
   std::int64_t done = count("SELECT count(*) FROM generation_items WHERE status = 'done'");
   EXPECT_GT(done, 0);
