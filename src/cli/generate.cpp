@@ -9,6 +9,7 @@
 
 #include "context.h"
 #include "medcode/dataset/generate.h"
+#include "medcode/util/error.h"
 
 namespace medcode::cli {
 
