@@ -75,7 +75,8 @@ std::function<void(const llm::EngineProgress&)> engine_progress(const Context& c
     }
     if (!progress.final && progress.elapsed_seconds - *last_log < 10) return;
     *last_log = progress.elapsed_seconds;
-    for (const auto& model : progress.models) spdlog::info("{}", progress_line(model, progress.elapsed_seconds));
+    for (const auto& model : progress.models)
+      spdlog::info("{}", progress_line(model, progress.elapsed_seconds));
   };
 }
 
@@ -99,14 +100,15 @@ void print_models(const llm::ModelRegistry& registry, bool json) {
     std::cout << out.dump(2) << "\n";
     return;
   }
-  std::cout << fmt::format("{:<20} {:<10} {:<28} {:>8} {:>8} {:>7} {:>9}  {}\n", "model", "provider", "model_id",
-                           "in $/M", "out $/M", "rpm", "tpm", "key");
+  std::cout << fmt::format("{:<20} {:<10} {:<28} {:>8} {:>8} {:>7} {:>9}  {}\n", "model", "provider",
+                           "model_id", "in $/M", "out $/M", "rpm", "tpm", "key");
   for (const auto& model : out) {
     std::cout << fmt::format("{:<20} {:<10} {:<28} {:>8.3f} {:>8.3f} {:>7} {:>9}  {}\n",
                              model["name"].get<std::string>(), model["provider"].get<std::string>(),
                              model["model_id"].get<std::string>(), model["input_per_million"].get<double>(),
-                             model["output_per_million"].get<double>(), model["requests_per_minute"].get<int>(),
-                             model["tokens_per_minute"].get<int>(), model["api_key_env"].get<std::string>());
+                             model["output_per_million"].get<double>(),
+                             model["requests_per_minute"].get<int>(), model["tokens_per_minute"].get<int>(),
+                             model["api_key_env"].get<std::string>());
   }
 }
 
@@ -151,9 +153,10 @@ nlohmann::json models_json(const std::vector<llm::ModelProgress>& models) {
 }
 
 void print_summary(const Context& context, const dataset::GenerateSummary& summary, bool dry_run) {
-  nlohmann::json out = {{"task", summary.task},        {"release", summary.release}, {"codes", summary.codes},
-                        {"job_id", summary.job_id},    {"resumed", summary.job_resumed},
-                        {"entries", summary.job_entries}, {"dry_run", dry_run}};
+  nlohmann::json out = {
+      {"task", summary.task},     {"release", summary.release},     {"codes", summary.codes},
+      {"job_id", summary.job_id}, {"resumed", summary.job_resumed}, {"entries", summary.job_entries},
+      {"dry_run", dry_run}};
   if (summary.cms) {
     out["cms_terms"] = {{"codes_with_terms", summary.cms->codes_with_terms},
                         {"entries_written", summary.cms->entries_written},
@@ -177,7 +180,8 @@ void print_summary(const Context& context, const dataset::GenerateSummary& summa
     std::cout << fmt::format("dry run: {} over {} codes of {}; nothing sent\n", summary.task, summary.codes,
                              summary.release);
     std::cout << fmt::format("{:<20} {:>7} {:>9} {:>7} {:>11} {:>11} {:>11} {:>11} {:>9}\n", "model", "items",
-                             "requests", "cached", "tokens in", "tokens out", "projected", "at most", "minutes");
+                             "requests", "cached", "tokens in", "tokens out", "projected", "at most",
+                             "minutes");
     for (const auto& plan : summary.plans) {
       std::cout << fmt::format("{:<20} {:>7} {:>9} {:>7} {:>11} {:>11} {:>11} {:>11} {:>9.1f}\n", plan.model,
                                plan.items, plan.requests, plan.requests_cached, plan.input_tokens,
@@ -186,14 +190,15 @@ void print_summary(const Context& context, const dataset::GenerateSummary& summa
     }
     return;
   }
-  std::cout << fmt::format("{} on {}: {} codes, job {}{}; the job has {} entries\n", summary.task, summary.release,
-                           summary.codes, summary.job_id, summary.job_resumed ? " (resumed)" : "",
-                           summary.job_entries);
+  std::cout << fmt::format("{} on {}: {} codes, job {}{}; the job has {} entries\n", summary.task,
+                           summary.release, summary.codes, summary.job_id,
+                           summary.job_resumed ? " (resumed)" : "", summary.job_entries);
   if (summary.cms) {
-    std::cout << fmt::format("cms-terms: {} new entries ({} already present) from {} index terms and {} inclusion "
-                             "terms; {} of {} codes have CMS text\n",
-                             summary.cms->entries_written, summary.cms->entries_existing, summary.cms->index_terms,
-                             summary.cms->inclusion_terms, summary.cms->codes_with_terms, summary.codes);
+    std::cout << fmt::format(
+        "cms-terms: {} new entries ({} already present) from {} index terms and {} inclusion "
+        "terms; {} of {} codes have CMS text\n",
+        summary.cms->entries_written, summary.cms->entries_existing, summary.cms->index_terms,
+        summary.cms->inclusion_terms, summary.cms->codes_with_terms, summary.codes);
   }
   if (summary.engine) {
     for (const auto& model : summary.engine->models) {
@@ -202,7 +207,8 @@ void print_summary(const Context& context, const dataset::GenerateSummary& summa
           "{} tokens in, {} out; ${:.4f}\n",
           model.model, model.items_done, model.items_failed,
           model.items_total - model.items_done - model.items_failed, model.items_total, model.requests_sent,
-          model.requests_cached, model.retries, model.repairs, model.tokens_in, model.tokens_out, model.cost_usd);
+          model.requests_cached, model.retries, model.repairs, model.tokens_in, model.tokens_out,
+          model.cost_usd);
     }
     std::cout << fmt::format("total cost ${:.4f} in {}\n", summary.engine->cost_usd,
                              duration_text(summary.engine->elapsed_seconds));
@@ -219,8 +225,10 @@ int outcome(const dataset::GenerateSummary& summary) {
                     *model.fatal_error);
       code = static_cast<int>(ExitCode::network);
     } else if (model.requests_failed > 0) {
-      spdlog::error("{}: {} requests failed after every retry; last error: {}. Run the same command again to "
-                    "retry them", model.model, model.requests_failed, model.last_error.value_or("?"));
+      spdlog::error(
+          "{}: {} requests failed after every retry; last error: {}. Run the same command again to "
+          "retry them",
+          model.model, model.requests_failed, model.last_error.value_or("?"));
       code = static_cast<int>(ExitCode::network);
     } else if (model.items_failed > 0) {
       spdlog::warn("{}: {} items got no valid answer (last error: {}); they are retried on the next run",
@@ -228,8 +236,10 @@ int outcome(const dataset::GenerateSummary& summary) {
     }
   }
   if (code == 0 && summary.engine->budget_exhausted) {
-    spdlog::error("stopped at the --max-cost cap: ${:.4f} spent, {} items left; run again with a higher cap to "
-                  "finish", summary.engine->cost_usd, summary.engine->items_left);
+    spdlog::error(
+        "stopped at the --max-cost cap: ${:.4f} spent, {} items left; run again with a higher cap to "
+        "finish",
+        summary.engine->cost_usd, summary.engine->items_left);
     code = static_cast<int>(ExitCode::policy);
   }
   return code;
@@ -239,32 +249,39 @@ int outcome(const dataset::GenerateSummary& summary) {
 
 void add_generate_command(CLI::App& app, CommandList& commands) {
   auto options = std::make_shared<GenerateCommandOptions>();
-  CLI::App* command = app.add_subcommand("generate", "Generate a dataset from a code set: CMS text or LLM providers");
+  CLI::App* command =
+      app.add_subcommand("generate", "Generate a dataset from a code set: CMS text or LLM providers");
   command->add_option("--task", options->task, "cms-terms (offline, no cost), descriptions or facets")
       ->check(CLI::IsMember({"cms-terms", "descriptions", "facets"}))
       ->capture_default_str();
-  command->add_option("--system", options->system,
-                      "Code system (default: icd10cm; hcpcs for facets)");
+  command->add_option("--system", options->system, "Code system (default: icd10cm; hcpcs for facets)");
   command->add_option("--year", options->year, "Release year (default: the newest imported)")
       ->check(CLI::Range(1900, 2999));
-  command->add_option("--chapter", options->chapter, "Only codes of this ICD-10-CM chapter (number or range)");
+  command->add_option("--chapter", options->chapter,
+                      "Only codes of this ICD-10-CM chapter (number or range)");
   command->add_flag("--all-codes", options->all_codes, "Also codes that are not billable (headers)");
   command->add_option("--limit", options->limit, "At most N codes (the first in code order)")
       ->check(CLI::PositiveNumber);
-  command->add_option("--sample", options->sample, "N codes drawn at random with --seed")->check(CLI::PositiveNumber);
+  command->add_option("--sample", options->sample, "N codes drawn at random with --seed")
+      ->check(CLI::PositiveNumber);
   command->add_option("--seed", options->seed, "Seed of --sample")->capture_default_str();
-  command->add_option("--count", options->count, "descriptions: how many clinical and how many lay texts per code")
+  command
+      ->add_option("--count", options->count,
+                   "descriptions: how many clinical and how many lay texts per code")
       ->capture_default_str();
   command->add_option("--model", options->models, "A configured model (repeat to run several side by side)")
       ->envname("MEDCODE_MODEL");
-  command->add_option("--max-cost", options->max_cost,
-                      "Spending cap in USD for this run; requests in flight count at their maximum cost")
+  command
+      ->add_option("--max-cost", options->max_cost,
+                   "Spending cap in USD for this run; requests in flight count at their maximum cost")
       ->envname("MEDCODE_MAX_COST");
-  command->add_flag("--no-cache", options->no_cache, "Send fresh requests even when the ledger has the answer");
+  command->add_flag("--no-cache", options->no_cache,
+                    "Send fresh requests even when the ledger has the answer");
   command->add_flag("--dry-run", options->dry_run,
                     "Print the planned requests, tokens and projected cost per model; send nothing");
   command->add_option("--batch-size", options->batch_size, "Fixed items per request (default: adaptive)");
-  command->add_option("--prompts", options->prompts, "Folder of prompt templates overriding the built-in ones")
+  command
+      ->add_option("--prompts", options->prompts, "Folder of prompt templates overriding the built-in ones")
       ->envname("MEDCODE_PROMPTS")
       ->check(CLI::ExistingDirectory);
   command->add_flag("--list-models", options->list_models, "List the configured models and exit");
@@ -279,7 +296,8 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
                         }
                         dataset::GenerateOptions generate;
                         generate.task = options->task;
-                        if (!options->system.empty()) generate.system = codes::require_system(options->system);
+                        if (!options->system.empty())
+                          generate.system = codes::require_system(options->system);
                         if (options->year != 0) generate.year = options->year;
                         if (!options->chapter.empty()) generate.filter.chapter = options->chapter;
                         generate.filter.billable_only = !options->all_codes;
@@ -299,7 +317,8 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
                         }
                         generate.progress = context.progress();
                         generate.engine_progress = engine_progress(context);
-                        dataset::GenerateSummary summary = dataset::generate(context.store(), registry, generate);
+                        dataset::GenerateSummary summary =
+                            dataset::generate(context.store(), registry, generate);
                         if (auto* run = context.run()) {
                           run->counters()["task"] = summary.task;
                           run->counters()["codes"] = summary.codes;

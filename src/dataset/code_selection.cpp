@@ -27,8 +27,7 @@ std::vector<SelectedCode> select_codes(store::Database& db, const codes::Release
     fail(ExitCode::usage, "--chapter {}: {} has no such chapter (give its number, e.g. 19, or its range)",
          *filter.chapter, codes::release_label(release));
   }
-  std::string sql =
-      "SELECT c.code, c.description FROM codes c WHERE c.release_id = ?1 AND c.kind = 'code'";
+  std::string sql = "SELECT c.code, c.description FROM codes c WHERE c.release_id = ?1 AND c.kind = 'code'";
   if (filter.billable_only) sql += " AND c.billable = 1";
   if (filter.chapter) {
     sql +=

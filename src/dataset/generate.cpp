@@ -29,8 +29,8 @@ nlohmann::json job_spec(const GenerateOptions& options, const codes::ReleaseInfo
 }
 
 // The job with this spec, created if new; `resumed` says whether it existed.
-std::int64_t find_or_create_job(store::Database& db, const nlohmann::json& spec, std::optional<std::int64_t> run_id,
-                                bool& resumed) {
+std::int64_t find_or_create_job(store::Database& db, const nlohmann::json& spec,
+                                std::optional<std::int64_t> run_id, bool& resumed) {
   std::string key = util::sha256_hex(spec.dump());
   auto find = db.prepare("SELECT id FROM generation_jobs WHERE job_key = ?");
   find.bind(1, key);
@@ -49,10 +49,12 @@ std::int64_t find_or_create_job(store::Database& db, const nlohmann::json& spec,
 // Adds the job's items for `model` (new ones only), puts failed ones back to pending, and returns the pending
 // ones in order.
 std::vector<llm::WorkItem> pending_items(store::Database& db, std::int64_t job_id, const std::string& model,
-                                         const std::vector<SelectedCode>& selected, std::int64_t& already_done) {
+                                         const std::vector<SelectedCode>& selected,
+                                         std::int64_t& already_done) {
   store::Transaction transaction(db);
   auto insert = db.prepare(
-      "INSERT OR IGNORE INTO generation_items (job_id, model, item_key, seq, payload) VALUES (?, ?, ?, ?, ?)");
+      "INSERT OR IGNORE INTO generation_items (job_id, model, item_key, seq, payload) VALUES (?, ?, ?, ?, "
+      "?)");
   std::int64_t seq = 0;
   for (const auto& code : selected) {
     nlohmann::json payload = {{"id", code.code}, {"description", code.description}};
@@ -66,7 +68,8 @@ std::vector<llm::WorkItem> pending_items(store::Database& db, std::int64_t job_i
   retry.run();
   transaction.commit();
 
-  auto done = db.prepare("SELECT count(*) FROM generation_items WHERE job_id = ? AND model = ? AND status = 'done'");
+  auto done =
+      db.prepare("SELECT count(*) FROM generation_items WHERE job_id = ? AND model = ? AND status = 'done'");
   done.bind_all(job_id, model);
   done.step();
   already_done += done.column_int64(0);
@@ -95,10 +98,16 @@ void record_prices(store::Database& db, std::int64_t run_id, const llm::ModelCon
 // Writes what answers produce: entries, and the items marked done or failed.
 class EntryWriter {
  public:
-  EntryWriter(store::Database& db, const std::string& task, const codes::ReleaseInfo& release, std::int64_t job_id,
-              std::optional<std::int64_t> run_id, std::map<std::string, std::string> descriptions)
-      : m_db(db), m_task(task), m_system(codes::system_name(release.system)), m_year(release.year),
-        m_job_id(job_id), m_run_id(run_id), m_descriptions(std::move(descriptions)),
+  EntryWriter(store::Database& db, const std::string& task, const codes::ReleaseInfo& release,
+              std::int64_t job_id, std::optional<std::int64_t> run_id,
+              std::map<std::string, std::string> descriptions)
+      : m_db(db),
+        m_task(task),
+        m_system(codes::system_name(release.system)),
+        m_year(release.year),
+        m_job_id(job_id),
+        m_run_id(run_id),
+        m_descriptions(std::move(descriptions)),
         m_insert(db.prepare("INSERT OR IGNORE INTO dataset_entries (job_id, task, kind, text, source_system, "
                             "source_year, source_code, data, model, request_id, run_id, created_at) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")),
@@ -135,7 +144,8 @@ class EntryWriter {
   void insert(const std::string& kind, const std::string& text, const std::string& code,
               const std::optional<std::string>& data, const std::string& model, std::int64_t request_id,
               const std::string& now) {
-    m_insert.bind_all(m_job_id, m_task, kind, text, m_system, m_year, code, data, model, request_id, m_run_id, now);
+    m_insert.bind_all(m_job_id, m_task, kind, text, m_system, m_year, code, data, model, request_id, m_run_id,
+                      now);
     m_insert.run();
   }
 
@@ -172,24 +182,28 @@ void check_options(const GenerateOptions& options, codes::System system) {
     fail(ExitCode::usage, "--task {}: unknown task (cms-terms, descriptions, facets)", options.task);
   }
   if (options.task == "cms-terms") {
-    if (!options.models.empty()) fail(ExitCode::usage, "--task cms-terms takes its text from CMS files: no --model");
+    if (!options.models.empty())
+      fail(ExitCode::usage, "--task cms-terms takes its text from CMS files: no --model");
     if (system != codes::System::icd10cm) fail(ExitCode::usage, "--task cms-terms works on ICD-10-CM only");
   } else if (options.models.empty()) {
     fail(ExitCode::usage, "--task {} needs at least one --model (see `medcode generate --list-models`)",
          options.task);
   }
-  if (options.count < 1 || options.count > 20) fail(ExitCode::usage, "--count {}: must be 1 to 20", options.count);
+  if (options.count < 1 || options.count > 20)
+    fail(ExitCode::usage, "--count {}: must be 1 to 20", options.count);
   if (options.batch_size && (*options.batch_size < 1 || *options.batch_size > 200)) {
     fail(ExitCode::usage, "--batch-size {}: must be 1 to 200", *options.batch_size);
   }
-  if (options.max_cost_usd && *options.max_cost_usd < 0) fail(ExitCode::usage, "--max-cost cannot be negative");
+  if (options.max_cost_usd && *options.max_cost_usd < 0)
+    fail(ExitCode::usage, "--max-cost cannot be negative");
 }
 
 }  // namespace
 
-GenerateSummary generate(store::Database& db, const llm::ModelRegistry& registry, const GenerateOptions& options) {
-  codes::System system = options.system.value_or(options.task == "facets" ? codes::System::hcpcs
-                                                                          : codes::System::icd10cm);
+GenerateSummary generate(store::Database& db, const llm::ModelRegistry& registry,
+                         const GenerateOptions& options) {
+  codes::System system =
+      options.system.value_or(options.task == "facets" ? codes::System::hcpcs : codes::System::icd10cm);
   check_options(options, system);
   std::vector<const llm::ModelConfig*> models;
   for (const auto& name : options.models) models.push_back(&registry.get(name));
@@ -225,7 +239,8 @@ GenerateSummary generate(store::Database& db, const llm::ModelRegistry& registry
   if (options.task == "cms-terms") {
     std::vector<std::string> codes;
     for (const auto& code : selected) codes.push_back(code.code);
-    summary.cms = write_cms_terms(db, release, codes, summary.job_id, options.run_id.value_or(0), options.progress);
+    summary.cms =
+        write_cms_terms(db, release, codes, summary.job_id, options.run_id.value_or(0), options.progress);
     summary.job_entries = count_job_entries(db, summary.job_id);
     return summary;
   }
@@ -234,7 +249,8 @@ GenerateSummary generate(store::Database& db, const llm::ModelRegistry& registry
   std::vector<llm::ModelWork> work;
   for (const auto* model : models) {
     if (options.run_id) record_prices(db, *options.run_id, *model);
-    work.push_back({model, pending_items(db, summary.job_id, model->name, selected, summary.items_already_done)});
+    work.push_back(
+        {model, pending_items(db, summary.job_id, model->name, selected, summary.items_already_done)});
   }
   std::map<std::string, std::string> descriptions;
   for (const auto& code : selected) descriptions[code.code] = code.description;
@@ -244,7 +260,9 @@ GenerateSummary generate(store::Database& db, const llm::ModelRegistry& registry
     writer.write(model, request_id, results);
   };
   llm::FailureSink on_failure = [&writer](const std::string& model, const std::vector<std::string>& keys,
-                                          const std::string& error) { writer.fail_items(model, keys, error); };
+                                          const std::string& error) {
+    writer.fail_items(model, keys, error);
+  };
   llm::EngineOptions engine_options;
   engine_options.max_cost_usd = options.max_cost_usd;
   engine_options.use_cache = options.use_cache;

@@ -66,9 +66,12 @@ llm::AnswerReading TemplateTask::read_answer(const nlohmann::json& answer,
 DescriptionsTask::DescriptionsTask(PromptTemplate prompt, std::string system_display_name, int count)
     : TemplateTask(std::move(prompt), std::move(system_display_name)), m_count(count) {}
 
-std::map<std::string, std::string> DescriptionsTask::values() const { return {{"count", std::to_string(m_count)}}; }
+std::map<std::string, std::string> DescriptionsTask::values() const {
+  return {{"count", std::to_string(m_count)}};
+}
 
-std::optional<nlohmann::json> DescriptionsTask::read_item(const nlohmann::json& entry, std::string& problem) const {
+std::optional<nlohmann::json> DescriptionsTask::read_item(const nlohmann::json& entry,
+                                                          std::string& problem) const {
   nlohmann::json value = nlohmann::json::object();
   std::set<std::string> seen;
   for (const char* kind : {"clinical", "lay"}) {

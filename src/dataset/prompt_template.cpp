@@ -45,7 +45,8 @@ nlohmann::json to_json(const YAML::Node& node) {
 
 }  // namespace
 
-PromptTemplate parse_prompt_template(const std::string& task, const std::string& yaml_text, const std::string& origin) {
+PromptTemplate parse_prompt_template(const std::string& task, const std::string& yaml_text,
+                                     const std::string& origin) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -66,7 +67,8 @@ PromptTemplate parse_prompt_template(const std::string& task, const std::string&
   return prompt;
 }
 
-PromptTemplate load_prompt_template(const std::string& task, const std::optional<std::filesystem::path>& dir) {
+PromptTemplate load_prompt_template(const std::string& task,
+                                    const std::optional<std::filesystem::path>& dir) {
   const std::string file_name = task + ".yaml";
   if (dir && std::filesystem::exists(*dir / file_name)) {
     auto path = *dir / file_name;

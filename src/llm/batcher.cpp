@@ -61,7 +61,8 @@ void AdaptiveBatcher::record(Outcome outcome, std::chrono::duration<double> late
   int concurrency = m_concurrency;
   if (outcome == Outcome::timeout || outcome == Outcome::rate_limited || outcome == Outcome::overloaded) {
     concurrency = std::max(1, m_concurrency / 2);
-    if (outcome == Outcome::rate_limited) reason = reason.empty() ? "429 rate limited" : reason + ", 429 rate limited";
+    if (outcome == Outcome::rate_limited)
+      reason = reason.empty() ? "429 rate limited" : reason + ", 429 rate limited";
     if (outcome == Outcome::overloaded) reason = reason.empty() ? "overloaded" : reason + ", overloaded";
   }
   if (!reason.empty()) change(batch_size, concurrency, reason);

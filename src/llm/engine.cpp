@@ -88,9 +88,13 @@ std::string short_error(std::string text) {
 
 class Engine {
  public:
-  Engine(store::Database& db, const BatchTask& task, const ResultSink& on_results, const FailureSink& on_failure,
-         const EngineOptions& options)
-      : m_db(db), m_ledger(db), m_task(task), m_on_results(on_results), m_on_failure(on_failure),
+  Engine(store::Database& db, const BatchTask& task, const ResultSink& on_results,
+         const FailureSink& on_failure, const EngineOptions& options)
+      : m_db(db),
+        m_ledger(db),
+        m_task(task),
+        m_on_results(on_results),
+        m_on_failure(on_failure),
         m_options(options) {}
 
   EngineResult run(std::vector<ModelWork> work);
@@ -168,7 +172,8 @@ bool Engine::answer_from_cache(ModelRun& run, const Pending& pending) {
   return true;
 }
 
-std::optional<Pending> Engine::next_request(ModelRun& run, Clock::time_point now, Clock::time_point& next_wake) {
+std::optional<Pending> Engine::next_request(ModelRun& run, Clock::time_point now,
+                                            Clock::time_point& next_wake) {
   if (!run.waiting.empty()) {
     auto ready = std::min_element(run.waiting.begin(), run.waiting.end(),
                                   [](const Pending& a, const Pending& b) { return a.ready_at < b.ready_at; });
@@ -180,7 +185,8 @@ std::optional<Pending> Engine::next_request(ModelRun& run, Clock::time_point now
     next_wake = std::min(next_wake, ready->ready_at);
   }
   while (!run.queue.empty()) {
-    std::size_t size = std::min(run.queue.size(), static_cast<std::size_t>(std::max(1, run.batcher.batch_size())));
+    std::size_t size =
+        std::min(run.queue.size(), static_cast<std::size_t>(std::max(1, run.batcher.batch_size())));
     std::vector<WorkItem> items(run.queue.begin(), run.queue.begin() + static_cast<std::ptrdiff_t>(size));
     run.queue.erase(run.queue.begin(), run.queue.begin() + static_cast<std::ptrdiff_t>(size));
     Pending pending = make_pending(run, std::move(items));
@@ -195,7 +201,8 @@ void Engine::schedule(ModelRun& run, Clock::time_point now, Clock::time_point& n
          static_cast<int>(run.in_flight.size()) < run.batcher.concurrency()) {
     std::optional<Pending> pending = next_request(run, now, next_wake);
     if (!pending) return;
-    double reserve = max_cost_usd(run.model->pricing, pending->estimated_input_tokens, run.model->max_output_tokens);
+    double reserve =
+        max_cost_usd(run.model->pricing, pending->estimated_input_tokens, run.model->max_output_tokens);
     if (m_options.max_cost_usd && m_spent + m_reserved + reserve > *m_options.max_cost_usd) {
       m_budget_stop = true;
       run.waiting.push_front(std::move(*pending));
@@ -277,8 +284,8 @@ void Engine::settle_success(ModelRun& run, InFlight flight, const HttpResponse& 
     return;
   }
   run.limiter.update(parse_rate_limit_headers(response));
-  Usage usage = result.usage.value_or(Usage{flight.request.estimated_input_tokens, estimate_tokens(result.text), 0,
-                                            true});
+  Usage usage = result.usage.value_or(
+      Usage{flight.request.estimated_input_tokens, estimate_tokens(result.text), 0, true});
   run.limiter.settle(flight.reserved_tokens, usage.input_tokens + usage.output_tokens);
   double cost = cost_usd(run.model->pricing, usage);
   m_spent += cost;
@@ -296,7 +303,8 @@ void Engine::settle_success(ModelRun& run, InFlight flight, const HttpResponse& 
 
   AnswerReading reading;
   std::optional<std::string> problem = check_answer(result.text, flight.request, reading);
-  if (!problem && result.truncated && reading.results.empty()) problem = "the answer was cut off at max_output_tokens";
+  if (!problem && result.truncated && reading.results.empty())
+    problem = "the answer was cut off at max_output_tokens";
   if (!problem) {
     finish.status = "done";
     run.batcher.record(Outcome::success, std::chrono::duration<double>(response.seconds));
@@ -308,8 +316,8 @@ void Engine::settle_success(ModelRun& run, InFlight flight, const HttpResponse& 
   m_ledger.finish(flight.ledger_id, finish);
   run.batcher.record(Outcome::failure, std::chrono::duration<double>(response.seconds));
   run.progress.last_error = "invalid answer: " + *problem;
-  spdlog::debug("{}: invalid answer ({}), repair {} of {}", run.model->name, *problem, flight.request.repairs + 1,
-                run.model->max_repairs);
+  spdlog::debug("{}: invalid answer ({}), repair {} of {}", run.model->name, *problem,
+                flight.request.repairs + 1, run.model->max_repairs);
   if (flight.request.repairs >= run.model->max_repairs) {
     give_up(run, flight.request.items,
             fmt::format("invalid answer after {} repair prompts: {}", flight.request.repairs, *problem));
@@ -331,8 +339,8 @@ void Engine::settle_success(ModelRun& run, InFlight flight, const HttpResponse& 
   run.waiting.push_back(std::move(repair));
 }
 
-void Engine::settle_failure(ModelRun& run, InFlight flight, const HttpResponse& response, const std::string& error,
-                            FailureKind kind) {
+void Engine::settle_failure(ModelRun& run, InFlight flight, const HttpResponse& response,
+                            const std::string& error, FailureKind kind) {
   RateLimitInfo limits = parse_rate_limit_headers(response);
   std::optional<int> status = response.status ? std::optional<int>(response.status) : std::nullopt;
   run.progress.last_error = error;
@@ -344,20 +352,20 @@ void Engine::settle_failure(ModelRun& run, InFlight flight, const HttpResponse& 
     finish.error = error;
     m_ledger.finish(flight.ledger_id, finish);
     run.stopped = true;
-    run.progress.fatal_error = fmt::format("{} ({} {}): {}", run.model->name, provider_name(run.model->provider),
-                                           run.model->model_id, error);
+    run.progress.fatal_error = fmt::format("{} ({} {}): {}", run.model->name,
+                                           provider_name(run.model->provider), run.model->model_id, error);
     run.progress.requests_failed++;
     return;
   }
-  Outcome outcome = response.timed_out                     ? Outcome::timeout
+  Outcome outcome = response.timed_out                  ? Outcome::timeout
                     : kind == FailureKind::rate_limited ? Outcome::rate_limited
                     : kind == FailureKind::overloaded   ? Outcome::overloaded
                                                         : Outcome::failure;
   run.batcher.record(outcome, std::chrono::duration<double>(response.seconds));
   if (kind == FailureKind::rate_limited) {
     run.limiter.update(limits);
-    run.limiter.penalize(std::chrono::milliseconds(static_cast<std::int64_t>(
-        1000 * limits.retry_after_seconds.value_or(1.0))));
+    run.limiter.penalize(std::chrono::milliseconds(
+        static_cast<std::int64_t>(1000 * limits.retry_after_seconds.value_or(1.0))));
   }
   if (flight.request.attempts >= run.model->max_attempts) {
     RequestFinish finish;
@@ -366,7 +374,8 @@ void Engine::settle_failure(ModelRun& run, InFlight flight, const HttpResponse& 
     finish.error = error;
     m_ledger.finish(flight.ledger_id, finish);
     run.progress.requests_failed++;
-    give_up(run, flight.request.items, fmt::format("failed after {} attempts: {}", flight.request.attempts, error));
+    give_up(run, flight.request.items,
+            fmt::format("failed after {} attempts: {}", flight.request.attempts, error));
     return;
   }
   m_ledger.note_attempt_failure(flight.ledger_id, status, error);
@@ -407,8 +416,8 @@ void Engine::record_batch_changes(ModelRun& run) {
       "INSERT INTO batch_size_history (run_id, model, batch_size, concurrency, reason, recorded_at) "
       "VALUES (?, ?, ?, ?, ?, ?)");
   for (const auto& change : changes) {
-    statement.bind_all(m_options.run_id, run.model->name, change.batch_size, change.concurrency, change.reason,
-                       util::utc_now_iso8601());
+    statement.bind_all(m_options.run_id, run.model->name, change.batch_size, change.concurrency,
+                       change.reason, util::utc_now_iso8601());
     statement.run();
   }
 }
@@ -445,9 +454,10 @@ EngineResult Engine::run(std::vector<ModelWork> work) {
     auto run = std::make_unique<ModelRun>(*entry.model, seed++);
     run->api_key = api_key(*entry.model);  // Error(usage) before anything is sent when a key is missing
     run->transport = entry.model->provider == ProviderKind::exec ? make_exec_transport(entry.model->command)
-                                                                   : make_curl_transport();
+                                                                 : make_curl_transport();
     if (m_options.fixed_batch_size) run->batcher.fix_batch_size(*m_options.fixed_batch_size);
-    run->queue.assign(std::make_move_iterator(entry.items.begin()), std::make_move_iterator(entry.items.end()));
+    run->queue.assign(std::make_move_iterator(entry.items.begin()),
+                      std::make_move_iterator(entry.items.end()));
     run->progress.model = entry.model->name;
     run->progress.items_total = static_cast<std::int64_t>(run->queue.size());
     record_batch_changes(*run);
@@ -495,13 +505,14 @@ EngineResult Engine::run(std::vector<ModelWork> work) {
 }  // namespace
 
 EngineResult run_engine(store::Database& db, const BatchTask& task, std::vector<ModelWork> work,
-                        const ResultSink& on_results, const FailureSink& on_failure, const EngineOptions& options) {
+                        const ResultSink& on_results, const FailureSink& on_failure,
+                        const EngineOptions& options) {
   Engine engine(db, task, on_results, on_failure, options);
   return engine.run(std::move(work));
 }
 
-std::vector<ModelPlan> plan_engine(store::Database& db, const BatchTask& task, const std::vector<ModelWork>& work,
-                                   const EngineOptions& options) {
+std::vector<ModelPlan> plan_engine(store::Database& db, const BatchTask& task,
+                                   const std::vector<ModelWork>& work, const EngineOptions& options) {
   Ledger ledger(db);
   std::vector<ModelPlan> plans;
   for (const auto& entry : work) {
@@ -516,12 +527,14 @@ std::vector<ModelPlan> plan_engine(store::Database& db, const BatchTask& task, c
       std::span<const WorkItem> batch(entry.items.data() + begin, end - begin);
       ChatRequest chat = task.make_request(batch);
       plan.requests++;
-      if (options.use_cache && ledger.find_done(request_key(model.provider, wire->cache_params(model, chat), chat))) {
+      if (options.use_cache &&
+          ledger.find_done(request_key(model.provider, wire->cache_params(model, chat), chat))) {
         plan.requests_cached++;
         continue;
       }
       std::int64_t input = estimate_tokens(render_as_text(chat));
-      std::int64_t output = std::min<std::int64_t>(task.expected_output_tokens(batch), model.max_output_tokens);
+      std::int64_t output =
+          std::min<std::int64_t>(task.expected_output_tokens(batch), model.max_output_tokens);
       plan.input_tokens += input;
       plan.output_tokens += output;
       plan.max_output_tokens += model.max_output_tokens;
@@ -529,10 +542,11 @@ std::vector<ModelPlan> plan_engine(store::Database& db, const BatchTask& task, c
       plan.max_cost_usd += max_cost_usd(model.pricing, input, model.max_output_tokens);
     }
     std::int64_t sent = plan.requests - plan.requests_cached;
-    double minutes = model.requests_per_minute > 0 ? static_cast<double>(sent) / model.requests_per_minute : 0;
+    double minutes =
+        model.requests_per_minute > 0 ? static_cast<double>(sent) / model.requests_per_minute : 0;
     if (model.tokens_per_minute > 0) {
-      minutes = std::max(minutes, static_cast<double>(plan.input_tokens + plan.output_tokens) /
-                                      model.tokens_per_minute);
+      minutes = std::max(
+          minutes, static_cast<double>(plan.input_tokens + plan.output_tokens) / model.tokens_per_minute);
     }
     plan.minutes_at_limits = minutes;
     plans.push_back(plan);

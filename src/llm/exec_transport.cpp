@@ -9,8 +9,8 @@
 
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <csignal>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -68,11 +68,15 @@ void ignore_sigpipe() {
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
-std::string tail(const std::string& text, std::size_t n) { return text.size() > n ? text.substr(text.size() - n) : text; }
+std::string tail(const std::string& text, std::size_t n) {
+  return text.size() > n ? text.substr(text.size() - n) : text;
+}
 
 class ExecTransport : public Transport {
  public:
-  explicit ExecTransport(std::vector<std::string> command) : m_command(std::move(command)) { ignore_sigpipe(); }
+  explicit ExecTransport(std::vector<std::string> command) : m_command(std::move(command)) {
+    ignore_sigpipe();
+  }
 
   ~ExecTransport() override {
     for (auto& [id, child] : m_children) {
@@ -189,7 +193,8 @@ class ExecTransport : public Transport {
   // Moves what it can: input into the child, output out of it, without blocking.
   static void pump(Child& child) {
     while (child.stdin_fd && child.written < child.input.size()) {
-      ssize_t n = ::write(child.stdin_fd.get(), child.input.data() + child.written, child.input.size() - child.written);
+      ssize_t n = ::write(child.stdin_fd.get(), child.input.data() + child.written,
+                          child.input.size() - child.written);
       if (n > 0) {
         child.written += static_cast<std::size_t>(n);
       } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {

@@ -94,11 +94,13 @@ class CurlTransport : public Transport {
     transfer->body = std::move(request.body);
     transfer->started = std::chrono::steady_clock::now();
     curl_slist* list = curl_slist_append(nullptr, "Expect:");
-    for (const auto& [name, value] : request.headers) list = curl_slist_append(list, (name + ": " + value).c_str());
+    for (const auto& [name, value] : request.headers)
+      list = curl_slist_append(list, (name + ": " + value).c_str());
     transfer->headers.reset(list);
     CURL* easy = transfer->easy.get();
     curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method == "POST" ? nullptr : request.method.c_str());
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
+                     request.method == "POST" ? nullptr : request.method.c_str());
     if (request.method == "POST") {
       curl_easy_setopt(easy, CURLOPT_POST, 1L);
       curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer->body.data());
@@ -108,7 +110,8 @@ class CurlTransport : public Transport {
     }
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, std::min(30000L, static_cast<long>(request.timeout.count())));
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     std::min(30000L, static_cast<long>(request.timeout.count())));
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
@@ -161,7 +164,8 @@ class CurlTransport : public Transport {
       m_transfers.erase(it);
       curl_multi_remove_handle(m_multi.get(), easy);
       HttpResponse& response = transfer->response;
-      response.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - transfer->started).count();
+      response.seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - transfer->started).count();
       if (result == CURLE_OK) {
         long status = 0;
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);

@@ -60,7 +60,8 @@ bool has_type(const nlohmann::json& value, const std::string& type) {
   return type_of(value) == type;
 }
 
-std::optional<std::string> check(const nlohmann::json& value, const nlohmann::json& schema, const std::string& path);
+std::optional<std::string> check(const nlohmann::json& value, const nlohmann::json& schema,
+                                 const std::string& path);
 
 std::optional<std::string> check_type(const nlohmann::json& value, const nlohmann::json& schema,
                                       const std::string& path) {
@@ -140,7 +141,8 @@ std::optional<std::string> check_scalar(const nlohmann::json& value, const nlohm
   return std::nullopt;
 }
 
-std::optional<std::string> check(const nlohmann::json& value, const nlohmann::json& schema, const std::string& path) {
+std::optional<std::string> check(const nlohmann::json& value, const nlohmann::json& schema,
+                                 const std::string& path) {
   if (!schema.is_object()) return std::nullopt;
   if (auto problem = check_type(value, schema, path)) return problem;
   if (schema.contains("enum")) {

@@ -19,9 +19,8 @@ nlohmann::json prompt_json(const ChatRequest& request) {
 std::string request_key(ProviderKind provider, const nlohmann::json& cache_params, const ChatRequest& request,
                         const std::string& salt) {
   // nlohmann::json objects are ordered by key, so dump() is canonical.
-  nlohmann::json material = {{"provider", provider_name(provider)},
-                             {"params", cache_params},
-                             {"prompt", prompt_json(request)}};
+  nlohmann::json material = {
+      {"provider", provider_name(provider)}, {"params", cache_params}, {"prompt", prompt_json(request)}};
   if (!salt.empty()) material["salt"] = salt;
   return util::sha256_hex(material.dump());
 }
@@ -71,10 +70,10 @@ void Ledger::finish(std::int64_t id, const RequestFinish& finish) {
       "UPDATE llm_requests SET status = ?, response = ?, answer = ?, http_status = ?, tokens_in = ?, "
       "tokens_out = ?, tokens_cached = ?, usage_estimated = ?, cost_usd = ?, latency_ms = ?, error = ?, "
       "finished_at = ? WHERE id = ?");
-  statement.bind_all(finish.status, finish.response, finish.answer, finish.http_status, finish.usage.input_tokens,
-                     finish.usage.output_tokens, finish.usage.cached_input_tokens,
-                     static_cast<int>(finish.usage.estimated), finish.cost_usd, finish.latency_ms, finish.error,
-                     util::utc_now_iso8601(), id);
+  statement.bind_all(finish.status, finish.response, finish.answer, finish.http_status,
+                     finish.usage.input_tokens, finish.usage.output_tokens, finish.usage.cached_input_tokens,
+                     static_cast<int>(finish.usage.estimated), finish.cost_usd, finish.latency_ms,
+                     finish.error, util::utc_now_iso8601(), id);
   statement.run();
 }
 

@@ -41,13 +41,30 @@ std::optional<ProviderKind> parse_provider(std::string_view name) {
 namespace {
 
 const std::set<std::string>& known_keys() {
-  static const std::set<std::string> keys = {
-      "provider",           "model_id",           "base_url",          "api_key_env",
-      "command",            "input_per_million",  "output_per_million", "cached_input_per_million",
-      "prices_as_of",       "requests_per_minute", "tokens_per_minute", "max_output_tokens",
-      "temperature",        "timeout_seconds",    "max_attempts",      "max_repairs",
-      "max_concurrency",    "initial_concurrency", "batch_size",        "min_batch_size",
-      "max_batch_size",     "json_mode",          "phi_allowed",       "headers"};
+  static const std::set<std::string> keys = {"provider",
+                                             "model_id",
+                                             "base_url",
+                                             "api_key_env",
+                                             "command",
+                                             "input_per_million",
+                                             "output_per_million",
+                                             "cached_input_per_million",
+                                             "prices_as_of",
+                                             "requests_per_minute",
+                                             "tokens_per_minute",
+                                             "max_output_tokens",
+                                             "temperature",
+                                             "timeout_seconds",
+                                             "max_attempts",
+                                             "max_repairs",
+                                             "max_concurrency",
+                                             "initial_concurrency",
+                                             "batch_size",
+                                             "min_batch_size",
+                                             "max_batch_size",
+                                             "json_mode",
+                                             "phi_allowed",
+                                             "headers"};
   return keys;
 }
 
@@ -75,11 +92,13 @@ std::string default_base_url(ProviderKind kind) {
   return "";
 }
 
-void apply_key(ModelConfig& model, const std::string& key, const YAML::Node& value, const std::string& where) {
+void apply_key(ModelConfig& model, const std::string& key, const YAML::Node& value,
+               const std::string& where) {
   if (key == "provider") {
     auto name = read_value<std::string>(value, where);
     auto kind = parse_provider(name);
-    if (!kind) fail(ExitCode::usage, "{}: unknown provider '{}' (openai, anthropic, gemini, exec)", where, name);
+    if (!kind)
+      fail(ExitCode::usage, "{}: unknown provider '{}' (openai, anthropic, gemini, exec)", where, name);
     model.provider = *kind;
   } else if (key == "model_id") {
     model.model_id = read_value<std::string>(value, where);
@@ -143,14 +162,18 @@ void apply_key(ModelConfig& model, const std::string& key, const YAML::Node& val
 
 void check_model(const ModelConfig& model, const std::string& origin) {
   const std::string where = fmt::format("{}: models.{}", origin, model.name);
-  if (model.model_id.empty() && model.provider != ProviderKind::exec) fail(ExitCode::usage, "{}: model_id is required", where);
+  if (model.model_id.empty() && model.provider != ProviderKind::exec)
+    fail(ExitCode::usage, "{}: model_id is required", where);
   if (model.provider == ProviderKind::exec && model.command.empty()) {
     fail(ExitCode::usage, "{}: the exec provider needs `command` (argv of the command to run)", where);
   }
   if (model.requests_per_minute < 0 || model.tokens_per_minute < 0 || model.max_output_tokens < 1 ||
-      model.timeout_seconds <= 0 || model.max_attempts < 1 || model.max_repairs < 0 || model.max_concurrency < 1) {
-    fail(ExitCode::usage, "{}: limits must be positive (requests_per_minute, tokens_per_minute, "
-         "max_output_tokens, timeout_seconds, max_attempts, max_concurrency)", where);
+      model.timeout_seconds <= 0 || model.max_attempts < 1 || model.max_repairs < 0 ||
+      model.max_concurrency < 1) {
+    fail(ExitCode::usage,
+         "{}: limits must be positive (requests_per_minute, tokens_per_minute, "
+         "max_output_tokens, timeout_seconds, max_attempts, max_concurrency)",
+         where);
   }
   if (model.batch.min < 1 || model.batch.min > model.batch.max) {
     fail(ExitCode::usage, "{}: min_batch_size must be at least 1 and at most max_batch_size", where);
@@ -214,8 +237,9 @@ void ModelRegistry::overlay(const std::string& yaml_text, const std::string& ori
 const ModelConfig& ModelRegistry::get(const std::string& name) const {
   auto it = m_models.find(name);
   if (it == m_models.end()) {
-    fail(ExitCode::usage, "unknown model '{}'; configured models: {} (add one under `models:` in medcode.yaml)",
-         name, fmt::join(names(), ", "));
+    fail(ExitCode::usage,
+         "unknown model '{}'; configured models: {} (add one under `models:` in medcode.yaml)", name,
+         fmt::join(names(), ", "));
   }
   return it->second;
 }
@@ -243,7 +267,8 @@ const std::map<std::string, std::string>& dotenv() {
       if (equals == std::string_view::npos) continue;
       std::string key(util::trim(text.substr(0, equals)));
       std::string value(util::trim(text.substr(equals + 1)));
-      if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
+      if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+          value.back() == value.front()) {
         value = value.substr(1, value.size() - 2);
       }
       values[key] = value;
@@ -259,8 +284,9 @@ std::optional<std::string> api_key(const ModelConfig& model) {
   if (const char* value = std::getenv(model.api_key_env.c_str()); value && *value) return std::string(value);
   auto it = dotenv().find(model.api_key_env);
   if (it != dotenv().end() && !it->second.empty()) return it->second;
-  fail(ExitCode::usage, "model {} needs an API key in the environment variable {} (or in ./.env); it is not set",
-       model.name, model.api_key_env);
+  fail(ExitCode::usage,
+       "model {} needs an API key in the environment variable {} (or in ./.env); it is not set", model.name,
+       model.api_key_env);
 }
 
 }  // namespace medcode::llm

@@ -31,8 +31,8 @@ void RateLimiter::refill(Clock::time_point now) {
                                 m_request_tokens + seconds * per_second(m_requests_per_minute));
   }
   if (m_tokens_per_minute > 0) {
-    m_token_tokens =
-        std::min(token_capacity(m_tokens_per_minute), m_token_tokens + seconds * per_second(m_tokens_per_minute));
+    m_token_tokens = std::min(token_capacity(m_tokens_per_minute),
+                              m_token_tokens + seconds * per_second(m_tokens_per_minute));
   }
 }
 
@@ -86,12 +86,14 @@ void RateLimiter::update(const RateLimitInfo& info, Clock::time_point now) {
     m_token_tokens = std::min(m_token_tokens, static_cast<double>(*info.remaining_tokens));
   }
   if (info.remaining_requests && *info.remaining_requests <= 0 && info.reset_requests_seconds) {
-    m_paused_until = std::max(m_paused_until, now + std::chrono::duration_cast<Clock::duration>(
-                                                        std::chrono::duration<double>(*info.reset_requests_seconds)));
+    m_paused_until =
+        std::max(m_paused_until, now + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(*info.reset_requests_seconds)));
   }
   if (info.retry_after_seconds) {
-    m_paused_until = std::max(m_paused_until, now + std::chrono::duration_cast<Clock::duration>(
-                                                        std::chrono::duration<double>(*info.retry_after_seconds)));
+    m_paused_until =
+        std::max(m_paused_until, now + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(*info.retry_after_seconds)));
   }
 }
 

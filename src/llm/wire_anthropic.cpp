@@ -35,7 +35,8 @@ class AnthropicWireFormat : public WireFormat {
   ChatResult parse(const HttpResponse& response) const override {
     auto body = nlohmann::json::parse(response.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) throw MalformedResponse("the body is not JSON");
-    if (!body.contains("content") || !body["content"].is_array()) throw MalformedResponse("no content blocks");
+    if (!body.contains("content") || !body["content"].is_array())
+      throw MalformedResponse("no content blocks");
     ChatResult result;
     bool any_text = false;
     for (const auto& block : body["content"]) {
@@ -57,7 +58,8 @@ class AnthropicWireFormat : public WireFormat {
       Usage read;
       // input_tokens counts only what was neither read from nor written to the prompt cache.
       read.cached_input_tokens = count("cache_read_input_tokens");
-      read.input_tokens = count("input_tokens") + read.cached_input_tokens + count("cache_creation_input_tokens");
+      read.input_tokens =
+          count("input_tokens") + read.cached_input_tokens + count("cache_creation_input_tokens");
       read.output_tokens = count("output_tokens");
       result.usage = read;
     }

@@ -1,4 +1,5 @@
-// The exec provider's "wire format": the prompt as plain text on the command's stdin, its stdout as the answer.
+// The exec provider's "wire format": the prompt as plain text on the command's stdin, its stdout as the
+// answer.
 #include <nlohmann/json.hpp>
 
 #include "medcode/llm/wire_format.h"
@@ -10,7 +11,8 @@ namespace {
 
 class ExecWireFormat : public WireFormat {
  public:
-  HttpRequest build(const ModelConfig&, const ChatRequest& request, const std::optional<std::string>&) const override {
+  HttpRequest build(const ModelConfig&, const ChatRequest& request,
+                    const std::optional<std::string>&) const override {
     HttpRequest http;
     http.body = render_as_text(request);
     return http;

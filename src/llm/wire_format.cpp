@@ -121,13 +121,15 @@ RateLimitInfo parse_rate_limit_headers(const HttpResponse& response) {
     info.remaining_requests = header_int(response, "anthropic-ratelimit-requests-remaining");
   }
   if (!info.reset_requests_seconds) {
-    info.reset_requests_seconds = seconds_until_rfc3339(response.header("anthropic-ratelimit-requests-reset"));
+    info.reset_requests_seconds =
+        seconds_until_rfc3339(response.header("anthropic-ratelimit-requests-reset"));
   }
   for (const char* family : {"anthropic-ratelimit-tokens", "anthropic-ratelimit-input-tokens"}) {
     std::string prefix(family);
     if (!info.limit_tokens) info.limit_tokens = header_int(response, prefix + "-limit");
     if (!info.remaining_tokens) info.remaining_tokens = header_int(response, prefix + "-remaining");
-    if (!info.reset_tokens_seconds) info.reset_tokens_seconds = seconds_until_rfc3339(response.header(prefix + "-reset"));
+    if (!info.reset_tokens_seconds)
+      info.reset_tokens_seconds = seconds_until_rfc3339(response.header(prefix + "-reset"));
   }
   if (auto milliseconds = header_int(response, "retry-after-ms")) {
     info.retry_after_seconds = static_cast<double>(*milliseconds) / 1000.0;

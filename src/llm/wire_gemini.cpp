@@ -16,7 +16,8 @@ class GeminiWireFormat : public WireFormat {
       contents.push_back({{"role", message.role == "assistant" ? "model" : "user"},
                           {"parts", nlohmann::json::array({{{"text", message.content}}})}});
     }
-    nlohmann::json generation = {{"temperature", model.temperature}, {"maxOutputTokens", model.max_output_tokens}};
+    nlohmann::json generation = {{"temperature", model.temperature},
+                                 {"maxOutputTokens", model.max_output_tokens}};
     bool json_answer = request.schema && model.json_mode != JsonMode::none;
     // responseSchema takes only an OpenAPI subset; the schema goes in the system instruction instead.
     if (json_answer) generation["responseMimeType"] = "application/json";

@@ -44,8 +44,8 @@ class GenerateCommand : public ::testing::Test {
   // A model on the fake's endpoint of `format`.
   static std::string model(const std::string& name, const std::string& format, const FakeProvider& fake,
                            const std::string& extra = "") {
-    return "  " + name + ":\n    provider: " + format + "\n    model_id: fake-" + format + "\n    base_url: " +
-           fake.base_url(format) +
+    return "  " + name + ":\n    provider: " + format + "\n    model_id: fake-" + format +
+           "\n    base_url: " + fake.base_url(format) +
            "\n    api_key_env: FAKE_PROVIDER_KEY\n    input_per_million: 0.5\n    output_per_million: 1.5\n"
            "    prices_as_of: \"2026-11-01\"\n    requests_per_minute: 6000\n    timeout_seconds: 5\n" +
            extra;
@@ -69,8 +69,10 @@ TEST_F(GenerateCommand, CmsTermsBuildsAnOfflineDatasetAndARerunAddsNothing) {
   EXPECT_EQ(summary["codes"], 1000);
   std::int64_t written = summary["cms_terms"]["entries_written"];
   EXPECT_GT(written, 500);
-  EXPECT_EQ(count("SELECT count(*) FROM dataset_entries WHERE task = 'cms-terms' AND model = 'cms'"), written);
-  EXPECT_EQ(count("SELECT count(*) FROM dataset_entries WHERE kind NOT IN ('index_term', 'inclusion_term')"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM dataset_entries WHERE task = 'cms-terms' AND model = 'cms'"),
+            written);
+  EXPECT_EQ(count("SELECT count(*) FROM dataset_entries WHERE kind NOT IN ('index_term', 'inclusion_term')"),
+            0);
   EXPECT_EQ(count("SELECT count(*) FROM runs WHERE command = 'generate' AND status = 'ok'"), 1);
 
   ProcessResult again = medcode({"--json", "generate", "--task", "cms-terms", "--limit", "1000"});
@@ -84,8 +86,8 @@ TEST_F(GenerateCommand, CmsTermsBuildsAnOfflineDatasetAndARerunAddsNothing) {
 TEST_F(GenerateCommand, DescriptionsThroughEachWireFormatWithCostAndPricesRecorded) {
   FakeProvider fake;
   write_config(model("oa", "openai", fake) + model("an", "anthropic", fake) + model("ge", "gemini", fake));
-  ProcessResult result = medcode({"--json", "generate", "--task", "descriptions", "--model", "oa", "--model", "an",
-                                  "--model", "ge", "--sample", "20", "--seed", "3", "--count", "2"});
+  ProcessResult result = medcode({"--json", "generate", "--task", "descriptions", "--model", "oa", "--model",
+                                  "an", "--model", "ge", "--sample", "20", "--seed", "3", "--count", "2"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto summary = nlohmann::json::parse(result.out);
   ASSERT_EQ(summary["models"].size(), 3u);
@@ -99,19 +101,21 @@ TEST_F(GenerateCommand, DescriptionsThroughEachWireFormatWithCostAndPricesRecord
   // The key went to the provider and nowhere else.
   EXPECT_EQ(fake.requests().at(0).api_key, "sk-test-secret-0123456789");
   EXPECT_EQ(count("SELECT count(*) FROM runs WHERE argv LIKE '%sk-test%' OR counters LIKE '%sk-test%'"), 0);
-  EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE prompt LIKE '%sk-test%' OR params LIKE '%sk-test%' "
-                  "OR response LIKE '%sk-test%'"),
-            0);
+  EXPECT_EQ(
+      count("SELECT count(*) FROM llm_requests WHERE prompt LIKE '%sk-test%' OR params LIKE '%sk-test%' "
+            "OR response LIKE '%sk-test%'"),
+      0);
 }
 
 TEST_F(GenerateCommand, KilledWithSigkillAndRestartedFinishesWithNothingLostOrPaidTwice) {
   FakeProviderOptions fake_options;
   fake_options.latency = std::chrono::milliseconds(150);
   FakeProvider fake(fake_options);
-  write_config(model("m", "openai", fake, "    batch_size: 2\n    initial_concurrency: 2\n    max_concurrency: 2\n"));
-  std::vector<std::string> args = {"--db",    db().string(), "generate", "--task",  "descriptions", "--model",
-                                    "m",       "--sample",    "60",       "--count", "1",            "--batch-size",
-                                    "2"};
+  write_config(
+      model("m", "openai", fake, "    batch_size: 2\n    initial_concurrency: 2\n    max_concurrency: 2\n"));
+  std::vector<std::string> args = {
+      "--db",     db().string(), "generate", "--task", "descriptions", "--model", "m",
+      "--sample", "60",          "--count",  "1",      "--batch-size", "2"};
   {
     testing::BackgroundMedcode running(args, m_dir.path(), {{"FAKE_PROVIDER_KEY", "k"}});
     // Kill it once part of the work is done, whatever it is doing at that moment.
@@ -127,8 +131,8 @@ TEST_F(GenerateCommand, KilledWithSigkillAndRestartedFinishesWithNothingLostOrPa
   EXPECT_LT(done_before, 60);
   std::size_t answered_before = fake.answered_ok();
 
-  ProcessResult rerun = medcode({"--json", "generate", "--task", "descriptions", "--model", "m", "--sample", "60",
-                                 "--count", "1", "--batch-size", "2"},
+  ProcessResult rerun = medcode({"--json", "generate", "--task", "descriptions", "--model", "m", "--sample",
+                                 "60", "--count", "1", "--batch-size", "2"},
                                 {{"FAKE_PROVIDER_KEY", "k"}});
   ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
   EXPECT_EQ(nlohmann::json::parse(rerun.out)["resumed"], true);
@@ -145,8 +149,8 @@ TEST_F(GenerateCommand, KilledWithSigkillAndRestartedFinishesWithNothingLostOrPa
 TEST_F(GenerateCommand, BudgetCapExitsSixWithinTheCap) {
   FakeProvider fake;
   write_config(model("m", "openai", fake, "    output_per_million: 500\n    max_output_tokens: 1000\n"));
-  ProcessResult result = medcode({"--json", "generate", "--task", "descriptions", "--model", "m", "--sample", "40",
-                                  "--batch-size", "1", "--max-cost", "2.0"});
+  ProcessResult result = medcode({"--json", "generate", "--task", "descriptions", "--model", "m", "--sample",
+                                  "40", "--batch-size", "1", "--max-cost", "2.0"});
   EXPECT_EQ(result.exit_code, 6) << result.err;
   EXPECT_NE(result.err.find("--max-cost"), std::string::npos);
   auto summary = nlohmann::json::parse(result.out);
@@ -183,8 +187,9 @@ TEST_F(GenerateCommand, ProviderRefusingTheKeyExitsFourWithItsMessageAndNoSecret
 TEST_F(GenerateCommand, BadInvocationsAreUsageErrors) {
   FakeProvider fake;
   write_config(model("m", "openai", fake));
-  EXPECT_EQ(medcode({"generate", "--task", "descriptions"}).exit_code, 2);                     // no model
-  EXPECT_EQ(medcode({"generate", "--task", "descriptions", "--model", "nope"}).exit_code, 2);  // unknown model
+  EXPECT_EQ(medcode({"generate", "--task", "descriptions"}).exit_code, 2);  // no model
+  EXPECT_EQ(medcode({"generate", "--task", "descriptions", "--model", "nope"}).exit_code,
+            2);  // unknown model
   EXPECT_EQ(medcode({"generate", "--task", "cms-terms", "--model", "m"}).exit_code, 2);
   EXPECT_EQ(medcode({"generate", "--task", "poems"}).exit_code, 2);
   EXPECT_EQ(medcode({"generate", "--chapter", "99"}).exit_code, 2);

@@ -76,7 +76,8 @@ std::string iso8601_in(double seconds) {
   return text;
 }
 
-nlohmann::json error_body(const std::string& format, int status, const std::string& type, const std::string& message) {
+nlohmann::json error_body(const std::string& format, int status, const std::string& type,
+                          const std::string& message) {
   if (format == "anthropic") return {{"type", "error"}, {"error", {{"type", type}, {"message", message}}}};
   if (format == "gemini") {
     std::string gemini_status = status == 429   ? "RESOURCE_EXHAUSTED"
@@ -90,16 +91,18 @@ nlohmann::json error_body(const std::string& format, int status, const std::stri
 }
 
 nlohmann::json success_body(const std::string& format, const std::string& model, const std::string& text,
-                            std::int64_t tokens_in, std::int64_t tokens_out, bool send_usage, std::uint64_t serial) {
+                            std::int64_t tokens_in, std::int64_t tokens_out, bool send_usage,
+                            std::uint64_t serial) {
   nlohmann::json body;
   if (format == "openai") {
     body = {{"id", "chatcmpl-fake" + std::to_string(serial)},
             {"object", "chat.completion"},
             {"created", static_cast<std::int64_t>(std::time(nullptr))},
             {"model", model},
-            {"choices", {{{"index", 0},
-                          {"message", {{"role", "assistant"}, {"content", text}}},
-                          {"finish_reason", "stop"}}}}};
+            {"choices",
+             {{{"index", 0},
+               {"message", {{"role", "assistant"}, {"content", text}}},
+               {"finish_reason", "stop"}}}}};
     if (send_usage) {
       body["usage"] = {{"prompt_tokens", tokens_in},
                        {"completion_tokens", tokens_out},
@@ -115,9 +118,10 @@ nlohmann::json success_body(const std::string& format, const std::string& model,
             {"stop_sequence", nullptr}};
     if (send_usage) body["usage"] = {{"input_tokens", tokens_in}, {"output_tokens", tokens_out}};
   } else {
-    body = {{"candidates", {{{"content", {{"role", "model"}, {"parts", {{{"text", text}}}}}},
-                             {"finishReason", "STOP"},
-                             {"index", 0}}}},
+    body = {{"candidates",
+             {{{"content", {{"role", "model"}, {"parts", {{{"text", text}}}}}},
+               {"finishReason", "STOP"},
+               {"index", 0}}}},
             {"modelVersion", model},
             {"responseId", "fake" + std::to_string(serial)}};
     if (send_usage) {
@@ -195,15 +199,18 @@ std::string default_answer(const ProviderRequest& request) {
 }
 
 FakeProvider::FakeProvider(FakeProviderOptions options, Answerer answerer)
-    : m_options(std::move(options)), m_answerer(std::move(answerer)), m_server(std::make_unique<httplib::Server>()) {
+    : m_options(std::move(options)),
+      m_answerer(std::move(answerer)),
+      m_server(std::make_unique<httplib::Server>()) {
   m_last_refill = std::chrono::steady_clock::now();
   m_request_budget = 2.0 * m_options.requests_per_minute / 60.0;
   m_token_budget = 2.0 * m_options.tokens_per_minute / 60.0;
   // Latency is a sleep in the handler: enough threads that concurrent requests wait side by side.
   m_server->new_task_queue = [] { return new httplib::ThreadPool(96); };
-  m_server->Post("/v1/chat/completions", [this](const httplib::Request& request, httplib::Response& response) {
-    handle("openai", request, response);
-  });
+  m_server->Post("/v1/chat/completions",
+                 [this](const httplib::Request& request, httplib::Response& response) {
+                   handle("openai", request, response);
+                 });
   m_server->Post("/v1/messages", [this](const httplib::Request& request, httplib::Response& response) {
     handle("anthropic", request, response);
   });
@@ -214,7 +221,8 @@ FakeProvider::FakeProvider(FakeProviderOptions options, Answerer answerer)
   m_port = m_server->bind_to_any_port("127.0.0.1");
   if (m_port <= 0) throw std::runtime_error("fake provider: cannot bind 127.0.0.1");
   m_thread = std::thread([this] { m_server->listen_after_bind(); });
-  for (int i = 0; i < 5000 && !m_server->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 5000 && !m_server->is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 FakeProvider::~FakeProvider() {
@@ -260,13 +268,15 @@ bool FakeProvider::admit(std::int64_t tokens) {
   m_request_budget = std::min(2.0 * rpm / 60.0, m_request_budget + seconds * rpm / 60.0);
   m_token_budget = std::min(2.0 * tpm / 60.0, m_token_budget + seconds * tpm / 60.0);
   if (rpm > 0 && m_request_budget < 1.0) return false;
-  if (tpm > 0 && m_token_budget < std::min<double>(static_cast<double>(tokens), 2.0 * tpm / 60.0)) return false;
+  if (tpm > 0 && m_token_budget < std::min<double>(static_cast<double>(tokens), 2.0 * tpm / 60.0))
+    return false;
   if (rpm > 0) m_request_budget -= 1.0;
   if (tpm > 0) m_token_budget -= static_cast<double>(tokens);
   return true;
 }
 
-void FakeProvider::handle(const std::string& format, const httplib::Request& http, httplib::Response& response) {
+void FakeProvider::handle(const std::string& format, const httplib::Request& http,
+                          httplib::Response& response) {
   ProviderRequest request = read_request(format, http);
   std::int64_t tokens_in = tokens_of(request.system) + tokens_of(request.user) + 8;
   std::optional<ProviderFault> fault;
@@ -294,11 +304,13 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
   // Rate-limit headers on every answer, in the provider's own style.
   double reset = m_options.requests_per_minute > 0 ? 60.0 / m_options.requests_per_minute : 0.0;
   if (format == "anthropic") {
-    response.set_header("anthropic-ratelimit-requests-limit", std::to_string(std::max(0, m_options.requests_per_minute)));
+    response.set_header("anthropic-ratelimit-requests-limit",
+                        std::to_string(std::max(0, m_options.requests_per_minute)));
     response.set_header("anthropic-ratelimit-requests-remaining", std::to_string(remaining));
     response.set_header("anthropic-ratelimit-requests-reset", iso8601_in(reset));
   } else if (format == "openai") {
-    response.set_header("x-ratelimit-limit-requests", std::to_string(std::max(0, m_options.requests_per_minute)));
+    response.set_header("x-ratelimit-limit-requests",
+                        std::to_string(std::max(0, m_options.requests_per_minute)));
     response.set_header("x-ratelimit-remaining-requests", std::to_string(remaining));
     response.set_header("x-ratelimit-reset-requests", std::to_string(static_cast<int>(reset * 1000)) + "ms");
   }
@@ -311,7 +323,8 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
   };
   if (!admitted || fault == ProviderFault::rate_limited) {
     response.set_header("retry-after", std::to_string(m_options.retry_after_seconds));
-    error(429, format == "anthropic" ? "rate_limit_error" : "rate_limit_exceeded", "Rate limit reached for requests");
+    error(429, format == "anthropic" ? "rate_limit_error" : "rate_limit_exceeded",
+          "Rate limit reached for requests");
   } else if (fault == ProviderFault::server_error) {
     error(500, format == "anthropic" ? "api_error" : "server_error", "The server had an error");
   } else if (fault == ProviderFault::overloaded) {
@@ -321,7 +334,8 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
       error(503, "overloaded", "The model is overloaded. Please try again later.");
     }
   } else if (fault == ProviderFault::unauthorized) {
-    error(401, format == "anthropic" ? "authentication_error" : "invalid_api_key", "Incorrect API key provided");
+    error(401, format == "anthropic" ? "authentication_error" : "invalid_api_key",
+          "Incorrect API key provided");
   } else if (fault == ProviderFault::bad_request) {
     error(400, "invalid_request_error", "Invalid request");
   } else {
@@ -338,8 +352,9 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
       text = "Sure! Here are some descriptions you might find useful.";
     }
     std::uint64_t serial = index + 1;
-    std::string body = success_body(format, request.model, text, tokens_in, tokens_of(text), m_options.send_usage, serial)
-                           .dump();
+    std::string body =
+        success_body(format, request.model, text, tokens_in, tokens_of(text), m_options.send_usage, serial)
+            .dump();
     if (fault == ProviderFault::invalid_json) {
       response.set_content("<html><body>502 Bad Gateway</body></html>", "application/json");
     } else if (fault == ProviderFault::truncated_body) {

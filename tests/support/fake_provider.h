@@ -27,16 +27,16 @@ namespace medcode::testing {
 
 // What a fault does to one request.
 enum class ProviderFault {
-  server_error,     // 500 with the provider's error body
-  overloaded,       // 529 (Anthropic's overloaded_error; 503 UNAVAILABLE for Gemini, 503 for OpenAI)
-  rate_limited,     // 429 with Retry-After (retry_after_seconds) and the provider's rate-limit headers
-  unauthorized,     // 401 with the provider's error body
-  bad_request,      // 400
-  timeout,          // holds the request for timeout_hold before answering (longer than the client waits)
-  truncated_body,   // announces the full length, sends half of the body, closes the connection
-  invalid_json,     // 200 with a body that is not JSON
-  schema_violation, // 200, well-formed wire JSON, but the answer text is JSON that breaks the task schema
-  not_json_answer,  // 200, well-formed wire JSON, the answer text is prose
+  server_error,      // 500 with the provider's error body
+  overloaded,        // 529 (Anthropic's overloaded_error; 503 UNAVAILABLE for Gemini, 503 for OpenAI)
+  rate_limited,      // 429 with Retry-After (retry_after_seconds) and the provider's rate-limit headers
+  unauthorized,      // 401 with the provider's error body
+  bad_request,       // 400
+  timeout,           // holds the request for timeout_hold before answering (longer than the client waits)
+  truncated_body,    // announces the full length, sends half of the body, closes the connection
+  invalid_json,      // 200 with a body that is not JSON
+  schema_violation,  // 200, well-formed wire JSON, but the answer text is JSON that breaks the task schema
+  not_json_answer,   // 200, well-formed wire JSON, the answer text is prose
 };
 
 struct FakeProviderOptions {
@@ -45,8 +45,8 @@ struct FakeProviderOptions {
   int tokens_per_minute = 0;             // 0: unlimited
   double retry_after_seconds = 1;        // sent with 429s
   std::chrono::milliseconds timeout_hold{3000};
-  bool send_usage = true;                // false: responses carry no usage fields
-  std::string required_api_key;          // when set, requests without it get 401
+  bool send_usage = true;        // false: responses carry no usage fields
+  std::string required_api_key;  // when set, requests without it get 401
 };
 
 // What the fake saw of one request.
@@ -54,21 +54,22 @@ struct ProviderRequest {
   std::string format;  // openai | anthropic | gemini
   std::string path;
   std::string model;
-  std::string api_key;      // from Authorization: Bearer, x-api-key or x-goog-api-key
-  std::string system;       // the system prompt
-  std::string user;         // the last user message
+  std::string api_key;                     // from Authorization: Bearer, x-api-key or x-goog-api-key
+  std::string system;                      // the system prompt
+  std::string user;                        // the last user message
   std::vector<std::string> user_messages;  // every user message, in order
   std::size_t n_messages = 0;
   nlohmann::json body;
-  int status = 0;           // what the fake answered
+  int status = 0;  // what the fake answered
 };
 
 // Makes the answer text for a request from its system prompt and last user message.
 using Answerer = std::function<std::string(const ProviderRequest& request)>;
 
 // Answers the prompts medcode's descriptions and facets tasks send: reads the JSON array of items after the
-// "ITEMS:" line of the latest user message that has one (a repair prompt follows the original) and writes a valid answer for each item (descriptions when the system
-// prompt's schema asks for "clinical", facets when it asks for "body_region").
+// "ITEMS:" line of the latest user message that has one (a repair prompt follows the original) and writes a
+// valid answer for each item (descriptions when the system prompt's schema asks for "clinical", facets when
+// it asks for "body_region").
 std::string default_answer(const ProviderRequest& request);
 
 class FakeProvider {
@@ -81,7 +82,8 @@ class FakeProvider {
   FakeProvider& operator=(const FakeProvider&) = delete;
 
   int port() const { return m_port; }
-  std::string base_url(const std::string& format) const;  // ".../v1" for openai and anthropic, ".../v1beta" for gemini
+  std::string base_url(
+      const std::string& format) const;  // ".../v1" for openai and anthropic, ".../v1beta" for gemini
 
   // The next `count` requests get `fault` (queued after faults already waiting).
   void inject(ProviderFault fault, int count = 1);

@@ -20,20 +20,20 @@
 namespace medcode::dataset {
 
 struct GenerateOptions {
-  std::string task = "cms-terms";            // cms-terms | descriptions | facets
-  std::optional<codes::System> system;       // default: icd10cm (hcpcs for facets)
-  std::optional<int> year;                   // default: the newest imported release
+  std::string task = "cms-terms";       // cms-terms | descriptions | facets
+  std::optional<codes::System> system;  // default: icd10cm (hcpcs for facets)
+  std::optional<int> year;              // default: the newest imported release
   CodeFilter filter;
-  int count = 3;                             // descriptions of each kind per code
-  std::vector<std::string> models;           // configured model names (LLM tasks)
+  int count = 3;                    // descriptions of each kind per code
+  std::vector<std::string> models;  // configured model names (LLM tasks)
   std::optional<double> max_cost_usd;
   bool use_cache = true;
   bool dry_run = false;
-  std::optional<int> batch_size;             // fixed items per request
+  std::optional<int> batch_size;  // fixed items per request
   std::optional<std::filesystem::path> prompts_dir;
   std::optional<std::int64_t> run_id;
-  std::optional<std::uint64_t> engine_seed;  // retry jitter; random when unset
-  util::ProgressCallback progress;                                // cms-terms
+  std::optional<std::uint64_t> engine_seed;                         // retry jitter; random when unset
+  util::ProgressCallback progress;                                  // cms-terms
   std::function<void(const llm::EngineProgress&)> engine_progress;  // LLM tasks
 };
 
@@ -52,6 +52,7 @@ struct GenerateSummary {
 
 // Error(usage) for an unknown task or model, a task without the models it needs or with models it cannot
 // use; Error(bad_input) when the release is not imported. Provider failures are in the summary.
-GenerateSummary generate(store::Database& db, const llm::ModelRegistry& registry, const GenerateOptions& options);
+GenerateSummary generate(store::Database& db, const llm::ModelRegistry& registry,
+                         const GenerateOptions& options);
 
 }  // namespace medcode::dataset

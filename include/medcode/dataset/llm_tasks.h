@@ -19,13 +19,15 @@ class TemplateTask : public llm::BatchTask {
   std::string name() const override { return m_prompt.name; }
   llm::ChatRequest make_request(std::span<const llm::WorkItem> batch) const override;
   std::string repair_message(const std::string& problem) const override;
-  llm::AnswerReading read_answer(const nlohmann::json& answer, std::span<const llm::WorkItem> batch) const override;
+  llm::AnswerReading read_answer(const nlohmann::json& answer,
+                                 std::span<const llm::WorkItem> batch) const override;
 
  protected:
   // Extra placeholders of the task (e.g. count).
   virtual std::map<std::string, std::string> values() const { return {}; }
   // One item's entry of the answer, validated by the schema already; returns the value to store or a problem.
-  virtual std::optional<nlohmann::json> read_item(const nlohmann::json& entry, std::string& problem) const = 0;
+  virtual std::optional<nlohmann::json> read_item(const nlohmann::json& entry,
+                                                  std::string& problem) const = 0;
 
   PromptTemplate m_prompt;
   std::string m_system_display_name;

@@ -27,7 +27,8 @@ struct PromptTemplate {
 PromptTemplate load_prompt_template(const std::string& task, const std::optional<std::filesystem::path>& dir);
 
 // Parses template YAML; `origin` names it in errors.
-PromptTemplate parse_prompt_template(const std::string& task, const std::string& yaml_text, const std::string& origin);
+PromptTemplate parse_prompt_template(const std::string& task, const std::string& yaml_text,
+                                     const std::string& origin);
 
 // Replaces each {{name}} with its value; an unknown placeholder is left as it is.
 std::string render(std::string_view text, const std::map<std::string, std::string>& values);

@@ -15,8 +15,8 @@ struct BackoffPolicy {
 class Backoff {
  public:
   explicit Backoff(BackoffPolicy policy = {}, std::uint64_t seed = std::random_device{}());
-  // The delay before attempt number `attempt` (1 = the first retry): uniform in [0, min(cap, base * 2^(a-1))],
-  // but never less than `retry_after` when the server gave one (then plus up to 10% jitter).
+  // The delay before attempt number `attempt` (1 = the first retry): uniform in [0, min(cap, base *
+  // 2^(a-1))], but never less than `retry_after` when the server gave one (then plus up to 10% jitter).
   std::chrono::milliseconds delay(int attempt, std::optional<double> retry_after_seconds = std::nullopt);
 
  private:

@@ -34,8 +34,8 @@ struct ItemResult {
 };
 
 struct AnswerReading {
-  std::vector<ItemResult> results;    // items the answer covers
-  std::optional<std::string> problem; // the whole answer is unusable (then results are ignored)
+  std::vector<ItemResult> results;     // items the answer covers
+  std::optional<std::string> problem;  // the whole answer is unusable (then results are ignored)
 };
 
 // A task as the engine sees it: prompts from batches, answers read back per item.
@@ -79,7 +79,7 @@ struct ModelProgress {
   int batch_size = 0;
   int concurrency = 0;
   int in_flight = 0;
-  std::int64_t requests_failed = 0;  // given up after every attempt
+  std::int64_t requests_failed = 0;        // given up after every attempt
   std::optional<std::string> last_error;   // the latest failure, for the summary
   std::optional<std::string> fatal_error;  // the model's work stopped on a non-retryable error
 };
@@ -126,11 +126,11 @@ struct ModelPlan {
   std::int64_t output_tokens = 0;    // expected
   std::int64_t max_output_tokens = 0;
   double projected_cost_usd = 0;
-  double max_cost_usd = 0;  // every request using all its output tokens
+  double max_cost_usd = 0;       // every request using all its output tokens
   double minutes_at_limits = 0;  // the least time the rate limits allow
 };
 
-std::vector<ModelPlan> plan_engine(store::Database& db, const BatchTask& task, const std::vector<ModelWork>& work,
-                                   const EngineOptions& options);
+std::vector<ModelPlan> plan_engine(store::Database& db, const BatchTask& task,
+                                   const std::vector<ModelWork>& work, const EngineOptions& options);
 
 }  // namespace medcode::llm

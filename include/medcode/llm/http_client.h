@@ -22,8 +22,8 @@ struct HttpRequest {
 };
 
 struct HttpResponse {
-  int status = 0;          // 0 when no HTTP status arrived (transport error or timeout)
-  Headers headers;         // names in lower case
+  int status = 0;   // 0 when no HTTP status arrived (transport error or timeout)
+  Headers headers;  // names in lower case
   std::string body;
   bool timed_out = false;
   std::string transport_error;  // curl's message (or the command's failure), empty on success

@@ -1,6 +1,6 @@
-// The LLM ledger: one row per logical request, keyed by a hash of (provider, model, parameters, prompt). It is
-// the cache (a finished request is never sent again) and the resume point (a request killed in flight is sent
-// again; one that finished is not).
+// The LLM ledger: one row per logical request, keyed by a hash of (provider, model, parameters, prompt). It
+// is the cache (a finished request is never sent again) and the resume point (a request killed in flight is
+// sent again; one that finished is not).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -36,9 +36,9 @@ struct BatchPolicy {
 struct ModelConfig {
   std::string name;  // the key under `models:`, used on the command line and in the store
   ProviderKind provider = ProviderKind::openai;
-  std::string model_id;     // the provider's model name
-  std::string base_url;     // e.g. https://api.openai.com/v1; empty for exec
-  std::string api_key_env;  // variable holding the key; empty: send no key (local servers)
+  std::string model_id;              // the provider's model name
+  std::string base_url;              // e.g. https://api.openai.com/v1; empty for exec
+  std::string api_key_env;           // variable holding the key; empty: send no key (local servers)
   std::vector<std::string> command;  // exec: argv of the command that reads the prompt on stdin
   Pricing pricing;
   int requests_per_minute = 60;
@@ -65,7 +65,8 @@ class ModelRegistry {
   // Defaults overlaid by `models:` in `config_file` (when it exists). Error(usage) naming the file and key on
   // an unknown key, a wrong type or an unknown provider.
   static ModelRegistry load(const std::optional<std::filesystem::path>& config_file);
-  // Parses YAML text holding a `models:` mapping over what is already registered; `origin` names it in errors.
+  // Parses YAML text holding a `models:` mapping over what is already registered; `origin` names it in
+  // errors.
   void overlay(const std::string& yaml_text, const std::string& origin);
 
   // Error(usage) listing the known names when `name` is not configured.

@@ -28,19 +28,19 @@ struct ChatRequest {
 };
 
 struct Usage {
-  std::int64_t input_tokens = 0;   // all input tokens, cached ones included
+  std::int64_t input_tokens = 0;  // all input tokens, cached ones included
   std::int64_t output_tokens = 0;
   std::int64_t cached_input_tokens = 0;
   bool estimated = false;  // true when the response had no usage and these are estimates
 };
 
 struct ChatResult {
-  std::string text;                // the model's answer
-  std::optional<Usage> usage;      // from the response's usage fields; nullopt when it has none
-  std::string finish_reason;       // as the provider names it ("stop", "end_turn", "STOP", "length", ...)
-  bool truncated = false;          // stopped by the output-token limit
+  std::string text;            // the model's answer
+  std::optional<Usage> usage;  // from the response's usage fields; nullopt when it has none
+  std::string finish_reason;   // as the provider names it ("stop", "end_turn", "STOP", "length", ...)
+  bool truncated = false;      // stopped by the output-token limit
   std::string response_id;
-  std::string model_id;            // as the provider reports it
+  std::string model_id;  // as the provider reports it
 };
 
 // What a provider said about its limits in the response headers; absent values are nullopt.

@@ -33,11 +33,12 @@ class GenerateTest : public ::testing::Test {
   // A model named `name` on the fake provider's `format` endpoint: no key, fast limits, short timeouts.
   void add_model(const std::string& name, const std::string& format, const FakeProvider& fake,
                  const std::string& extra = "") {
-    m_registry.overlay(fmt::format("models:\n  {}:\n    provider: {}\n    model_id: fake-{}\n    base_url: {}\n"
-                                   "    api_key_env: \"\"\n    input_per_million: 1.0\n    output_per_million: 2.0\n"
-                                   "    requests_per_minute: 6000\n    timeout_seconds: 2\n    batch_size: 3\n{}",
-                                   name, format, format, fake.base_url(format), extra),
-                       "test");
+    m_registry.overlay(
+        fmt::format("models:\n  {}:\n    provider: {}\n    model_id: fake-{}\n    base_url: {}\n"
+                    "    api_key_env: \"\"\n    input_per_million: 1.0\n    output_per_million: 2.0\n"
+                    "    requests_per_minute: 6000\n    timeout_seconds: 2\n    batch_size: 3\n{}",
+                    name, format, format, fake.base_url(format), extra),
+        "test");
   }
 
   GenerateOptions descriptions(std::vector<std::string> models) {
@@ -127,8 +128,9 @@ TEST_F(GenerateTest, AnswersThatStayInvalidAreRecordedAsFailedAndRetriedOnTheNex
   fake.inject(ProviderFault::not_json_answer, 2);
   GenerateSummary first = generate(m_db, m_registry, descriptions({"m"}));
   EXPECT_EQ(first.engine->models.at(0).items_failed, k_billable);
-  EXPECT_EQ(count("SELECT count(*) FROM generation_items WHERE status = 'failed' AND error LIKE '%not JSON%'"),
-            k_billable);
+  EXPECT_EQ(
+      count("SELECT count(*) FROM generation_items WHERE status = 'failed' AND error LIKE '%not JSON%'"),
+      k_billable);
   GenerateSummary second = generate(m_db, m_registry, descriptions({"m"}));
   EXPECT_TRUE(second.job_resumed);
   EXPECT_EQ(second.engine->models.at(0).items_done, k_billable);
@@ -184,7 +186,8 @@ TEST_F(GenerateTest, BudgetCapIsNeverExceededAndARerunWithMoreFinishes) {
   FakeProvider fake;
   // $1000 per million output tokens: a request may cost up to 4096 * 0.001 = $4.10.
   add_model("m", "openai", fake,
-            "    output_per_million: 1000\n    batch_size: 1\n    initial_concurrency: 1\n    max_concurrency: 1\n");
+            "    output_per_million: 1000\n    batch_size: 1\n    initial_concurrency: 1\n    "
+            "max_concurrency: 1\n");
   GenerateOptions options = descriptions({"m"});
   options.batch_size = 1;
   options.max_cost_usd = 4.5;  // room for one request at its maximum, then for what the answers left
@@ -207,18 +210,22 @@ TEST_F(GenerateTest, FinishedRequestsAreAnsweredFromTheLedgerAndEditedPromptsMis
   generate(m_db, m_registry, descriptions({"m"}));
   std::size_t sent = fake.request_count();
   // Forget the results but keep the ledger: the same prompts are answered from it for free.
-  m_db.exec("DELETE FROM dataset_entries; UPDATE generation_items SET status = 'pending', request_id = NULL;");
+  m_db.exec(
+      "DELETE FROM dataset_entries; UPDATE generation_items SET status = 'pending', request_id = NULL;");
   GenerateSummary cached = generate(m_db, m_registry, descriptions({"m"}));
   EXPECT_EQ(fake.request_count(), sent);
   EXPECT_GT(cached.engine->models.at(0).requests_cached, 0);
   EXPECT_EQ(cached.engine->models.at(0).cost_usd, 0);
   EXPECT_EQ(count("SELECT count(*) FROM dataset_entries"), k_billable * 2 * 2);
   // --no-cache sends again.
-  m_db.exec("DELETE FROM dataset_entries; UPDATE generation_items SET status = 'pending', request_id = NULL;");
+  m_db.exec(
+      "DELETE FROM dataset_entries; UPDATE generation_items SET status = 'pending', request_id = NULL;");
   GenerateOptions fresh = descriptions({"m"});
   fresh.use_cache = false;
   fresh.run_id = 12345;
-  m_db.exec("INSERT INTO runs (id, command, argv, version, started_at) VALUES (12345, 'generate', '[]', 'x', 'now')");
+  m_db.exec(
+      "INSERT INTO runs (id, command, argv, version, started_at) VALUES (12345, 'generate', '[]', 'x', "
+      "'now')");
   generate(m_db, m_registry, fresh);
   EXPECT_EQ(fake.request_count(), 2 * sent);
 }

@@ -48,7 +48,8 @@ TEST(DescriptionsTask, ReadsEachItemDedupesTextsAndKeepsAtMostCount) {
 
 TEST(DescriptionsTask, AnswerCoveringPartOfTheBatchIsKeptForThoseItems) {
   auto items = two_codes();
-  nlohmann::json answer = {{"items", {{{"id", "I10"}, {"clinical", {"HTN"}}, {"lay", {"high blood pressure"}}}}}};
+  nlohmann::json answer = {
+      {"items", {{{"id", "I10"}, {"clinical", {"HTN"}}, {"lay", {"high blood pressure"}}}}}};
   llm::AnswerReading reading = descriptions().read_answer(answer, items);
   EXPECT_FALSE(reading.problem);
   ASSERT_EQ(reading.results.size(), 1u);
@@ -66,9 +67,10 @@ TEST(DescriptionsTask, AnswerWithOnlyUnknownIdsIsAProblemToRepair) {
 
 TEST(FacetsTask, StoresTheFacetsWithoutTheId) {
   FacetsTask task(load_prompt_template("facets", std::nullopt), "HCPCS Level II");
-  std::vector<llm::WorkItem> items = {{"A0428", {{"id", "A0428"}, {"description", "Ambulance service, BLS"}}}};
-  nlohmann::json answer = {{"items",
-                            {{{"id", "A0428"}, {"procedure_category", "transportation"}, {"uses_contrast", false}}}}};
+  std::vector<llm::WorkItem> items = {
+      {"A0428", {{"id", "A0428"}, {"description", "Ambulance service, BLS"}}}};
+  nlohmann::json answer = {
+      {"items", {{{"id", "A0428"}, {"procedure_category", "transportation"}, {"uses_contrast", false}}}}};
   llm::AnswerReading reading = task.read_answer(answer, items);
   ASSERT_EQ(reading.results.size(), 1u);
   EXPECT_FALSE(reading.results[0].value.contains("id"));

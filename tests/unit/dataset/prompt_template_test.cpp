@@ -31,7 +31,8 @@ TEST(PromptTemplate, BuiltInFacetsSchemaKeepsBooleansAndEnums) {
 
 TEST(PromptTemplate, AFolderOverridesTheBuiltInTemplateFileByFile) {
   testing::TempDir dir;
-  std::ofstream(dir / "descriptions.yaml") << "system: S\nuser: U {{items}}\nrepair: R\nschema: {type: object}\n";
+  std::ofstream(dir / "descriptions.yaml")
+      << "system: S\nuser: U {{items}}\nrepair: R\nschema: {type: object}\n";
   EXPECT_EQ(load_prompt_template("descriptions", dir.path()).system, "S");
   EXPECT_NE(load_prompt_template("facets", dir.path()).system, "S");
 }

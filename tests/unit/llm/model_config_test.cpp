@@ -57,9 +57,10 @@ TEST(ModelRegistry, AddsAModelWithBatchLimitsAndAnExecCommand) {
 
 TEST(ModelRegistry, BaseUrlDefaultsPerProviderAndLosesItsTrailingSlash) {
   ModelRegistry registry = ModelRegistry::defaults();
-  registry.overlay("models:\n  a:\n    provider: anthropic\n    model_id: x\n  b:\n    provider: openai\n"
-                   "    model_id: y\n    base_url: http://127.0.0.1:8080/v1/\n",
-                   "user.yaml");
+  registry.overlay(
+      "models:\n  a:\n    provider: anthropic\n    model_id: x\n  b:\n    provider: openai\n"
+      "    model_id: y\n    base_url: http://127.0.0.1:8080/v1/\n",
+      "user.yaml");
   EXPECT_EQ(registry.get("a").base_url, "https://api.anthropic.com/v1");
   EXPECT_EQ(registry.get("b").base_url, "http://127.0.0.1:8080/v1");
 }
@@ -72,9 +73,10 @@ TEST(ModelRegistry, RefusesUnknownKeysProvidersTypesAndKeysInTheFile) {
   EXPECT_EQ(overlay("models:\n  x:\n    provider: cohere\n    model_id: c\n"), ExitCode::usage);
   EXPECT_EQ(overlay("models:\n  gpt-4o-mini:\n    requests_per_minute: lots\n"), ExitCode::usage);
   EXPECT_EQ(overlay("models:\n  gpt-4o-mini:\n    api_key: sk-123\n"), ExitCode::usage);
-  EXPECT_EQ(overlay("models:\n  x:\n    model_id: c\n"), ExitCode::usage);  // a new model needs a provider
+  EXPECT_EQ(overlay("models:\n  x:\n    model_id: c\n"), ExitCode::usage);     // a new model needs a provider
   EXPECT_EQ(overlay("models:\n  x:\n    provider: exec\n"), ExitCode::usage);  // exec needs a command
-  EXPECT_EQ(overlay("models:\n  gpt-4o-mini:\n    min_batch_size: 9\n    max_batch_size: 3\n"), ExitCode::usage);
+  EXPECT_EQ(overlay("models:\n  gpt-4o-mini:\n    min_batch_size: 9\n    max_batch_size: 3\n"),
+            ExitCode::usage);
   EXPECT_EQ(overlay("models: [\n"), ExitCode::usage);
 }
 
