@@ -3,6 +3,7 @@
 #include "support/fake_provider.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <ctime>
@@ -218,8 +219,16 @@ FakeProvider::FakeProvider(FakeProviderOptions options, Answerer answerer)
                  [this](const httplib::Request& request, httplib::Response& response) {
                    handle("gemini", request, response);
                  });
+  // Debian's httplib listens with a backlog of 5, too few for a client that opens dozens of connections at
+  // once (the excess ones are reset). Linux lets listen() be called again on a listening socket to raise it.
+  auto listening = std::make_shared<int>(-1);
+  m_server->set_socket_options([listening](socket_t sock) {
+    httplib::default_socket_options(sock);
+    *listening = sock;
+  });
   m_port = m_server->bind_to_any_port("127.0.0.1");
   if (m_port <= 0) throw std::runtime_error("fake provider: cannot bind 127.0.0.1");
+  if (*listening >= 0) ::listen(*listening, 1024);
   m_thread = std::thread([this] { m_server->listen_after_bind(); });
   for (int i = 0; i < 5000 && !m_server->is_running(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
