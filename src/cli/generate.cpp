@@ -24,6 +24,7 @@ struct GenerateCommandOptions {
   std::int64_t limit = 0;
   std::int64_t sample = 0;
   std::uint64_t seed = 42;
+  std::string shard;
   int count = 3;
   std::vector<std::string> models;
   double max_cost = -1;
@@ -304,6 +305,7 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
                         if (options->limit > 0) generate.filter.limit = options->limit;
                         if (options->sample > 0) generate.filter.sample = options->sample;
                         generate.filter.seed = options->seed;
+                        if (!options->shard.empty()) generate.filter.shard = dataset::parse_shard(options->shard);
                         generate.count = options->count;
                         generate.models = options->models;
                         if (options->max_cost >= 0) generate.max_cost_usd = options->max_cost;

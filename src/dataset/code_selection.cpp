@@ -57,10 +57,44 @@ std::vector<SelectedCode> select_codes(store::Database& db, const codes::Release
     for (std::size_t index : order) sampled.push_back(std::move(selected[index]));
     selected = std::move(sampled);
   }
+  if (filter.shard) {
+    auto [index, count] = *filter.shard;
+    std::erase_if(selected, [&](const SelectedCode& code) { return shard_of(code.code, count) != index; });
+  }
   if (filter.limit && *filter.limit < static_cast<std::int64_t>(selected.size())) {
     selected.resize(static_cast<std::size_t>(*filter.limit));
   }
   return selected;
+}
+
+std::pair<int, int> parse_shard(std::string_view text) {
+  auto slash = text.find('/');
+  int index = -1;
+  int count = 0;
+  if (slash != std::string_view::npos) {
+    try {
+      std::size_t used_index = 0;
+      std::size_t used_count = 0;
+      index = std::stoi(std::string(text.substr(0, slash)), &used_index);
+      count = std::stoi(std::string(text.substr(slash + 1)), &used_count);
+      if (used_index != slash || used_count != text.size() - slash - 1) count = 0;
+    } catch (const std::exception&) {
+      count = 0;
+    }
+  }
+  if (count < 1 || index < 0 || index >= count) {
+    fail(ExitCode::usage, "--shard {}: expected i/n with 0 <= i < n, e.g. 0/4", text);
+  }
+  return {index, count};
+}
+
+int shard_of(std::string_view code, int count) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : code) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return static_cast<int>(hash % static_cast<std::uint64_t>(count));
 }
 
 }  // namespace medcode::dataset

@@ -24,6 +24,9 @@ nlohmann::json job_spec(const GenerateOptions& options, const codes::ReleaseInfo
   if (options.filter.chapter) spec["chapter"] = *options.filter.chapter;
   if (options.filter.limit) spec["limit"] = *options.filter.limit;
   if (options.filter.sample) spec["sample"] = *options.filter.sample;
+  if (options.filter.shard) {
+    spec["shard"] = std::to_string(options.filter.shard->first) + "/" + std::to_string(options.filter.shard->second);
+  }
   if (options.task == "descriptions") spec["count"] = options.count;
   return spec;
 }
