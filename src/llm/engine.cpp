@@ -80,6 +80,13 @@ struct ModelRun {
   bool stopped = false;
 };
 
+// A provider may quote the key it was sent in an error; the key never goes further than the request.
+std::string redact(std::string text, const std::optional<std::string>& key) {
+  if (!key || key->size() < 4) return text;
+  for (auto at = text.find(*key); at != std::string::npos; at = text.find(*key, at)) text.replace(at, key->size(), "***");
+  return text;
+}
+
 std::string short_error(std::string text) {
   text = util::collapse_whitespace(text);
   if (text.size() > 300) text = text.substr(0, 300) + "...";
@@ -294,7 +301,7 @@ void Engine::settle_success(ModelRun& run, InFlight flight, const HttpResponse& 
   run.progress.tokens_out += usage.output_tokens;
 
   RequestFinish finish;
-  finish.response = response.body;
+  finish.response = redact(response.body, run.api_key);
   finish.answer = result.text;
   finish.http_status = response.status;
   finish.usage = usage;
@@ -348,7 +355,7 @@ void Engine::settle_failure(ModelRun& run, InFlight flight, const HttpResponse& 
     RequestFinish finish;
     finish.status = "failed";
     finish.http_status = status;
-    finish.response = response.body;
+    finish.response = redact(response.body, run.api_key);
     finish.error = error;
     m_ledger.finish(flight.ledger_id, finish);
     run.stopped = true;
@@ -404,7 +411,7 @@ void Engine::settle(ModelRun& run, Completion completion) {
     } else {
       error = fmt::format("HTTP {}: {}", response.status, short_error(run.wire->error_message(response)));
     }
-    settle_failure(run, std::move(flight), response, error, classify_failure(response));
+    settle_failure(run, std::move(flight), response, redact(error, run.api_key), classify_failure(response));
   }
   record_batch_changes(run);
 }

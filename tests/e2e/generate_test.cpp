@@ -182,6 +182,9 @@ TEST_F(GenerateCommand, ProviderRefusingTheKeyExitsFourWithItsMessageAndNoSecret
   EXPECT_EQ(result.err.find("sk-test-secret"), std::string::npos);
   EXPECT_EQ(result.out.find("sk-test-secret"), std::string::npos);
   EXPECT_EQ(count("SELECT count(*) FROM dataset_entries"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE status = 'failed'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE response LIKE '%sk-test%' OR error LIKE '%sk-test%'"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE error LIKE '%sk-test%' OR counters LIKE '%sk-test%'"), 0);
 }
 
 TEST_F(GenerateCommand, BadInvocationsAreUsageErrors) {

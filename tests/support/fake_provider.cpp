@@ -349,8 +349,9 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
       error(503, "overloaded", "The model is overloaded. Please try again later.");
     }
   } else if (fault == ProviderFault::unauthorized) {
+    // Some providers quote the key they were sent; the client must not pass it on.
     error(401, format == "anthropic" ? "authentication_error" : "invalid_api_key",
-          "Incorrect API key provided");
+          "Incorrect API key provided: " + request.api_key);
   } else if (fault == ProviderFault::bad_request) {
     error(400, "invalid_request_error", "Invalid request");
   } else {

@@ -268,6 +268,27 @@ TEST_F(GenerateTest, ResponseWithoutUsageIsCountedByEstimateAndMarkedSo) {
             count("SELECT count(*) FROM llm_requests"));
 }
 
+TEST_F(GenerateTest, FacetsOfHcpcsCodesAreStoredAsJsonWithTheCodesDescription) {
+  codes::ImportOptions import;
+  import.year = 2019;
+  import.paths = {testing::fixture("hcpcs/HCPC2019_MINI.txt")};
+  codes::import_hcpcs(m_db, import);
+  FakeProvider fake;
+  add_model("m", "gemini", fake);
+  GenerateOptions options;
+  options.task = "facets";
+  options.models = {"m"};
+  GenerateSummary summary = generate(m_db, m_registry, options);
+  EXPECT_EQ(summary.release, "HCPCS Level II 2019");
+  ASSERT_GT(summary.codes, 0);
+  EXPECT_EQ(summary.engine->models.at(0).items_done, summary.codes);
+  EXPECT_EQ(count("SELECT count(*) FROM dataset_entries WHERE task = 'facets' AND kind = 'facets' AND "
+                  "source_system = 'hcpcs' AND json_extract(data, '$.procedure_category') = 'other'"),
+            summary.codes);
+  EXPECT_EQ(query_text(m_db, "SELECT text FROM dataset_entries WHERE source_code = 'A0021'"),
+            query_text(m_db, "SELECT description FROM codes WHERE code = 'A0021'"));
+}
+
 TEST_F(GenerateTest, CmsTermsNeedsNoModelAndRefusesOne) {
   GenerateOptions options;
   options.task = "cms-terms";
