@@ -2,13 +2,16 @@
 #include <nlohmann/json.hpp>
 
 #include "medcode/llm/wire_format.h"
+#include "wire_common.h"
 
 namespace medcode::llm {
 
 namespace {
 
-class AnthropicWireFormat : public WireFormat {
+class AnthropicWireFormat : public JsonWireFormat {
  public:
+  AnthropicWireFormat() : JsonWireFormat("anthropic", "type") {}
+
   HttpRequest build(const ModelConfig& model, const ChatRequest& request,
                     const std::optional<std::string>& api_key) const override {
     nlohmann::json messages = nlohmann::json::array();
@@ -27,14 +30,13 @@ class AnthropicWireFormat : public WireFormat {
     http.headers.emplace_back("content-type", "application/json");
     http.headers.emplace_back("anthropic-version", "2023-06-01");
     if (api_key) http.headers.emplace_back("x-api-key", *api_key);
-    for (const auto& [name, value] : model.extra_headers) http.headers.emplace_back(name, value);
+    add_extra_headers(http, model);
     http.body = body.dump();
     return http;
   }
 
   ChatResult parse(const HttpResponse& response) const override {
-    auto body = nlohmann::json::parse(response.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) throw MalformedResponse("the body is not JSON");
+    nlohmann::json body = parse_object(response);
     if (!body.contains("content") || !body["content"].is_array())
       throw MalformedResponse("no content blocks");
     ChatResult result;
@@ -66,23 +68,9 @@ class AnthropicWireFormat : public WireFormat {
     return result;
   }
 
-  std::string error_message(const HttpResponse& response) const override {
-    auto body = nlohmann::json::parse(response.body, nullptr, false);
-    if (!body.is_discarded() && body.is_object() && body.contains("error") && body["error"].is_object()) {
-      const auto& error = body["error"];
-      std::string type = error.value("type", "");
-      std::string message = error.value("message", "");
-      if (!message.empty()) return type.empty() ? message : type + ": " + message;
-    }
-    return response.body.empty() ? "no message" : response.body.substr(0, 300);
-  }
-
-  nlohmann::json cache_params(const ModelConfig& model, const ChatRequest&) const override {
-    return {{"provider", "anthropic"},
-            {"model_id", model.model_id},
-            {"temperature", model.temperature},
-            {"max_output_tokens", model.max_output_tokens},
-            {"json_mode", model.json_mode == JsonMode::none ? "none" : "prompt"}};
+ protected:
+  std::string json_mode_label(JsonMode mode) const override {
+    return mode == JsonMode::none ? "none" : "prompt";
   }
 };
 

@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "medcode/util/text.h"
+#include "wire_common.h"
 
 namespace medcode::llm {
 
@@ -167,6 +168,41 @@ std::string system_with_schema(const ChatRequest& request) {
   std::string system = request.system;
   if (!system.empty()) system += "\n\n";
   return system + "Answer with JSON only, matching this JSON schema:\n" + schema;
+}
+
+std::string JsonWireFormat::error_message(const HttpResponse& response) const {
+  auto body = nlohmann::json::parse(response.body, nullptr, false);
+  if (!body.is_discarded() && body.is_object() && body.contains("error")) {
+    const auto& error = body["error"];
+    if (error.is_string()) return error.get<std::string>();
+    if (error.is_object() && error.contains("message") && error["message"].is_string()) {
+      std::string message = error["message"].get<std::string>();
+      std::string label;
+      if (!m_error_label.empty() && error.contains(m_error_label) && error[m_error_label].is_string()) {
+        label = error[m_error_label].get<std::string>();
+      }
+      return label.empty() ? message : label + ": " + message;
+    }
+  }
+  return response.body.empty() ? "no message" : response.body.substr(0, 300);
+}
+
+nlohmann::json JsonWireFormat::cache_params(const ModelConfig& model, const ChatRequest&) const {
+  return {{"provider", m_provider},
+          {"model_id", model.model_id},
+          {"temperature", model.temperature},
+          {"max_output_tokens", model.max_output_tokens},
+          {"json_mode", json_mode_label(model.json_mode)}};
+}
+
+nlohmann::json JsonWireFormat::parse_object(const HttpResponse& response) {
+  auto body = nlohmann::json::parse(response.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) throw MalformedResponse("the body is not a JSON object");
+  return body;
+}
+
+void JsonWireFormat::add_extra_headers(HttpRequest& request, const ModelConfig& model) {
+  for (const auto& [name, value] : model.extra_headers) request.headers.emplace_back(name, value);
 }
 
 std::int64_t estimate_tokens(std::string_view text) {

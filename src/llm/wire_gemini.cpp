@@ -2,13 +2,16 @@
 #include <nlohmann/json.hpp>
 
 #include "medcode/llm/wire_format.h"
+#include "wire_common.h"
 
 namespace medcode::llm {
 
 namespace {
 
-class GeminiWireFormat : public WireFormat {
+class GeminiWireFormat : public JsonWireFormat {
  public:
+  GeminiWireFormat() : JsonWireFormat("gemini", "status") {}
+
   HttpRequest build(const ModelConfig& model, const ChatRequest& request,
                     const std::optional<std::string>& api_key) const override {
     nlohmann::json contents = nlohmann::json::array();
@@ -28,14 +31,13 @@ class GeminiWireFormat : public WireFormat {
     http.url = model.base_url + "/models/" + model.model_id + ":generateContent";
     http.headers.emplace_back("Content-Type", "application/json");
     if (api_key) http.headers.emplace_back("x-goog-api-key", *api_key);  // never as ?key= in a URL
-    for (const auto& [name, value] : model.extra_headers) http.headers.emplace_back(name, value);
+    add_extra_headers(http, model);
     http.body = body.dump();
     return http;
   }
 
   ChatResult parse(const HttpResponse& response) const override {
-    auto body = nlohmann::json::parse(response.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) throw MalformedResponse("the body is not JSON");
+    nlohmann::json body = parse_object(response);
     if (!body.contains("candidates") || !body["candidates"].is_array() || body["candidates"].empty()) {
       throw MalformedResponse("no candidates in the response");
     }
@@ -66,23 +68,9 @@ class GeminiWireFormat : public WireFormat {
     return result;
   }
 
-  std::string error_message(const HttpResponse& response) const override {
-    auto body = nlohmann::json::parse(response.body, nullptr, false);
-    if (!body.is_discarded() && body.is_object() && body.contains("error") && body["error"].is_object()) {
-      const auto& error = body["error"];
-      std::string status = error.value("status", "");
-      std::string message = error.value("message", "");
-      if (!message.empty()) return status.empty() ? message : status + ": " + message;
-    }
-    return response.body.empty() ? "no message" : response.body.substr(0, 300);
-  }
-
-  nlohmann::json cache_params(const ModelConfig& model, const ChatRequest&) const override {
-    return {{"provider", "gemini"},
-            {"model_id", model.model_id},
-            {"temperature", model.temperature},
-            {"max_output_tokens", model.max_output_tokens},
-            {"json_mode", model.json_mode == JsonMode::none ? "none" : "mime"}};
+ protected:
+  std::string json_mode_label(JsonMode mode) const override {
+    return mode == JsonMode::none ? "none" : "mime";
   }
 };
 

@@ -3,17 +3,16 @@
 #include <nlohmann/json.hpp>
 
 #include "medcode/llm/wire_format.h"
+#include "wire_common.h"
 
 namespace medcode::llm {
 
 namespace {
 
-const char* json_mode_name(JsonMode mode) {
-  return mode == JsonMode::schema ? "schema" : mode == JsonMode::object ? "object" : "none";
-}
-
-class OpenAiWireFormat : public WireFormat {
+class OpenAiWireFormat : public JsonWireFormat {
  public:
+  OpenAiWireFormat() : JsonWireFormat("openai", "") {}
+
   HttpRequest build(const ModelConfig& model, const ChatRequest& request,
                     const std::optional<std::string>& api_key) const override {
     nlohmann::json messages = nlohmann::json::array();
@@ -36,14 +35,13 @@ class OpenAiWireFormat : public WireFormat {
     http.url = model.base_url + "/chat/completions";
     http.headers.emplace_back("Content-Type", "application/json");
     if (api_key) http.headers.emplace_back("Authorization", "Bearer " + *api_key);
-    for (const auto& [name, value] : model.extra_headers) http.headers.emplace_back(name, value);
+    add_extra_headers(http, model);
     http.body = body.dump();
     return http;
   }
 
   ChatResult parse(const HttpResponse& response) const override {
-    auto body = nlohmann::json::parse(response.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) throw MalformedResponse("the body is not JSON");
+    nlohmann::json body = parse_object(response);
     if (!body.contains("choices") || !body["choices"].is_array() || body["choices"].empty()) {
       throw MalformedResponse("no choices in the response");
     }
@@ -71,24 +69,9 @@ class OpenAiWireFormat : public WireFormat {
     return result;
   }
 
-  std::string error_message(const HttpResponse& response) const override {
-    auto body = nlohmann::json::parse(response.body, nullptr, false);
-    if (!body.is_discarded() && body.is_object() && body.contains("error")) {
-      const auto& error = body["error"];
-      if (error.is_object() && error.contains("message") && error["message"].is_string()) {
-        return error["message"].get<std::string>();
-      }
-      if (error.is_string()) return error.get<std::string>();
-    }
-    return response.body.empty() ? "no message" : response.body.substr(0, 300);
-  }
-
-  nlohmann::json cache_params(const ModelConfig& model, const ChatRequest&) const override {
-    return {{"provider", "openai"},
-            {"model_id", model.model_id},
-            {"temperature", model.temperature},
-            {"max_output_tokens", model.max_output_tokens},
-            {"json_mode", json_mode_name(model.json_mode)}};
+ protected:
+  std::string json_mode_label(JsonMode mode) const override {
+    return mode == JsonMode::schema ? "schema" : mode == JsonMode::object ? "object" : "none";
   }
 };
 
