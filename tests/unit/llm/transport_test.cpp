@@ -2,6 +2,7 @@
 // exec transport (a command per request, exit codes, timeouts).
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <thread>
@@ -34,7 +35,14 @@ class SlowServer {
       response.set_header("X-Trace-Id", "abc");
       response.set_content(request.get_header_value("X-Test") + ":" + request.body, "text/plain");
     });
+    // Debian's httplib listens with a backlog of 5: raise it so 20 simultaneous connects are not retried.
+    auto listening = std::make_shared<int>(-1);
+    m_server.set_socket_options([listening](socket_t sock) {
+      httplib::default_socket_options(sock);
+      *listening = sock;
+    });
     m_port = m_server.bind_to_any_port("127.0.0.1");
+    if (*listening >= 0) ::listen(*listening, 128);
     m_thread = std::thread([this] { m_server.listen_after_bind(); });
     while (!m_server.is_running()) std::this_thread::sleep_for(milliseconds(1));
   }
