@@ -219,6 +219,7 @@ void ModelRegistry::overlay(const std::string& yaml_text, const std::string& ori
     ModelConfig& model = it->second;
     model.name = name;
     bool provider_given = false;
+    bool rpm_given = false;
     for (const auto& field : entry.second) {
       const std::string key = field.first.as<std::string>();
       const std::string where = fmt::format("{}: models.{}.{}", origin, name, key);
@@ -226,7 +227,10 @@ void ModelRegistry::overlay(const std::string& yaml_text, const std::string& ori
       if (key == "api_key" || key == "key") fail(ExitCode::usage, "{}: keys go in the environment", where);
       apply_key(model, key, field.second, where);
       provider_given |= key == "provider";
+      rpm_given |= key == "requests_per_minute";
     }
+    // A local command has no provider limit to respect unless the user states one.
+    if (added && model.provider == ProviderKind::exec && !rpm_given) model.requests_per_minute = 0;
     if (added && !provider_given) fail(ExitCode::usage, "{}: models.{}: provider is required", origin, name);
     if (model.base_url.empty()) model.base_url = default_base_url(model.provider);
     if (model.pricing.as_of.empty()) model.pricing.as_of = "unknown";

@@ -289,6 +289,20 @@ TEST_F(GenerateTest, FacetsOfHcpcsCodesAreStoredAsJsonWithTheCodesDescription) {
             query_text(m_db, "SELECT description FROM codes WHERE code = 'A0021'"));
 }
 
+TEST_F(GenerateTest, ExecProviderRunsACommandPerRequestWithEstimatedUsage) {
+  m_registry.overlay(fmt::format("models:\n  cli:\n    provider: exec\n    command: [python3, {}]\n"
+                                 "    batch_size: 3\n    input_per_million: 1\n    output_per_million: 1\n",
+                                 testing::fixture("llm/answer_items.py").string()),
+                     "test");
+  GenerateSummary summary = generate(m_db, m_registry, descriptions({"cli"}));
+  EXPECT_EQ(summary.engine->models.at(0).items_done, k_billable);
+  EXPECT_EQ(summary.engine->models.at(0).requests_sent, 3);
+  EXPECT_EQ(count("SELECT count(*) FROM dataset_entries WHERE model = 'cli'"), k_billable * 2 * 2);
+  EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE provider = 'exec' AND usage_estimated = 1 AND "
+                  "cost_usd > 0"),
+            3);
+}
+
 TEST_F(GenerateTest, CmsTermsNeedsNoModelAndRefusesOne) {
   GenerateOptions options;
   options.task = "cms-terms";

@@ -53,6 +53,7 @@ TEST(ModelRegistry, AddsAModelWithBatchLimitsAndAnExecCommand) {
   EXPECT_EQ(mine.batch.initial, 5);
   EXPECT_EQ(mine.batch.max, 8);
   EXPECT_EQ(mine.json_mode, JsonMode::none);
+  EXPECT_EQ(mine.requests_per_minute, 0);  // a local command has no provider limit by default
 }
 
 TEST(ModelRegistry, BaseUrlDefaultsPerProviderAndLosesItsTrailingSlash) {
