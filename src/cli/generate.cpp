@@ -266,6 +266,8 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
   command->add_option("--sample", options->sample, "N codes drawn at random with --seed")
       ->check(CLI::PositiveNumber);
   command->add_option("--seed", options->seed, "Seed of --sample")->capture_default_str();
+  command->add_option("--shard", options->shard,
+                      "i/n: only the codes of shard i of n (0-based), to split a job across machines");
   command
       ->add_option("--count", options->count,
                    "descriptions: how many clinical and how many lay texts per code")
@@ -305,7 +307,8 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
                         if (options->limit > 0) generate.filter.limit = options->limit;
                         if (options->sample > 0) generate.filter.sample = options->sample;
                         generate.filter.seed = options->seed;
-                        if (!options->shard.empty()) generate.filter.shard = dataset::parse_shard(options->shard);
+                        if (!options->shard.empty())
+                          generate.filter.shard = dataset::parse_shard(options->shard);
                         generate.count = options->count;
                         generate.models = options->models;
                         if (options->max_cost >= 0) generate.max_cost_usd = options->max_cost;

@@ -183,7 +183,9 @@ TEST_F(GenerateCommand, ProviderRefusingTheKeyExitsFourWithItsMessageAndNoSecret
   EXPECT_EQ(result.out.find("sk-test-secret"), std::string::npos);
   EXPECT_EQ(count("SELECT count(*) FROM dataset_entries"), 0);
   EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE status = 'failed'"), 1);
-  EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE response LIKE '%sk-test%' OR error LIKE '%sk-test%'"), 0);
+  EXPECT_EQ(
+      count("SELECT count(*) FROM llm_requests WHERE response LIKE '%sk-test%' OR error LIKE '%sk-test%'"),
+      0);
   EXPECT_EQ(count("SELECT count(*) FROM runs WHERE error LIKE '%sk-test%' OR counters LIKE '%sk-test%'"), 0);
 }
 
@@ -196,6 +198,7 @@ TEST_F(GenerateCommand, BadInvocationsAreUsageErrors) {
   EXPECT_EQ(medcode({"generate", "--task", "cms-terms", "--model", "m"}).exit_code, 2);
   EXPECT_EQ(medcode({"generate", "--task", "poems"}).exit_code, 2);
   EXPECT_EQ(medcode({"generate", "--chapter", "99"}).exit_code, 2);
+  EXPECT_EQ(medcode({"generate", "--shard", "4/4"}).exit_code, 2);
   ProcessResult no_key =
       medcode({"generate", "--task", "descriptions", "--model", "m"}, {{"FAKE_PROVIDER_KEY", ""}});
   EXPECT_EQ(no_key.exit_code, 2);
@@ -205,6 +208,23 @@ TEST_F(GenerateCommand, BadInvocationsAreUsageErrors) {
   EXPECT_EQ(bad_config.exit_code, 2);
   EXPECT_NE(bad_config.err.find("models.m.rpm"), std::string::npos);
   EXPECT_EQ(fake.request_count(), 0u);
+}
+
+TEST_F(GenerateCommand, ShardsOfOneJobSplitItsCodesWithoutOverlap) {
+  std::int64_t total = 0;
+  for (const char* shard : {"0/3", "1/3", "2/3"}) {
+    ProcessResult result = medcode({"--json", "generate", "--chapter", "1", "--shard", shard});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    total += nlohmann::json::parse(result.out)["codes"].get<std::int64_t>();
+  }
+  ProcessResult whole = medcode({"--json", "generate", "--chapter", "1"});
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  EXPECT_EQ(total, nlohmann::json::parse(whole.out)["codes"].get<std::int64_t>());
+  EXPECT_EQ(count("SELECT count(*) FROM generation_jobs"), 4);  // a shard is a job of its own
+  EXPECT_EQ(
+      count("SELECT count(*) FROM (SELECT source_code, text FROM dataset_entries GROUP BY source_code, text "
+            "HAVING count(DISTINCT job_id) > 2)"),
+      0);
 }
 
 TEST_F(GenerateCommand, NoReleaseInTheStoreIsBadInput) {
