@@ -1,0 +1,73 @@
+// Coders re-code a text blind: given only the text, they return a ranked list of codes. `bm25` ranks the
+// billable codes of a release by BM25 over their tabular descriptions (and, as `bm25+terms`, their inclusion
+// terms), never over the Alphabetic Index the cms-terms texts come from.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "medcode/codes/catalog.h"
+#include "medcode/store/database.h"
+
+namespace medcode::dataset {
+
+struct RankedCode {
+  std::string code;  // canonical
+  double score = 0;  // the coder's own score, higher is better
+};
+
+class Coder {
+ public:
+  virtual ~Coder() = default;
+  virtual std::string name() const = 0;
+  // The best `k` codes for `text`, best first.
+  virtual std::vector<RankedCode> code(std::string_view text, std::size_t k) const = 0;
+};
+
+// Lower-case words of letters and digits, without stop words, plurals folded ("fractures" → "fracture",
+// "injuries" → "injury"): the terms both the index and the queries use.
+std::vector<std::string> bm25_terms(std::string_view text);
+
+// An in-memory BM25 index (k1 = 1.2, b = 0.75) over the billable codes of one release. Each code is one or
+// more documents (its description, and with inclusion terms one document per term); a code scores as its
+// best document. A document whose text is the query itself is skipped, so a text copied from the tabular
+// cannot find its own code by identity.
+class Bm25Coder : public Coder {
+ public:
+  static std::unique_ptr<Bm25Coder> build(store::Database& db, const codes::ReleaseInfo& release,
+                                          bool with_inclusion_terms);
+  std::string name() const override { return m_name; }
+  std::vector<RankedCode> code(std::string_view text, std::size_t k) const override;
+  std::size_t documents() const { return m_documents.size(); }
+
+ private:
+  struct Document {
+    std::uint32_t code_index;
+    std::uint32_t length;   // terms
+    std::string normalized; // for the self-match guard
+  };
+  struct Posting {
+    std::uint32_t document;
+    std::uint32_t frequency;
+  };
+  void add(std::uint32_t code_index, std::string_view text);
+
+  std::string m_name;
+  std::vector<std::string> m_codes;
+  std::vector<Document> m_documents;
+  std::unordered_map<std::string, std::vector<Posting>> m_postings;
+  double m_average_length = 0;
+  // Per-query scratch, reused so a query costs its postings and not an allocation per document touched.
+  mutable std::vector<double> m_scores;
+  mutable std::vector<std::uint32_t> m_touched;
+};
+
+// "bm25", "bm25+terms"; Error(usage) naming the accepted coders otherwise. (LLM coders are built elsewhere.)
+std::unique_ptr<Coder> make_retrieval_coder(store::Database& db, const codes::ReleaseInfo& release,
+                                            const std::string& name);
+
+}  // namespace medcode::dataset

@@ -1,0 +1,94 @@
+// `medcode score`: re-codes each generated entry blind with one or more coders, scores the round trip, and
+// checks the dataset's quality (empty or short texts, texts that give the code away, duplicates, invalid
+// codes, label distribution, leakage across splits).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "medcode/dataset/coder.h"
+#include "medcode/store/database.h"
+#include "medcode/util/progress.h"
+
+namespace medcode::dataset {
+
+enum class MatchKind { exact, ranked, partial, none };
+const char* match_name(MatchKind kind);
+
+struct RoundTripScore {
+  double score = 0;
+  MatchKind match = MatchKind::none;
+  std::optional<int> source_rank;  // 1-based
+};
+
+// The score of a coder's answer for an entry written for `source_code`: 1.0 when it is first; 0.9 down to
+// 0.7 by its rank when it is further down; 0.7 down to 0.5 for a code of the same parent (upper half) or the
+// same three-character category (lower half), by the rank of the best such code; otherwise 0.25 for a code
+// of the same chapter-letter block and 0 for nothing related. `k` is the answer's length.
+RoundTripScore score_answer(const std::string& source_code, const std::optional<std::string>& source_parent,
+                            const std::vector<RankedCode>& answer, std::size_t k);
+
+struct QualityFinding {
+  std::string check;     // empty_text, short_text, code_in_text, exact_duplicate, near_duplicate,
+                         // conflicting_labels, invalid_code, not_billable, split_leakage
+  std::string severity;  // error | warning
+  std::int64_t count = 0;
+  std::vector<std::int64_t> examples;  // entry ids, at most five
+};
+
+struct LabelDistribution {
+  std::int64_t codes = 0;
+  std::int64_t entries = 0;
+  std::int64_t min_per_code = 0;
+  double median_per_code = 0;
+  std::int64_t max_per_code = 0;
+  std::int64_t codes_with_one_entry = 0;
+  double top_10_percent_share = 0;  // share of entries held by the 10% most frequent codes
+};
+
+struct QualityReport {
+  std::vector<QualityFinding> findings;  // only checks that found something
+  LabelDistribution labels;
+  bool has_errors() const;
+};
+
+struct ScoreOptions {
+  std::vector<std::string> coders = {"bm25"};
+  std::size_t top_k = 10;
+  std::optional<std::string> task;  // only entries of this task
+  bool rescore = false;             // score again entries this coder already scored
+  std::uint64_t seed = 42;          // of the train/val/test split the leakage check uses
+  std::optional<std::int64_t> run_id;
+  util::ProgressCallback progress;
+};
+
+struct CoderSummary {
+  std::string coder;
+  std::int64_t scored = 0;   // by this run
+  std::int64_t already = 0;  // scored before, left as they were
+  double mean_score = 0;     // over every score of this coder
+  std::int64_t exact = 0, ranked = 0, partial = 0, none = 0;
+  std::vector<std::int64_t> histogram;  // 10 bins of [0, 1]
+};
+
+struct ScoreSummary {
+  std::int64_t entries = 0;
+  std::vector<CoderSummary> coders;
+  QualityReport quality;
+  double seconds = 0;
+};
+
+ScoreSummary score_entries(store::Database& db, const ScoreOptions& options);
+
+// Checks the entries (of `task`, when given) without scoring them.
+QualityReport check_quality(store::Database& db, const std::optional<std::string>& task, std::uint64_t seed);
+
+// The split of a source code: "train" (80%), "val" (10%) or "test" (10%), from a stable hash of the seed and
+// the code, so every entry of a code is in one split and the same seed always gives the same splits.
+std::string split_of(std::string_view source_code, std::uint64_t seed);
+
+}  // namespace medcode::dataset
