@@ -82,14 +82,15 @@ void create_out_dir(const fs::path& dir) {
   }
 }
 
-// One output file: a line per JSON object, kept at its temporary name until commit().
+// One output file: a line per JSON object (fields in the order docs/export.md lists them), kept at its
+// temporary name until commit().
 class JsonLinesFile {
  public:
   explicit JsonLinesFile(fs::path path) : m_path(std::move(path)), m_file(m_path) {}
 
-  void write(const nlohmann::json& line) {
+  void write(const nlohmann::ordered_json& line) {
     // Invalid UTF-8 in a stored text becomes U+FFFD rather than ending the export: the files must be UTF-8.
-    m_file.write(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    m_file.write(line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
     m_file.write("\n");
     ++m_lines;
   }
@@ -180,11 +181,11 @@ std::optional<std::string> rationale_of(const Entry& entry) {
   return rationale->get<std::string>();
 }
 
-nlohmann::json pair_line(const Entry& entry, std::optional<double> quality, std::string_view split) {
+nlohmann::ordered_json pair_line(const Entry& entry, std::optional<double> quality, std::string_view split) {
   return {{"entry_id", entry.id},
           {"text", entry.text},
-          {"codes", nlohmann::json::array({entry.code})},
-          {"quality", quality ? nlohmann::json(*quality) : nlohmann::json(nullptr)},
+          {"codes", nlohmann::ordered_json::array({entry.code})},
+          {"quality", quality ? nlohmann::ordered_json(*quality) : nlohmann::ordered_json(nullptr)},
           {"source_code", entry.code},
           {"source_system", entry.system},
           {"kind", entry.kind},
@@ -201,12 +202,12 @@ std::string system_prompt(const std::string& system) {
       name);
 }
 
-nlohmann::json sft_line(const Entry& entry, std::string_view split) {
+nlohmann::ordered_json sft_line(const Entry& entry, std::string_view split) {
   std::string answer = answer_text(entry.code, entry.description);
   if (std::optional<std::string> rationale = rationale_of(entry)) {
     answer = "<think>" + *rationale + "</think>\n" + answer;
   }
-  nlohmann::json messages = nlohmann::json::array({
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array({
       {{"role", "system"}, {"content", system_prompt(entry.system)}},
       {{"role", "user"}, {"content", entry.text}},
       {{"role", "assistant"}, {"content", answer}},
@@ -281,7 +282,7 @@ class WrongCodeFinder {
   store::Statement m_describe;
 };
 
-nlohmann::json dpo_line(const Entry& entry, const WrongCode& rejected, std::string_view split) {
+nlohmann::ordered_json dpo_line(const Entry& entry, const WrongCode& rejected, std::string_view split) {
   return {{"prompt", entry.text},
           {"chosen", answer_text(entry.code, entry.description)},
           {"rejected", answer_text(rejected.code, rejected.description)},
@@ -317,7 +318,7 @@ class EntryWriter {
     auto found = m_scores.find(entry.id);
     const std::vector<CoderScore>* scores = found == m_scores.end() ? nullptr : &found->second;
     std::optional<double> quality = quality_of(scores);
-    nlohmann::json line = pair_line(entry, quality, m_split);
+    nlohmann::ordered_json line = pair_line(entry, quality, m_split);
     m_files.all.write(line);
     ++m_summary.entries;
     if (!quality) ++m_summary.entries_unscored;
@@ -327,7 +328,8 @@ class EntryWriter {
   }
 
  private:
-  void write_golden(const Entry& entry, const std::vector<CoderScore>& scores, const nlohmann::json& line) {
+  void write_golden(const Entry& entry, const std::vector<CoderScore>& scores,
+                    const nlohmann::ordered_json& line) {
     m_files.golden.write(line);
     m_files.split(m_split).write(line);
     ++m_summary.golden;
