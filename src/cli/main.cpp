@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
   medcode::cli::add_fetch_command(app, commands);
   medcode::cli::add_import_command(app, commands);
   medcode::cli::add_codes_command(app, commands);
+  medcode::cli::add_export_command(app, commands);
   medcode::cli::add_generate_command(app, commands);
   medcode::cli::add_score_command(app, commands);
 
