@@ -23,7 +23,16 @@ const std::unordered_set<std::string>& stop_words() {
   return words;
 }
 
+// Words that end in s without being plurals; folding them would only make the index harder to read.
+const std::unordered_set<std::string>& singular_s_words() {
+  static const std::unordered_set<std::string> words = {"diabetes", "herpes", "rabies",  "measles", "scabies",
+                                                        "caries",   "feces",  "series",  "species", "lens",
+                                                        "mumps",    "tetanus", "uterus", "pubes",   "nates"};
+  return words;
+}
+
 std::string fold_plural(std::string word) {
+  if (singular_s_words().count(word)) return word;
   if (word.size() > 4 && word.ends_with("ies")) return word.substr(0, word.size() - 3) + "y";
   if (word.size() > 3 && word.ends_with("s") && !word.ends_with("ss") && !word.ends_with("us") &&
       !word.ends_with("is")) {

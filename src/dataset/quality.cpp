@@ -5,6 +5,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "medcode/dataset/export.h"
 #include "medcode/dataset/score.h"
 #include "medcode/util/text.h"
 
@@ -140,7 +141,7 @@ QualityReport check_quality(store::Database& db, const std::optional<std::string
     if (text.size() < k_short_text) findings.flag("short_text", "warning", entry.id);
     if (gives_code_away(entry)) findings.flag("code_in_text", "error", entry.id);
     std::string normalized = util::to_lower(text);
-    std::string split = split_of(entry.code, seed);
+    std::string split(split_of_code(entry.code, seed));  // the split `medcode export` writes it to
     auto [it, first] = by_text.emplace(normalized, std::make_pair(entry.code, split));
     if (!first) {
       if (it->second.first != entry.code) {

@@ -192,19 +192,6 @@ RoundTripScore score_answer(const std::string& source_code, const std::optional<
   return result;
 }
 
-std::string split_of(std::string_view source_code, std::uint64_t seed) {
-  std::uint64_t hash = 14695981039346656037ull ^ (seed * 1099511628211ull);
-  for (unsigned char c : source_code) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  hash ^= hash >> 33;  // FNV's low bits are weak on short keys: mix before taking the bucket
-  hash *= 0xff51afd7ed558ccdull;
-  hash ^= hash >> 33;
-  std::uint64_t bucket = hash % 10;
-  return bucket < 8 ? "train" : bucket == 8 ? "val" : "test";
-}
-
 ScoreSummary score_entries(store::Database& db, const ScoreOptions& options) {
   auto start = std::chrono::steady_clock::now();
   if (options.coders.empty()) fail(ExitCode::usage, "--coder: at least one coder is needed");

@@ -87,8 +87,4 @@ ScoreSummary score_entries(store::Database& db, const ScoreOptions& options);
 // Checks the entries (of `task`, when given) without scoring them.
 QualityReport check_quality(store::Database& db, const std::optional<std::string>& task, std::uint64_t seed);
 
-// The split of a source code: "train" (80%), "val" (10%) or "test" (10%), from a stable hash of the seed and
-// the code, so every entry of a code is in one split and the same seed always gives the same splits.
-std::string split_of(std::string_view source_code, std::uint64_t seed);
-
 }  // namespace medcode::dataset
