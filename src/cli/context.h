@@ -60,5 +60,6 @@ void add_fetch_command(CLI::App& app, CommandList& commands);
 void add_import_command(CLI::App& app, CommandList& commands);
 void add_codes_command(CLI::App& app, CommandList& commands);
 void add_generate_command(CLI::App& app, CommandList& commands);
+void add_report_command(CLI::App& app, CommandList& commands);
 
 }  // namespace medcode::cli

@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
   medcode::cli::add_import_command(app, commands);
   medcode::cli::add_codes_command(app, commands);
   medcode::cli::add_generate_command(app, commands);
+  medcode::cli::add_report_command(app, commands);
 
   try {
     app.parse(argc, argv);
