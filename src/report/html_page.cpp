@@ -91,6 +91,17 @@ std::string counters_summary(const std::string& counters_json) {
   return out;
 }
 
+// The stored command line (a JSON array) as one would type it.
+std::string command_line(const std::string& argv_json) {
+  nlohmann::json argv = nlohmann::json::parse(argv_json, nullptr, false);
+  if (!argv.is_array()) return argv_json;
+  std::string out;
+  for (const auto& argument : argv) {
+    out += (out.empty() ? "" : " ") + (argument.is_string() ? argument.get<std::string>() : argument.dump());
+  }
+  return out;
+}
+
 class Page {
  public:
   explicit Page(const ReportData& data, const ReportOptions& options) : m_data(data), m_options(options) {}
@@ -336,7 +347,7 @@ class Page {
       m_html += fmt::format(
           "<tr><td class=\"num\">{}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td>"
           "<td class=\"status-{}\">{}</td><td class=\"num\">{}</td><td class=\"counters\">{}</td></tr>\n",
-          run.id, html_escape(run.argv), html_escape(run.command), html_escape(run.started_at),
+          run.id, html_escape(command_line(run.argv)), html_escape(run.command), html_escape(run.started_at),
           html_escape(run.finished_at), html_escape(run.status), status,
           run.exit_code ? std::to_string(*run.exit_code) : "", html_escape(counters_summary(run.counters)));
     }

@@ -189,7 +189,8 @@ std::string short_number(double value) {
   if (magnitude >= 1e9) return fmt::format("{:.3g}B", value / 1e9);
   if (magnitude >= 1e6) return fmt::format("{:.3g}M", value / 1e6);
   if (magnitude >= 1e4) return fmt::format("{:.3g}k", value / 1e3);
-  if (value == std::round(value)) return fmt::format("{:.0f}", value);
+  // Below 10,000 whole numbers read better than "1.05e+03"; only small fractions keep 3 significant digits.
+  if (value == std::round(value) || magnitude >= 100) return fmt::format("{:.0f}", value);
   return fmt::format("{:.3g}", value);
 }
 

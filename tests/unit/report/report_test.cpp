@@ -133,6 +133,18 @@ TEST(Report, FilledStoreGivesASelfContainedPageWhoseChartsAllHaveData) {
   EXPECT_EQ(figure_attribute(html, "request-outcomes", "data-points"), "6");  // 2 models × 3 outcomes
 }
 
+TEST(Report, RunsTableShowsEachRunWithItsCommandLineAndCounters) {
+  TempDir dir;
+  store::Database db = store::Database::open(dir / "m.db");
+  fill_store(db);
+  report::write_report(db, {dir / "index.html", ""});
+  std::string html = read_text(dir / "index.html");
+  EXPECT_NE(html.find("<td title=\"medcode generate --api-key ***\">generate</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"counters\">cost_usd=0.0125, entries=6, models=[2 items]</td>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<td class=\"status-failed\">failed</td><td class=\"num\">4</td>"), std::string::npos);
+}
+
 TEST(Report, ProgressMetricsAddUpAcrossRuns) {
   TempDir dir;
   store::Database db = store::Database::open(dir / "m.db");
