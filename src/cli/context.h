@@ -62,5 +62,6 @@ void add_codes_command(CLI::App& app, CommandList& commands);
 void add_export_command(CLI::App& app, CommandList& commands);
 void add_generate_command(CLI::App& app, CommandList& commands);
 void add_score_command(CLI::App& app, CommandList& commands);
+void add_report_command(CLI::App& app, CommandList& commands);
 
 }  // namespace medcode::cli

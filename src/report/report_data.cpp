@@ -1,0 +1,274 @@
+// Reads what the report shows from the store: the ledger, metrics, batch-size history, entries, scores, code
+// chapters and runs. Every query is read-only; tables that are still empty give empty series.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+#include "medcode/util/text.h"
+#include "report_data.h"
+
+namespace medcode::report {
+
+namespace {
+
+constexpr int k_top_categories = 20;
+constexpr int k_runs_shown = 100;
+
+std::string model_label(const std::string& labels_json) {
+  nlohmann::json labels = nlohmann::json::parse(labels_json, nullptr, false);
+  if (labels.is_object() && labels.contains("model") && labels["model"].is_string())
+    return labels["model"].get<std::string>();
+  return "(no model)";
+}
+
+// Progress metrics restart at zero in each run; adding the last value of the model's earlier runs turns them
+// into one curve that only grows, which is what "done so far" means to the reader.
+TimeSeries cumulative_metric(store::Database& db, const char* name) {
+  store::Statement select = db.prepare(
+      "SELECT coalesce(run_id, 0), labels, value, recorded_at FROM metrics WHERE name = ? "
+      "ORDER BY recorded_at, id");
+  select.bind(1, name);
+  std::map<std::string, std::map<std::int64_t, double>> last_by_run;
+  TimeSeries series;
+  while (select.step()) {
+    std::optional<double> time = parse_utc_time(select.column_text(3));
+    if (!time) continue;
+    std::string model = model_label(select.column_text(1));
+    auto& runs = last_by_run[model];
+    runs[select.column_int64(0)] = select.column_double(2);
+    double total = 0;
+    for (const auto& [run, value] : runs) total += value;
+    series[model].push_back({*time, total});
+  }
+  return series;
+}
+
+TimeSeries batch_sizes(store::Database& db) {
+  store::Statement select =
+      db.prepare("SELECT model, batch_size, recorded_at FROM batch_size_history ORDER BY recorded_at, id");
+  TimeSeries series;
+  while (select.step()) {
+    std::optional<double> time = parse_utc_time(select.column_text(2));
+    if (time) series[select.column_text(0)].push_back({*time, select.column_double(1)});
+  }
+  return series;
+}
+
+TimeSeries ledger_tokens(store::Database& db) {
+  store::Statement select = db.prepare(
+      "SELECT model, tokens_in + tokens_out, finished_at FROM llm_requests WHERE finished_at IS NOT NULL "
+      "ORDER BY finished_at, id");
+  TimeSeries series;
+  std::map<std::string, double> totals;
+  while (select.step()) {
+    std::optional<double> time = parse_utc_time(select.column_text(2));
+    if (!time) continue;
+    std::string model = select.column_text(0);
+    totals[model] += select.column_double(1);
+    series[model].push_back({*time, totals[model]});
+  }
+  return series;
+}
+
+Totals totals(store::Database& db) {
+  Totals out;
+  store::Statement entries = db.prepare(
+      "SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT source_system, source_code FROM "
+      "dataset_entries)) FROM dataset_entries");
+  if (entries.step()) {
+    out.entries = entries.column_int64(0);
+    out.codes_covered = entries.column_int64(1);
+  }
+  store::Statement ledger =
+      db.prepare("SELECT count(*), total(cost_usd), total(tokens_in), total(tokens_out) FROM llm_requests");
+  if (ledger.step()) {
+    out.requests = ledger.column_int64(0);
+    out.cost_usd = ledger.column_double(1);
+    out.tokens_in = ledger.column_int64(2);
+    out.tokens_out = ledger.column_int64(3);
+  }
+  store::Statement runs = db.prepare("SELECT count(*) FROM runs");
+  if (runs.step()) out.runs = runs.column_int64(0);
+  return out;
+}
+
+// A model appears when it sent requests or wrote entries ('cms' writes entries for free).
+std::vector<ModelCost> model_costs(store::Database& db) {
+  std::map<std::string, ModelCost> by_model;
+  store::Statement ledger = db.prepare(
+      "SELECT model, count(*), total(tokens_in), total(tokens_out), total(cost_usd) FROM llm_requests "
+      "GROUP BY model");
+  while (ledger.step()) {
+    ModelCost& cost = by_model[ledger.column_text(0)];
+    cost.requests = ledger.column_int64(1);
+    cost.tokens_in = ledger.column_int64(2);
+    cost.tokens_out = ledger.column_int64(3);
+    cost.cost_usd = ledger.column_double(4);
+  }
+  store::Statement entries = db.prepare("SELECT model, count(*) FROM dataset_entries GROUP BY model");
+  while (entries.step()) by_model[entries.column_text(0)].entries = entries.column_int64(1);
+  std::vector<ModelCost> out;
+  for (auto& [model, cost] : by_model) {
+    cost.model = model;
+    out.push_back(cost);
+  }
+  return out;
+}
+
+std::vector<RequestOutcomes> outcomes(store::Database& db) {
+  store::Statement select = db.prepare(
+      "SELECT model, total(status = 'done'), total(status = 'invalid'), total(status = 'failed'), "
+      "total(status = 'in_flight') FROM llm_requests GROUP BY model ORDER BY model");
+  std::vector<RequestOutcomes> out;
+  while (select.step()) {
+    out.push_back({select.column_text(0), select.column_int64(1), select.column_int64(2),
+                   select.column_int64(3), select.column_int64(4)});
+  }
+  return out;
+}
+
+// Nearest-rank percentile of sorted values.
+double percentile(const std::vector<double>& sorted, double fraction) {
+  auto rank = static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+}
+
+std::vector<Latency> latencies(store::Database& db) {
+  store::Statement select = db.prepare(
+      "SELECT model, latency_ms FROM llm_requests WHERE latency_ms IS NOT NULL ORDER BY model, latency_ms");
+  std::map<std::string, std::vector<double>> by_model;
+  while (select.step()) by_model[select.column_text(0)].push_back(select.column_double(1));
+  std::vector<Latency> out;
+  for (const auto& [model, values] : by_model) {
+    out.push_back({model, static_cast<std::int64_t>(values.size()), percentile(values, 0.5),
+                   percentile(values, 0.9), percentile(values, 0.99)});
+  }
+  return out;
+}
+
+void read_scores(store::Database& db, ReportData& data) {
+  store::Statement bins = db.prepare(
+      "SELECT min(CAST(score * ? AS INTEGER), ? - 1), count(*) FROM entry_scores GROUP BY 1 ORDER BY 1");
+  bins.bind_all(k_score_bins, k_score_bins);
+  while (bins.step()) {
+    std::int64_t bin = std::clamp<std::int64_t>(bins.column_int64(0), 0, k_score_bins - 1);
+    data.score_bins[static_cast<std::size_t>(bin)] += bins.column_int64(1);
+  }
+  store::Statement matches = db.prepare(
+      "SELECT match, count(*), avg(score) FROM entry_scores GROUP BY match "
+      "ORDER BY CASE match WHEN 'exact' THEN 0 WHEN 'ranked' THEN 1 WHEN 'partial' THEN 2 ELSE 3 END");
+  while (matches.step()) {
+    data.match_quality.push_back({matches.column_text(0), matches.column_int64(1), matches.column_double(2)});
+  }
+}
+
+// Chapters of the newest ICD-10-CM release; entries count under the chapter their code has in the release
+// they were generated from.
+void read_chapters(store::Database& db, ReportData& data) {
+  store::Statement release =
+      db.prepare("SELECT id, year FROM releases WHERE system = 'icd10cm' ORDER BY year DESC LIMIT 1");
+  if (!release.step()) return;
+  std::int64_t release_id = release.column_int64(0);
+  data.chapter_release = "ICD-10-CM " + std::to_string(release.column_int64(1));
+
+  store::Statement chapters = db.prepare(
+      "SELECT g.key, g.description, "
+      "  (SELECT count(*) FROM codes c WHERE c.release_id = g.release_id AND c.chapter = g.key "
+      "   AND c.billable = 1) "
+      "FROM code_groups g WHERE g.release_id = ? AND g.kind = 'chapter' ORDER BY g.seq");
+  chapters.bind(1, release_id);
+  std::map<std::string, std::size_t> index;
+  while (chapters.step()) {
+    index[chapters.column_text(0)] = data.chapters.size();
+    data.chapters.push_back(
+        {chapters.column_text(0), chapters.column_text(1), 0, 0, chapters.column_int64(2)});
+  }
+  store::Statement entries = db.prepare(
+      "SELECT c.chapter, count(*), count(DISTINCT e.source_code) FROM dataset_entries e "
+      "JOIN releases r ON r.system = e.source_system AND r.year = e.source_year "
+      "JOIN codes c ON c.release_id = r.id AND c.code = e.source_code "
+      "WHERE e.source_system = 'icd10cm' AND c.chapter IS NOT NULL GROUP BY c.chapter");
+  while (entries.step()) {
+    auto found = index.find(entries.column_text(0));
+    if (found == index.end()) continue;
+    data.chapters[found->second].entries = entries.column_int64(1);
+    data.chapters[found->second].codes_covered = entries.column_int64(2);
+  }
+}
+
+void read_categories(store::Database& db, ReportData& data) {
+  store::Statement select = db.prepare(
+      "SELECT substr(e.source_code, 1, 3) AS category, count(*), count(DISTINCT e.source_code), "
+      "  (SELECT c.description FROM releases r JOIN codes c ON c.release_id = r.id "
+      "   WHERE r.system = e.source_system AND c.code = substr(e.source_code, 1, 3) "
+      "   ORDER BY r.year DESC LIMIT 1) "
+      "FROM dataset_entries e GROUP BY e.source_system, category "
+      "ORDER BY count(*) DESC, category LIMIT ?");
+  select.bind(1, k_top_categories);
+  while (select.step()) {
+    data.top_categories.push_back({select.column_text(0), select.column_optional_text(3).value_or(""),
+                                   select.column_int64(1), select.column_int64(2)});
+  }
+}
+
+void read_runs(store::Database& db, ReportData& data) {
+  store::Statement select = db.prepare(
+      "SELECT id, command, argv, started_at, finished_at, status, exit_code, error, counters FROM runs "
+      "ORDER BY id DESC LIMIT ?");
+  select.bind(1, k_runs_shown);
+  while (select.step()) {
+    RunRow row;
+    row.id = select.column_int64(0);
+    row.command = select.column_text(1);
+    row.argv = select.column_text(2);
+    row.started_at = select.column_text(3);
+    row.finished_at = select.column_optional_text(4).value_or("");
+    row.status = select.column_text(5);
+    if (!select.column_is_null(6)) row.exit_code = select.column_int64(6);
+    row.error = select.column_optional_text(7).value_or("");
+    row.counters = select.column_text(8);
+    data.runs.push_back(std::move(row));
+  }
+  data.runs_not_shown =
+      std::max<std::int64_t>(0, data.totals.runs - static_cast<std::int64_t>(data.runs.size()));
+}
+
+}  // namespace
+
+std::optional<double> parse_utc_time(const std::string& text) {
+  std::tm utc{};
+  char separator = 0;
+  int consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%c%2d:%2d:%2d%n", &utc.tm_year, &utc.tm_mon, &utc.tm_mday,
+                  &separator, &utc.tm_hour, &utc.tm_min, &utc.tm_sec, &consumed) != 7 ||
+      (separator != 'T' && separator != ' ')) {
+    return std::nullopt;
+  }
+  utc.tm_year -= 1900;
+  utc.tm_mon -= 1;
+  return static_cast<double>(timegm(&utc));
+}
+
+ReportData collect_report_data(store::Database& db) {
+  ReportData data;
+  data.store_name = db.path().filename().string();
+  data.generated_at = util::utc_now_iso8601();
+  data.totals = totals(db);
+  data.model_costs = model_costs(db);
+  data.items_done = cumulative_metric(db, "generate.items_done");
+  data.tokens_out_metrics = cumulative_metric(db, "generate.tokens_out");
+  data.batch_size = batch_sizes(db);
+  data.tokens_ledger = ledger_tokens(db);
+  data.outcomes = outcomes(db);
+  data.latencies = latencies(db);
+  read_scores(db, data);
+  read_chapters(db, data);
+  read_categories(db, data);
+  read_runs(db, data);
+  return data;
+}
+
+}  // namespace medcode::report

@@ -1,0 +1,119 @@
+// What the report shows, read from the store in one pass: plain values, so the page writer needs no SQL.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "medcode/store/database.h"
+
+namespace medcode::report {
+
+struct TimePoint {
+  double time = 0;  // seconds since the Unix epoch, UTC
+  double value = 0;
+};
+using TimeSeries = std::map<std::string, std::vector<TimePoint>>;  // by model
+
+struct Totals {
+  std::int64_t entries = 0;
+  std::int64_t codes_covered = 0;  // distinct (system, code) with at least one entry
+  double cost_usd = 0;
+  std::int64_t tokens_in = 0;
+  std::int64_t tokens_out = 0;
+  std::int64_t requests = 0;
+  std::int64_t runs = 0;
+};
+
+struct ModelCost {
+  std::string model;
+  std::int64_t requests = 0;
+  std::int64_t tokens_in = 0;
+  std::int64_t tokens_out = 0;
+  double cost_usd = 0;
+  std::int64_t entries = 0;
+  std::optional<double> cost_per_entry() const {
+    if (entries == 0) return std::nullopt;
+    return cost_usd / static_cast<double>(entries);
+  }
+};
+
+struct RequestOutcomes {
+  std::string model;
+  std::int64_t done = 0;
+  std::int64_t invalid = 0;
+  std::int64_t failed = 0;
+  std::int64_t in_flight = 0;
+};
+
+struct Latency {
+  std::string model;
+  std::int64_t requests = 0;
+  double p50 = 0;
+  double p90 = 0;
+  double p99 = 0;
+};
+
+struct MatchQuality {
+  std::string match;  // exact | ranked | partial | none
+  std::int64_t entries = 0;
+  double mean_score = 0;
+};
+
+struct ChapterCoverage {
+  std::string key;  // '1' .. '22'
+  std::string description;
+  std::int64_t entries = 0;
+  std::int64_t codes_covered = 0;
+  std::int64_t billable_codes = 0;
+};
+
+struct CategoryCoverage {
+  std::string category;  // the first three characters of the code
+  std::string description;
+  std::int64_t entries = 0;
+  std::int64_t codes_covered = 0;
+};
+
+struct RunRow {
+  std::int64_t id = 0;
+  std::string command;
+  std::string argv;  // JSON array, secrets already redacted when the run was recorded
+  std::string started_at;
+  std::string finished_at;
+  std::string status;
+  std::optional<std::int64_t> exit_code;
+  std::string error;
+  std::string counters;  // JSON object
+};
+
+constexpr int k_score_bins = 10;
+
+struct ReportData {
+  std::string store_name;  // file name of the store, without its folder
+  std::string generated_at;
+  Totals totals;
+  std::vector<ModelCost> model_costs;
+  TimeSeries items_done;          // cumulative over runs
+  TimeSeries batch_size;          // batch_size_history
+  TimeSeries tokens_out_metrics;  // generate.tokens_out, cumulative over runs
+  TimeSeries tokens_ledger;       // llm_requests tokens in + out, cumulative by finished_at
+  std::vector<RequestOutcomes> outcomes;
+  std::vector<Latency> latencies;
+  std::vector<std::int64_t> score_bins = std::vector<std::int64_t>(k_score_bins, 0);
+  std::vector<MatchQuality> match_quality;
+  std::string chapter_release;  // "ICD-10-CM 2023", empty without an ICD-10-CM release
+  std::vector<ChapterCoverage> chapters;
+  std::vector<CategoryCoverage> top_categories;
+  std::vector<RunRow> runs;
+  std::int64_t runs_not_shown = 0;
+};
+
+// Parses "YYYY-MM-DDTHH:MM:SSZ" (or SQLite's "YYYY-MM-DD HH:MM:SS") as UTC; nullopt for anything else.
+std::optional<double> parse_utc_time(const std::string& text);
+
+ReportData collect_report_data(store::Database& db);
+
+}  // namespace medcode::report

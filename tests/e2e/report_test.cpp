@@ -1,0 +1,183 @@
+// End-to-end tests of `medcode report`: a page from a real generation on the FY2023 store, the run it
+// records, a missing store, and the page as headless Chromium renders it (DOM and a screenshot) when Chromium
+// is there.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "support/medcode_process.h"
+#include "support/shared_store.h"
+#include "support/store_query.h"
+
+extern char** environ;
+
+namespace medcode {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ProcessResult;
+using testing::query_int;
+using testing::read_text;
+using testing::run_medcode;
+using testing::TempDir;
+
+constexpr const char* k_chromium = "/usr/bin/chromium";
+const std::vector<std::string> k_chart_ids = {"cost-per-model",   "cost-per-entry",   "throughput",
+                                              "batch-size",       "tokens-progress",  "tokens-ledger",
+                                              "request-outcomes", "latency",          "quality-histogram",
+                                              "quality-by-match", "chapter-coverage", "top-categories"};
+
+// Runs a program with stdout and stderr sent to files; returns its exit status (or 128 + signal).
+int run_program(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> argv;
+  for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  int spawned = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) return -1;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+class ReportCommand : public ::testing::Test {
+ protected:
+  void SetUp() override { fs::copy_file(testing::icd10cm_2023_store(), db()); }
+
+  fs::path db() const { return m_dir / "m.db"; }
+  fs::path page() const { return m_dir / "site" / "index.html"; }
+
+  ProcessResult medcode(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    args.insert(args.begin(), {"--db", db().string()});
+    return run_medcode(args, m_dir.path(), env);
+  }
+
+  // A store with 200 codes' worth of CMS-text entries, reported to page().
+  void generate_and_report() {
+    ProcessResult generate = medcode({"generate", "--task", "cms-terms", "--limit", "200"});
+    ASSERT_EQ(generate.exit_code, 0) << generate.err;
+    ProcessResult report =
+        medcode({"--json", "report", "--out", page().string(), "--title", "FY2023 <demo>"});
+    ASSERT_EQ(report.exit_code, 0) << report.err;
+    m_summary = nlohmann::json::parse(report.out);
+  }
+
+  static std::string figure_attributes(const std::string& html, const std::string& id) {
+    std::smatch match;
+    std::regex figure("<figure class=\"chart\" id=\"" + id + "\"([^>]*)>");
+    return std::regex_search(html, match, figure) ? match[1].str() : "<missing>";
+  }
+
+  TempDir m_dir;
+  nlohmann::json m_summary;
+};
+
+TEST_F(ReportCommand, WritesASelfContainedPageFromARealGeneration) {
+  generate_and_report();
+  EXPECT_EQ(m_summary["path"], page().string());
+  EXPECT_EQ(m_summary["charts"], static_cast<int>(k_chart_ids.size()));
+  EXPECT_GE(m_summary["charts_with_data"],
+            4);  // cost, cost per entry, chapters, categories: CMS text is free
+  std::string html = read_text(page());
+  EXPECT_EQ(m_summary["bytes"], html.size());
+
+  EXPECT_FALSE(std::regex_search(html, std::regex(R"((src|href)\s*=\s*["']?\s*https?:)", std::regex::icase)));
+  EXPECT_FALSE(std::regex_search(html, std::regex(R"(<script[^>]*\bsrc)", std::regex::icase)));
+  EXPECT_EQ(html.find("@import"), std::string::npos);
+  EXPECT_EQ(html.find("<link"), std::string::npos);
+  for (const std::string& id : k_chart_ids) EXPECT_NE(figure_attributes(html, id), "<missing>") << id;
+  EXPECT_NE(figure_attributes(html, "chapter-coverage").find("data-points="), std::string::npos);
+  EXPECT_NE(figure_attributes(html, "top-categories").find("data-points="), std::string::npos);
+  EXPECT_NE(figure_attributes(html, "throughput").find("data-empty=\"true\""), std::string::npos);
+  EXPECT_NE(html.find("<h1>FY2023 &lt;demo&gt;</h1>"), std::string::npos);
+  EXPECT_NE(html.find("ICD-10-CM 2023"), std::string::npos);
+  EXPECT_NE(html.find(">generate</td>"), std::string::npos);
+
+  EXPECT_EQ(query_int(db(), "SELECT count(*) FROM runs WHERE command = 'report' AND status = 'ok'"), 1);
+  EXPECT_EQ(query_int(db(), "SELECT json_extract(counters, '$.charts') FROM runs WHERE command = 'report'"),
+            static_cast<int>(k_chart_ids.size()));
+}
+
+TEST_F(ReportCommand, PrintsThePathAndTakesTheDefaultFromTheEnvironment) {
+  fs::path from_env = m_dir / "env" / "report.html";
+  ProcessResult report = medcode({"report"}, {{"MEDCODE_REPORT", from_env.string()}});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_EQ(report.out, from_env.string() + "\n");
+  EXPECT_TRUE(fs::exists(from_env));
+
+  ProcessResult by_default = medcode({"report"}, {{"MEDCODE_REPORT", ""}});
+  ASSERT_EQ(by_default.exit_code, 0) << by_default.err;
+  EXPECT_TRUE(fs::exists(m_dir / "medcode-report" / "index.html"));
+}
+
+TEST_F(ReportCommand, AMissingStoreIsBadInputAndIsNotCreated) {
+  fs::path missing = m_dir / "none.db";
+  ProcessResult report =
+      run_medcode({"--db", missing.string(), "report", "--out", page().string()}, m_dir.path());
+  EXPECT_EQ(report.exit_code, 3);
+  EXPECT_NE(report.err.find("no such store"), std::string::npos) << report.err;
+  EXPECT_FALSE(fs::exists(missing));
+  EXPECT_FALSE(fs::exists(page()));
+}
+
+// The real check of "self-contained": a browser that may fetch nothing renders every chart.
+TEST_F(ReportCommand, HeadlessChromiumRendersEveryChart) {
+  if (!fs::exists(k_chromium)) GTEST_SKIP() << "chromium is not installed (apt-get install chromium)";
+  generate_and_report();
+  TempDir browser;
+  std::vector<std::string> common = {"timeout",
+                                     "120",
+                                     k_chromium,
+                                     "--headless",
+                                     "--no-sandbox",
+                                     "--disable-gpu",
+                                     "--disable-dev-shm-usage",
+                                     "--disable-quic",
+                                     "--no-first-run",
+                                     "--disable-background-networking",
+                                     "--disable-component-update",
+                                     "--disable-sync",
+                                     "--user-data-dir=" + (browser / "profile").string()};
+  std::string url = "file://" + page().string();
+
+  std::vector<std::string> dump = common;
+  dump.insert(dump.end(), {"--dump-dom", url});
+  ASSERT_EQ(run_program(dump, browser / "dom.html", browser / "dom.err"), 0)
+      << read_text(browser / "dom.err");
+  std::string dom = read_text(browser / "dom.html");
+  for (const std::string& id : k_chart_ids) EXPECT_NE(dom.find("id=\"" + id + "\""), std::string::npos) << id;
+  EXPECT_GE(std::count(dom.begin(), dom.end(), '\n'), 10);
+  EXPECT_NE(dom.find("<svg"), std::string::npos);
+  EXPECT_NE(dom.find("data-points="), std::string::npos);
+
+  fs::path png = browser / "report.png";
+  std::vector<std::string> shot = common;
+  shot.insert(shot.end(),
+              {"--screenshot=" + png.string(), "--window-size=1280,4000", "--hide-scrollbars", url});
+  ASSERT_EQ(run_program(shot, browser / "shot.out", browser / "shot.err"), 0)
+      << read_text(browser / "shot.err");
+  ASSERT_TRUE(fs::exists(png)) << read_text(browser / "shot.err");
+  std::string bytes = read_text(png);
+  ASSERT_GT(bytes.size(), 8u);
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_GT(bytes.size(), 20000u);  // a blank page compresses to far less
+  // Lets a developer look at what the browser drew.
+  if (const char* keep = std::getenv("MEDCODE_KEEP_REPORT_SCREENSHOT"))
+    fs::copy_file(png, keep, fs::copy_options::overwrite_existing);
+}
+
+}  // namespace
+}  // namespace medcode
