@@ -81,9 +81,9 @@ int main(int argc, char** argv) {
   medcode::cli::add_fetch_command(app, commands);
   medcode::cli::add_import_command(app, commands);
   medcode::cli::add_codes_command(app, commands);
-  medcode::cli::add_export_command(app, commands);
   medcode::cli::add_generate_command(app, commands);
   medcode::cli::add_score_command(app, commands);
+  medcode::cli::add_export_command(app, commands);
   medcode::cli::add_report_command(app, commands);
 
   try {
