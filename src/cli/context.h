@@ -63,5 +63,6 @@ void add_export_command(CLI::App& app, CommandList& commands);
 void add_generate_command(CLI::App& app, CommandList& commands);
 void add_score_command(CLI::App& app, CommandList& commands);
 void add_report_command(CLI::App& app, CommandList& commands);
+void add_run_command(CLI::App& app, CommandList& commands);
 
 }  // namespace medcode::cli

@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   medcode::cli::add_score_command(app, commands);
   medcode::cli::add_export_command(app, commands);
   medcode::cli::add_report_command(app, commands);
+  medcode::cli::add_run_command(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -65,7 +65,8 @@ nlohmann::json summary_json(const dataset::ScoreSummary& summary) {
 void print_quality(const dataset::QualityReport& quality) {
   const auto& labels = quality.labels;
   std::cout << fmt::format(
-      "labels: {} entries over {} codes; per code min {}, median {:g}, max {}; {} codes with one entry; the top "
+      "labels: {} entries over {} codes; per code min {}, median {:g}, max {}; {} codes with one entry; the "
+      "top "
       "10% of codes hold {:.0f}% of entries\n",
       labels.entries, labels.codes, labels.min_per_code, labels.median_per_code, labels.max_per_code,
       labels.codes_with_one_entry, 100 * labels.top_10_percent_share);
@@ -74,8 +75,8 @@ void print_quality(const dataset::QualityReport& quality) {
     return;
   }
   for (const auto& finding : quality.findings) {
-    std::cout << fmt::format("quality {:<7} {:<18} {:>7} entries (e.g. {})\n", finding.severity, finding.check,
-                             finding.count, fmt::join(finding.examples, ", "));
+    std::cout << fmt::format("quality {:<7} {:<18} {:>7} entries (e.g. {})\n", finding.severity,
+                             finding.check, finding.count, fmt::join(finding.examples, ", "));
   }
 }
 
@@ -85,8 +86,8 @@ void print_summary(const dataset::ScoreSummary& summary) {
         "{}: {} entries scored now, {} before; mean score {:.3f}; exact {}, ranked {}, partial {}, none {}\n",
         coder.coder, coder.scored, coder.already, coder.mean_score, coder.exact, coder.ranked, coder.partial,
         coder.none);
-    std::cout << "  score histogram (0.0-0.1 ... 0.9-1.0): " << fmt::format("{}", fmt::join(coder.histogram, " "))
-              << "\n";
+    std::cout << "  score histogram (0.0-0.1 ... 0.9-1.0): "
+              << fmt::format("{}", fmt::join(coder.histogram, " ")) << "\n";
   }
   print_quality(summary.quality);
   std::cout << fmt::format("{} entries in {:.2f} s\n", summary.entries, summary.seconds);
@@ -96,9 +97,12 @@ void print_summary(const dataset::ScoreSummary& summary) {
 
 void add_score_command(CLI::App& app, CommandList& commands) {
   auto options = std::make_shared<ScoreCommandOptions>();
-  CLI::App* command = app.add_subcommand("score", "Re-code generated entries blind, score them and check quality");
-  command->add_option("--coder", options->coders, "bm25 (tabular descriptions) or bm25+terms (and inclusion terms); "
-                                                  "repeat for several")
+  CLI::App* command =
+      app.add_subcommand("score", "Re-code generated entries blind, score them and check quality");
+  command
+      ->add_option("--coder", options->coders,
+                   "bm25 (tabular descriptions) or bm25+terms (and inclusion terms); "
+                   "repeat for several")
       ->capture_default_str();
   command->add_option("--top-k", options->top_k, "Codes in each coder's answer")->capture_default_str();
   command->add_option("--task", options->task, "Only entries of this task (cms-terms, descriptions, facets)");

@@ -17,16 +17,16 @@ constexpr double k_b = 0.75;
 
 const std::unordered_set<std::string>& stop_words() {
   static const std::unordered_set<std::string> words = {
-      "a",    "an",   "and", "are", "as",   "at",   "be",  "by",   "for",  "from", "has",  "have", "i",
-      "in",   "is",   "it",  "its", "my",   "of",   "on",  "or",   "that", "the",  "this", "to",   "was",
-      "were", "with", "me",  "he",  "she",  "his",  "her", "they", "their", "who", "which", "had", "been"};
+      "a",    "an",   "and", "are", "as",  "at",  "be",  "by",   "for",   "from", "has",   "have", "i",
+      "in",   "is",   "it",  "its", "my",  "of",  "on",  "or",   "that",  "the",  "this",  "to",   "was",
+      "were", "with", "me",  "he",  "she", "his", "her", "they", "their", "who",  "which", "had",  "been"};
   return words;
 }
 
 // Words that end in s without being plurals; folding them would only make the index harder to read.
 const std::unordered_set<std::string>& singular_s_words() {
-  static const std::unordered_set<std::string> words = {"diabetes", "herpes", "rabies",  "measles", "scabies",
-                                                        "caries",   "feces",  "series",  "species", "lens",
+  static const std::unordered_set<std::string> words = {"diabetes", "herpes",  "rabies", "measles", "scabies",
+                                                        "caries",   "feces",   "series", "species", "lens",
                                                         "mumps",    "tetanus", "uterus", "pubes",   "nates"};
   return words;
 }
@@ -86,7 +86,8 @@ std::unique_ptr<Bm25Coder> Bm25Coder::build(store::Database& db, const codes::Re
   coder->m_name = with_inclusion_terms ? "bm25+terms" : "bm25";
   std::unordered_map<std::string, std::uint32_t> index_of;
   auto codes = db.prepare(
-      "SELECT code, description FROM codes WHERE release_id = ? AND billable = 1 AND kind = 'code' ORDER BY code");
+      "SELECT code, description FROM codes WHERE release_id = ? AND billable = 1 AND kind = 'code' ORDER BY "
+      "code");
   codes.bind(1, release.id);
   while (codes.step()) {
     auto index = static_cast<std::uint32_t>(coder->m_codes.size());
@@ -97,7 +98,8 @@ std::unique_ptr<Bm25Coder> Bm25Coder::build(store::Database& db, const codes::Re
   if (with_inclusion_terms) {
     // Only a billable code's own inclusion terms: a header's terms would speak for every code below it.
     auto terms = db.prepare(
-        "SELECT owner, text FROM code_notes WHERE release_id = ? AND kind = 'inclusion_term' ORDER BY owner, seq");
+        "SELECT owner, text FROM code_notes WHERE release_id = ? AND kind = 'inclusion_term' ORDER BY owner, "
+        "seq");
     terms.bind(1, release.id);
     while (terms.step()) {
       auto it = index_of.find(terms.column_text(0));
@@ -106,7 +108,8 @@ std::unique_ptr<Bm25Coder> Bm25Coder::build(store::Database& db, const codes::Re
   }
   double total = 0;
   for (const auto& document : coder->m_documents) total += document.length;
-  coder->m_average_length = coder->m_documents.empty() ? 1 : total / static_cast<double>(coder->m_documents.size());
+  coder->m_average_length =
+      coder->m_documents.empty() ? 1 : total / static_cast<double>(coder->m_documents.size());
   return coder;
 }
 

@@ -1,7 +1,7 @@
 // Data-quality checks over dataset entries: each check counts the entries it flags and keeps a few examples.
 #include <algorithm>
-#include <map>
 #include <cctype>
+#include <map>
 #include <tuple>
 #include <unordered_map>
 
@@ -36,8 +36,9 @@ class Findings {
   std::vector<QualityFinding> take() {
     std::vector<QualityFinding> out;
     for (auto& [check, finding] : m_findings) out.push_back(std::move(finding));
-    std::stable_sort(out.begin(), out.end(),
-                     [](const QualityFinding& a, const QualityFinding& b) { return a.severity < b.severity; });
+    std::stable_sort(out.begin(), out.end(), [](const QualityFinding& a, const QualityFinding& b) {
+      return a.severity < b.severity;
+    });
     return out;
   }
 
@@ -79,7 +80,8 @@ std::vector<Entry> load(store::Database& db, const std::optional<std::string>& t
 
 void check_codes(store::Database& db, const std::vector<Entry>& entries, Findings& findings) {
   auto lookup = db.prepare(
-      "SELECT c.billable FROM codes c JOIN releases r ON r.id = c.release_id WHERE r.system = ? AND r.year = ? AND "
+      "SELECT c.billable FROM codes c JOIN releases r ON r.id = c.release_id WHERE r.system = ? AND r.year = "
+      "? AND "
       "c.code = ?");
   std::map<std::tuple<std::string, int, std::string>, int> known;  // -1 missing, 0 header, 1 billable
   for (const auto& entry : entries) {
@@ -109,8 +111,8 @@ LabelDistribution label_distribution(const std::vector<Entry>& entries) {
   labels.min_per_code = counts.front();
   labels.max_per_code = counts.back();
   std::size_t middle = counts.size() / 2;
-  labels.median_per_code = counts.size() % 2 ? static_cast<double>(counts[middle])
-                                             : (counts[middle - 1] + counts[middle]) / 2.0;
+  labels.median_per_code =
+      counts.size() % 2 ? static_cast<double>(counts[middle]) : (counts[middle - 1] + counts[middle]) / 2.0;
   labels.codes_with_one_entry = std::count(counts.begin(), counts.end(), 1);
   std::size_t top = std::max<std::size_t>(1, counts.size() / 10);
   std::int64_t top_entries = 0;

@@ -17,7 +17,9 @@ namespace {
 
 constexpr std::size_t k_batch = 2000;  // scores per transaction
 
-std::string category_of(const std::string& code) { return code.substr(0, std::min<std::size_t>(3, code.size())); }
+std::string category_of(const std::string& code) {
+  return code.substr(0, std::min<std::size_t>(3, code.size()));
+}
 
 struct EntryRow {
   std::int64_t id = 0;
@@ -31,7 +33,8 @@ std::vector<EntryRow> load_entries(store::Database& db, const std::optional<std:
                                    const std::optional<std::string>& unscored_by) {
   std::string sql = "SELECT id, text, source_system, source_year, source_code FROM dataset_entries e WHERE 1";
   if (task) sql += " AND task = ?1";
-  if (unscored_by) sql += " AND NOT EXISTS (SELECT 1 FROM entry_scores s WHERE s.entry_id = e.id AND s.coder = ?2)";
+  if (unscored_by)
+    sql += " AND NOT EXISTS (SELECT 1 FROM entry_scores s WHERE s.entry_id = e.id AND s.coder = ?2)";
   sql += " ORDER BY id";
   auto statement = db.prepare(sql);
   if (task) statement.bind(1, *task);
@@ -51,13 +54,15 @@ struct ReleaseContext {
   std::map<std::string, std::unique_ptr<Coder>> coders;
 };
 
-ReleaseContext& context_for(store::Database& db, std::map<std::pair<std::string, int>, ReleaseContext>& contexts,
+ReleaseContext& context_for(store::Database& db,
+                            std::map<std::pair<std::string, int>, ReleaseContext>& contexts,
                             const std::string& system, int year) {
   auto key = std::make_pair(system, year);
   auto it = contexts.find(key);
   if (it != contexts.end()) return it->second;
   auto release = codes::try_find_release(db, codes::require_system(system), year);
-  if (!release) fail(ExitCode::bad_input, "entries of {} {} have no release in the store to score against", system, year);
+  if (!release)
+    fail(ExitCode::bad_input, "entries of {} {} have no release in the store to score against", system, year);
   ReleaseContext context;
   context.release = *release;
   auto statement = db.prepare("SELECT code, parent, billable FROM codes WHERE release_id = ?");
@@ -71,7 +76,8 @@ ReleaseContext& context_for(store::Database& db, std::map<std::pair<std::string,
 
 const Coder& coder_for(store::Database& db, ReleaseContext& context, const std::string& name) {
   auto it = context.coders.find(name);
-  if (it == context.coders.end()) it = context.coders.emplace(name, make_retrieval_coder(db, context.release, name)).first;
+  if (it == context.coders.end())
+    it = context.coders.emplace(name, make_retrieval_coder(db, context.release, name)).first;
   return *it->second;
 }
 
@@ -81,10 +87,13 @@ nlohmann::json answer_json(const std::vector<RankedCode>& answer) {
   return out;
 }
 
-std::int64_t score_with(store::Database& db, const std::string& coder_name, const std::vector<EntryRow>& entries,
-                        std::map<std::pair<std::string, int>, ReleaseContext>& contexts, const ScoreOptions& options) {
+std::int64_t score_with(store::Database& db, const std::string& coder_name,
+                        const std::vector<EntryRow>& entries,
+                        std::map<std::pair<std::string, int>, ReleaseContext>& contexts,
+                        const ScoreOptions& options) {
   auto insert = db.prepare(
-      "INSERT OR REPLACE INTO entry_scores (entry_id, coder, score, match, source_rank, answer, run_id, scored_at) "
+      "INSERT OR REPLACE INTO entry_scores (entry_id, coder, score, match, source_rank, answer, run_id, "
+      "scored_at) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   std::int64_t scored = 0;
   for (std::size_t begin = 0; begin < entries.size(); begin += k_batch) {
@@ -98,8 +107,8 @@ std::int64_t score_with(store::Database& db, const std::string& coder_name, cons
       auto found = context.codes.find(entry.code);
       std::optional<std::string> parent = found != context.codes.end() ? found->second.first : std::nullopt;
       RoundTripScore result = score_answer(entry.code, parent, answer, options.top_k);
-      insert.bind_all(entry.id, coder_name, result.score, std::string(match_name(result.match)), result.source_rank,
-                      answer_json(answer).dump(), options.run_id, now);
+      insert.bind_all(entry.id, coder_name, result.score, std::string(match_name(result.match)),
+                      result.source_rank, answer_json(answer).dump(), options.run_id, now);
       insert.run();
       ++scored;
     }
@@ -109,12 +118,14 @@ std::int64_t score_with(store::Database& db, const std::string& coder_name, cons
   return scored;
 }
 
-CoderSummary summarize(store::Database& db, const std::string& coder, const std::optional<std::string>& task) {
+CoderSummary summarize(store::Database& db, const std::string& coder,
+                       const std::optional<std::string>& task) {
   CoderSummary summary;
   summary.coder = coder;
   summary.histogram.assign(10, 0);
   std::string sql =
-      "SELECT s.score, s.match FROM entry_scores s JOIN dataset_entries e ON e.id = s.entry_id WHERE s.coder = ?1";
+      "SELECT s.score, s.match FROM entry_scores s JOIN dataset_entries e ON e.id = s.entry_id WHERE s.coder "
+      "= ?1";
   if (task) sql += " AND e.task = ?2";
   auto statement = db.prepare(sql);
   statement.bind(1, coder);
@@ -200,7 +211,8 @@ ScoreSummary score_entries(store::Database& db, const ScoreOptions& options) {
       fail(ExitCode::usage, "--coder {}: unknown coder (bm25, bm25+terms)", coder);
     }
   }
-  if (options.top_k < 1 || options.top_k > 100) fail(ExitCode::usage, "--top-k {}: must be 1 to 100", options.top_k);
+  if (options.top_k < 1 || options.top_k > 100)
+    fail(ExitCode::usage, "--top-k {}: must be 1 to 100", options.top_k);
   ScoreSummary summary;
   std::map<std::pair<std::string, int>, ReleaseContext> contexts;
   std::vector<EntryRow> all = load_entries(db, options.task, std::nullopt);

@@ -47,8 +47,8 @@ class Bm25Coder : public Coder {
  private:
   struct Document {
     std::uint32_t code_index;
-    std::uint32_t length;   // terms
-    std::string normalized; // for the self-match guard
+    std::uint32_t length;    // terms
+    std::string normalized;  // for the self-match guard
   };
   struct Posting {
     std::uint32_t document;

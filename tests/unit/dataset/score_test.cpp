@@ -23,8 +23,8 @@ TEST(ScoreAnswer, FirstIsOneLowerRanksFromNineTenthsToSevenTenths) {
   EXPECT_DOUBLE_EQ(second.score, 0.9);
   EXPECT_EQ(second.match, MatchKind::ranked);
   EXPECT_EQ(second.source_rank, 2);
-  std::vector<std::string> ten = {"A00.0", "A00.1", "A01.0", "A01.1", "A02.0", "A02.1", "A03.0", "A03.1", "A04.0",
-                                  "E11.9"};
+  std::vector<std::string> ten = {"A00.0", "A00.1", "A01.0", "A01.1", "A02.0",
+                                  "A02.1", "A03.0", "A03.1", "A04.0", "E11.9"};
   EXPECT_NEAR(score_answer("E11.9", "E11", answer_of(ten), 10).score, 0.7, 1e-12);
 }
 
@@ -59,14 +59,16 @@ class ScoreStoreTest : public ::testing::Test {
     m_release = *codes::try_find_release(m_db, codes::System::icd10cm, 2023);
   }
   std::string code_with_description(std::string& description) {
-    auto statement = m_db.prepare("SELECT code, description FROM codes WHERE billable = 1 ORDER BY code LIMIT 1");
+    auto statement =
+        m_db.prepare("SELECT code, description FROM codes WHERE billable = 1 ORDER BY code LIMIT 1");
     statement.step();
     description = statement.column_text(1);
     return statement.column_text(0);
   }
   void add_entry(const std::string& text, const std::string& code) {
-    m_db.prepare("INSERT INTO dataset_entries (task, kind, text, source_system, source_year, source_code, model, "
-                 "created_at) VALUES ('cms-terms', 'index_term', ?, 'icd10cm', 2023, ?, 'cms', 'now')")
+    m_db.prepare(
+            "INSERT INTO dataset_entries (task, kind, text, source_system, source_year, source_code, model, "
+            "created_at) VALUES ('cms-terms', 'index_term', ?, 'icd10cm', 2023, ?, 'cms', 'now')")
         .bind_all(text, code)
         .run();
   }
@@ -80,8 +82,9 @@ TEST_F(ScoreStoreTest, Bm25FindsACodeFromItsWordsButNotFromItsOwnTextVerbatim) {
   std::string description;
   std::string code = code_with_description(description);
   auto verbatim = coder->code(description, 5);
-  EXPECT_TRUE(std::none_of(verbatim.begin(), verbatim.end(), [&](const RankedCode& r) { return r.code == code; }))
-      << "a text identical to the description must not find its code by identity";
+  EXPECT_TRUE(std::none_of(verbatim.begin(), verbatim.end(), [&](const RankedCode& r) {
+    return r.code == code;
+  })) << "a text identical to the description must not find its code by identity";
   auto reworded = coder->code(description + " noted today", 5);
   ASSERT_FALSE(reworded.empty());
   EXPECT_EQ(reworded[0].code, code);
@@ -120,8 +123,8 @@ TEST_F(ScoreStoreTest, QualityChecksFlagEmptyShortGivenAwayDuplicateConflictingA
   add_entry("tiny", code);
   add_entry("patient coded as " + code + " today", code);
   add_entry("a long enough description", code);
-  add_entry("A long enough  description", code);  // exact duplicate after case and spaces
-  add_entry("description long enough, a", code);  // the same words in another order
+  add_entry("A long enough  description", code);    // exact duplicate after case and spaces
+  add_entry("description long enough, a", code);    // the same words in another order
   add_entry("a long enough description", "ZZZ.9");  // conflicting label, and no such code
   QualityReport report = check_quality(m_db, std::nullopt, 42);
   std::map<std::string, std::int64_t> counts;

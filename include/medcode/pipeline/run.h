@@ -1,0 +1,58 @@
+// `medcode run`: the whole pipeline in one call — fetch → import → generate → score → export → report —
+// under a lock on the store, idempotent (a second run with the same arguments does no new work), and offline
+// with no API key (CMS text and the BM25 coder).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "medcode/llm/model_config.h"
+#include "medcode/store/database.h"
+#include "medcode/util/progress.h"
+
+namespace medcode::pipeline {
+
+struct RunOptions {
+  std::int64_t target_size = 1000;  // about this many dataset entries
+  std::vector<std::string> models;  // none: the offline cms-terms task
+  int year = 2023;                  // the ICD-10-CM release
+  bool skip_fetch = false;          // the release is imported already, or files are given to import
+  std::optional<std::filesystem::path> mirror;
+  std::filesystem::path cache_dir;
+  bool offline = false;
+  std::filesystem::path out_dir = "medcode-output";  // JSONL files and index.html
+  std::uint64_t seed = 42;
+  double min_quality = 0.7;
+  std::optional<double> max_cost_usd;
+  std::optional<std::int64_t> run_id;
+  const llm::ModelRegistry* registry = nullptr;
+  std::function<void(const std::string& stage, const std::string& message)> on_stage;  // milestones
+  util::ProgressCallback progress;
+};
+
+struct StageResult {
+  std::string stage;    // fetch, import, generate, score, export, report
+  std::string outcome;  // what it did, in words
+  bool new_work = false;
+};
+
+struct RunSummary {
+  std::vector<StageResult> stages;
+  std::int64_t entries = 0;
+  std::int64_t golden = 0;
+  std::vector<std::filesystem::path> outputs;  // exported files and the report
+  double seconds = 0;
+  bool new_work() const;
+  std::optional<std::string> stale_lock;        // the holder of a lock left by a killed run, taken over
+  std::vector<std::int64_t> quality_histogram;  // bm25 scores in 10 bins
+  int exit_code = 0;                            // 4 or 6 when generation stopped on a provider or the budget
+};
+
+// Error(policy) when another run holds the store's lock (`<db>.lock`).
+RunSummary run_pipeline(store::Database& db, const RunOptions& options);
+
+}  // namespace medcode::pipeline

@@ -1,0 +1,128 @@
+// `medcode run`: the whole pipeline in one command, safe to start from cron.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "context.h"
+#include "medcode/pipeline/run.h"
+
+namespace medcode::cli {
+
+namespace {
+
+struct RunCommandOptions {
+  std::int64_t target_size = 1000;
+  std::vector<std::string> models;
+  int year = 2023;
+  bool skip_fetch = false;
+  std::string mirror;
+  std::string cache_dir;
+  bool offline = false;
+  std::string out = "medcode-output";
+  std::uint64_t seed = 42;
+  double min_quality = 0.7;
+  double max_cost = -1;
+};
+
+nlohmann::json summary_json(const pipeline::RunSummary& summary) {
+  nlohmann::json stages = nlohmann::json::array();
+  for (const auto& stage : summary.stages) {
+    stages.push_back({{"stage", stage.stage}, {"outcome", stage.outcome}, {"new_work", stage.new_work}});
+  }
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const auto& path : summary.outputs) outputs.push_back(path.string());
+  return {{"stages", stages},
+          {"entries", summary.entries},
+          {"golden", summary.golden},
+          {"outputs", outputs},
+          {"new_work", summary.new_work()},
+          {"quality_histogram", summary.quality_histogram},
+          {"seconds", summary.seconds}};
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, CommandList& commands) {
+  auto options = std::make_shared<RunCommandOptions>();
+  CLI::App* command = app.add_subcommand(
+      "run", "The whole pipeline: fetch, import, generate, score, export, report (safe under cron)");
+  command->add_option("--target-size", options->target_size, "About this many dataset entries")
+      ->envname("MEDCODE_TARGET_SIZE")
+      ->capture_default_str();
+  command->add_option("--model", options->models,
+                      "Generate descriptions with these models (default: CMS text, offline and free)");
+  command->add_option("--year", options->year, "ICD-10-CM release year")->capture_default_str();
+  command->add_flag("--skip-fetch", options->skip_fetch, "Do not fetch: the release is imported already");
+  command->add_option("--mirror", options->mirror, "Folder of CMS files tried before the network")
+      ->envname("MEDCODE_MIRROR");
+  command
+      ->add_option("--cache-dir", options->cache_dir,
+                   "Where downloads go (default: medcode-files beside the store)")
+      ->envname("MEDCODE_CACHE_DIR");
+  command->add_flag("--offline", options->offline, "Never touch the network: mirror and cache only")
+      ->envname("MEDCODE_OFFLINE");
+  command->add_option("--out", options->out, "Folder for the JSONL files and index.html")
+      ->envname("MEDCODE_OUT")
+      ->capture_default_str();
+  command->add_option("--seed", options->seed, "Seed of the code sample and the splits")
+      ->capture_default_str();
+  command->add_option("--min-quality", options->min_quality, "Quality of a golden entry")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  command->add_option("--max-cost", options->max_cost, "Spending cap in USD for generation")
+      ->envname("MEDCODE_MAX_COST");
+  commands.push_back(
+      {command, [options](Context& context) {
+         std::optional<std::filesystem::path> config;
+         if (!context.options().config.empty()) config = context.options().config;
+         llm::ModelRegistry registry = llm::ModelRegistry::load(config);
+         auto& run = context.start_run("run");
+         pipeline::RunOptions settings;
+         settings.target_size = options->target_size;
+         settings.models = options->models;
+         settings.year = options->year;
+         settings.skip_fetch = options->skip_fetch;
+         if (!options->mirror.empty()) settings.mirror = options->mirror;
+         settings.offline = options->offline || settings.mirror.has_value();
+         settings.cache_dir =
+             options->cache_dir.empty()
+                 ? std::filesystem::absolute(context.options().db).parent_path() / "medcode-files"
+                 : std::filesystem::absolute(options->cache_dir);
+         settings.out_dir = options->out;
+         settings.seed = options->seed;
+         settings.min_quality = options->min_quality;
+         if (options->max_cost >= 0) settings.max_cost_usd = options->max_cost;
+         settings.run_id = run.id();
+         settings.registry = &registry;
+         settings.progress = context.progress();
+         settings.on_stage = [](const std::string& stage, const std::string& message) {
+           spdlog::info("{}: {}", stage, message);
+         };
+         pipeline::RunSummary summary = pipeline::run_pipeline(context.store(), settings);
+         if (summary.stale_lock) {
+           spdlog::warn("took over the lock left by a run that did not finish ({})", *summary.stale_lock);
+         }
+         nlohmann::json out = summary_json(summary);
+         run.counters() = out;
+         if (context.json()) {
+           std::cout << out.dump(2) << "\n";
+         } else if (!context.options().quiet) {
+           for (const auto& stage : summary.stages) {
+             std::cout << fmt::format("{:<9} {}\n", stage.stage, stage.outcome);
+           }
+           std::cout << fmt::format(
+               "{} entries, {} golden; quality histogram (0.0-0.1 ... 0.9-1.0): "
+               "{}\n",
+               summary.entries, summary.golden, fmt::join(summary.quality_histogram, " "));
+           std::cout << "outputs:\n";
+           for (const auto& path : summary.outputs) std::cout << "  " << path.string() << "\n";
+           std::cout << (summary.new_work() ? "" : "nothing new: the store already held this dataset\n")
+                     << fmt::format("done in {:.1f} s\n", summary.seconds);
+         }
+         return summary.exit_code;
+       }});
+}
+
+}  // namespace medcode::cli
