@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <cmath>
 
 #include "medcode/codes/catalog.h"
 #include "medcode/codes/import.h"
@@ -22,9 +21,31 @@ namespace medcode::pipeline {
 
 namespace {
 
-// cms-terms yields about 1.14 entries per billable code (83,786 for FY2023's 73,639), unevenly: sampling
-// 1/1.1 codes per wanted entry lands near the target.
-constexpr double k_cms_entries_per_code = 1.1;
+// The smallest seeded sample of billable codes whose CMS text gives at least `target` entries. A larger
+// sample of the same seed holds every code of a smaller one, so the count grows with the size and a binary
+// search finds it (about 17 probes of a few milliseconds each).
+std::int64_t cms_sample_size(store::Database& db, int year, std::int64_t target, std::uint64_t seed) {
+  codes::ReleaseInfo release = codes::find_release(db, codes::System::icd10cm, year);
+  auto entries_for = [&](std::int64_t size) {
+    dataset::CodeFilter filter;
+    filter.seed = seed;
+    filter.sample = size;
+    std::vector<std::string> sample;
+    for (auto& code : dataset::select_codes(db, release, filter)) sample.push_back(std::move(code.code));
+    return static_cast<std::int64_t>(dataset::cms_term_pairs(db, release, sample).size());
+  };
+  std::int64_t low = 1;
+  std::int64_t high = release.n_billable;
+  while (low < high) {
+    std::int64_t middle = low + (high - low) / 2;
+    if (entries_for(middle) >= target) {
+      high = middle;
+    } else {
+      low = middle + 1;
+    }
+  }
+  return low;
+}
 
 class Stages {
  public:
@@ -88,8 +109,7 @@ dataset::GenerateSummary generate(store::Database& db, const RunOptions& options
   generate.max_cost_usd = options.max_cost_usd;
   if (options.models.empty()) {
     generate.task = "cms-terms";
-    generate.filter.sample =
-        static_cast<std::int64_t>(std::ceil(options.target_size / k_cms_entries_per_code));
+    generate.filter.sample = cms_sample_size(db, options.year, options.target_size, options.seed);
   } else {
     generate.task = "descriptions";
     generate.models = options.models;
