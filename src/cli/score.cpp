@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "context.h"
@@ -21,6 +22,8 @@ struct ScoreCommandOptions {
   bool strict = false;
   std::uint64_t seed = 42;
   bool check_only = false;
+  double max_cost = -1;
+  bool no_cache = false;
 };
 
 nlohmann::json quality_json(const dataset::QualityReport& quality) {
@@ -55,6 +58,17 @@ nlohmann::json summary_json(const dataset::ScoreSummary& summary) {
                       {"partial", coder.partial},
                       {"none", coder.none},
                       {"histogram", coder.histogram}});
+    if (coder.coder.rfind("llm:", 0) == 0) {
+      auto& llm = coders.back();
+      llm["left"] = coder.left;
+      llm["requests"] = coder.requests;
+      llm["requests_failed"] = coder.requests_failed;
+      llm["items_failed"] = coder.items_failed;
+      llm["invalid_codes"] = coder.invalid_codes;
+      llm["cost_usd"] = coder.cost_usd;
+      llm["budget_exhausted"] = coder.budget_exhausted;
+      if (coder.fatal_error) llm["fatal_error"] = *coder.fatal_error;
+    }
   }
   return {{"entries", summary.entries},
           {"coders", coders},
@@ -88,9 +102,50 @@ void print_summary(const dataset::ScoreSummary& summary) {
         coder.none);
     std::cout << "  score histogram (0.0-0.1 ... 0.9-1.0): "
               << fmt::format("{}", fmt::join(coder.histogram, " ")) << "\n";
+    if (coder.coder.rfind("llm:", 0) == 0) {
+      std::cout << fmt::format("  {} left unscored; {} requests; {} invalid codes dropped; ${:.4f}\n",
+                               coder.left, coder.requests, coder.invalid_codes, coder.cost_usd);
+    }
   }
   print_quality(summary.quality);
   std::cout << fmt::format("{} entries in {:.2f} s\n", summary.entries, summary.seconds);
+}
+
+// The exit code of a finished run, as for `generate`: provider failures (4) before the budget (6).
+int outcome(const dataset::ScoreSummary& summary) {
+  int code = 0;
+  bool budget_exhausted = false;
+  for (const auto& coder : summary.coders) {
+    if (coder.fatal_error) {
+      spdlog::error("{}: {}; it stopped (fix the configuration or key and run the same command again)",
+                    coder.coder, *coder.fatal_error);
+      code = static_cast<int>(ExitCode::network);
+    } else if (coder.requests_failed > 0) {
+      spdlog::error(
+          "{}: {} requests failed after every retry; last error: {}. Run the same command again to "
+          "score what is left",
+          coder.coder, coder.requests_failed, coder.last_error.value_or("?"));
+      code = static_cast<int>(ExitCode::network);
+    } else if (coder.items_failed > 0) {
+      spdlog::warn("{}: {} entries got no valid answer (last error: {}); they are sent again on the next run",
+                   coder.coder, coder.items_failed, coder.last_error.value_or("?"));
+    }
+    budget_exhausted = budget_exhausted || coder.budget_exhausted;
+  }
+  if (code == 0 && budget_exhausted) {
+    double spent = 0;
+    std::int64_t left = 0;
+    for (const auto& coder : summary.coders) {
+      spent += coder.cost_usd;
+      left += coder.left;
+    }
+    spdlog::error(
+        "stopped at the --max-cost cap: ${:.4f} spent, {} entries left; run again with a higher cap to "
+        "finish",
+        spent, left);
+    code = static_cast<int>(ExitCode::policy);
+  }
+  return code;
 }
 
 }  // namespace
@@ -100,9 +155,10 @@ void add_score_command(CLI::App& app, CommandList& commands) {
   CLI::App* command =
       app.add_subcommand("score", "Re-code generated entries blind, score them and check quality");
   command
-      ->add_option("--coder", options->coders,
-                   "bm25 (tabular descriptions) or bm25+terms (and inclusion terms); "
-                   "repeat for several")
+      ->add_option(
+          "--coder", options->coders,
+          "bm25 (tabular descriptions), bm25+terms (and inclusion terms) or llm:<model> (a configured "
+          "model, see `medcode generate --list-models`); repeat for several")
       ->capture_default_str();
   command->add_option("--top-k", options->top_k, "Codes in each coder's answer")->capture_default_str();
   command->add_option("--task", options->task, "Only entries of this task (cms-terms, descriptions, facets)");
@@ -111,11 +167,19 @@ void add_score_command(CLI::App& app, CommandList& commands) {
   command->add_option("--seed", options->seed, "Seed of the train/val/test split the leakage check uses")
       ->capture_default_str();
   command->add_flag("--check-only", options->check_only, "Only run the quality checks; score nothing");
+  command
+      ->add_option("--max-cost", options->max_cost,
+                   "llm:<model> coders: spending cap in USD for this run; requests in flight count at their "
+                   "maximum cost")
+      ->envname("MEDCODE_MAX_COST");
+  command->add_flag("--no-cache", options->no_cache,
+                    "llm:<model> coders: send fresh requests even when the ledger has the answer");
   commands.push_back({command, [options](Context& context) {
                         auto& run = context.start_run("score");
                         std::optional<std::string> task;
                         if (!options->task.empty()) task = options->task;
                         dataset::ScoreSummary summary;
+                        std::optional<llm::ModelRegistry> registry;
                         if (options->check_only) {
                           summary.quality = dataset::check_quality(context.store(), task, options->seed);
                           summary.entries = summary.quality.labels.entries;
@@ -128,6 +192,18 @@ void add_score_command(CLI::App& app, CommandList& commands) {
                           score.seed = options->seed;
                           score.run_id = run.id();
                           score.progress = context.progress();
+                          // Read only for model coders, so a broken model config cannot stop bm25.
+                          bool any_llm =
+                              std::any_of(options->coders.begin(), options->coders.end(),
+                                          [](const auto& coder) { return coder.rfind("llm:", 0) == 0; });
+                          if (any_llm) {
+                            std::optional<std::filesystem::path> config;
+                            if (!context.options().config.empty()) config = context.options().config;
+                            registry = llm::ModelRegistry::load(config);
+                            score.registry = &*registry;
+                          }
+                          if (options->max_cost >= 0) score.max_cost_usd = options->max_cost;
+                          score.use_cache = !options->no_cache;
                           summary = dataset::score_entries(context.store(), score);
                         }
                         nlohmann::json out = summary_json(summary);
@@ -137,11 +213,12 @@ void add_score_command(CLI::App& app, CommandList& commands) {
                         } else {
                           print_summary(summary);
                         }
-                        if (options->strict && summary.quality.has_errors()) {
+                        int code = outcome(summary);
+                        if (code == 0 && options->strict && summary.quality.has_errors()) {
                           spdlog::error("quality checks found errors (--strict); see the findings above");
                           return static_cast<int>(ExitCode::bad_input);
                         }
-                        return 0;
+                        return code;
                       }});
 }
 

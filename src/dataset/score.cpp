@@ -1,13 +1,16 @@
 // Round-trip scoring: each entry's text goes to a coder blind, and the answer is scored against the code the
-// text was written for. Scores are written in transactions of a few thousand, so a killed run keeps them.
+// text was written for. Retrieval scores are written in transactions of a few thousand and a model's with
+// each answer, so a killed run keeps them.
 #include "medcode/dataset/score.h"
 
 #include <algorithm>
 #include <chrono>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "medcode/codes/catalog.h"
+#include "medcode/dataset/recode_task.h"
 #include "medcode/util/error.h"
 #include "medcode/util/text.h"
 
@@ -16,6 +19,10 @@ namespace medcode::dataset {
 namespace {
 
 constexpr std::size_t k_batch = 2000;  // scores per transaction
+
+constexpr std::string_view k_llm_prefix = "llm:";
+
+bool is_llm_coder(const std::string& coder) { return coder.rfind(k_llm_prefix, 0) == 0; }
 
 std::string category_of(const std::string& code) {
   return code.substr(0, std::min<std::size_t>(3, code.size()));
@@ -87,14 +94,28 @@ nlohmann::json answer_json(const std::vector<RankedCode>& answer) {
   return out;
 }
 
+store::Statement prepare_insert(store::Database& db) {
+  return db.prepare(
+      "INSERT OR REPLACE INTO entry_scores (entry_id, coder, score, match, source_rank, answer, run_id, "
+      "scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+}
+
+void write_score(store::Statement& insert, const EntryRow& entry, const ReleaseContext& context,
+                 const std::string& coder_name, const std::vector<RankedCode>& answer,
+                 const ScoreOptions& options, const std::string& now) {
+  auto found = context.codes.find(entry.code);
+  std::optional<std::string> parent = found != context.codes.end() ? found->second.first : std::nullopt;
+  RoundTripScore result = score_answer(entry.code, parent, answer, options.top_k);
+  insert.bind_all(entry.id, coder_name, result.score, std::string(match_name(result.match)),
+                  result.source_rank, answer_json(answer).dump(), options.run_id, now);
+  insert.run();
+}
+
 std::int64_t score_with(store::Database& db, const std::string& coder_name,
                         const std::vector<EntryRow>& entries,
                         std::map<std::pair<std::string, int>, ReleaseContext>& contexts,
                         const ScoreOptions& options) {
-  auto insert = db.prepare(
-      "INSERT OR REPLACE INTO entry_scores (entry_id, coder, score, match, source_rank, answer, run_id, "
-      "scored_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  auto insert = prepare_insert(db);
   std::int64_t scored = 0;
   for (std::size_t begin = 0; begin < entries.size(); begin += k_batch) {
     std::size_t end = std::min(entries.size(), begin + k_batch);
@@ -104,12 +125,7 @@ std::int64_t score_with(store::Database& db, const std::string& coder_name,
       const EntryRow& entry = entries[i];
       ReleaseContext& context = context_for(db, contexts, entry.system, entry.year);
       std::vector<RankedCode> answer = coder_for(db, context, coder_name).code(entry.text, options.top_k);
-      auto found = context.codes.find(entry.code);
-      std::optional<std::string> parent = found != context.codes.end() ? found->second.first : std::nullopt;
-      RoundTripScore result = score_answer(entry.code, parent, answer, options.top_k);
-      insert.bind_all(entry.id, coder_name, result.score, std::string(match_name(result.match)),
-                      result.source_rank, answer_json(answer).dump(), options.run_id, now);
-      insert.run();
+      write_score(insert, entry, context, coder_name, answer, options, now);
       ++scored;
     }
     transaction.commit();
@@ -118,10 +134,9 @@ std::int64_t score_with(store::Database& db, const std::string& coder_name,
   return scored;
 }
 
-CoderSummary summarize(store::Database& db, const std::string& coder,
-                       const std::optional<std::string>& task) {
-  CoderSummary summary;
-  summary.coder = coder;
+// Fills in the statistics over every score `summary.coder` holds (of `task`, when given).
+void summarize(store::Database& db, const std::optional<std::string>& task, CoderSummary& summary) {
+  const std::string& coder = summary.coder;
   summary.histogram.assign(10, 0);
   std::string sql =
       "SELECT s.score, s.match FROM entry_scores s JOIN dataset_entries e ON e.id = s.entry_id WHERE s.coder "
@@ -144,7 +159,99 @@ CoderSummary summarize(store::Database& db, const std::string& coder,
     if (match == "none") ++summary.none;
   }
   summary.mean_score = n > 0 ? total / static_cast<double>(n) : 0;
-  return summary;
+}
+
+// A model's ranked codes as an answer: scored 1/rank, as a model gives no score of its own.
+std::vector<RankedCode> ranked_answer(const nlohmann::json& codes) {
+  std::vector<RankedCode> answer;
+  for (std::size_t i = 0; i < codes.size(); ++i) {
+    answer.push_back({codes[i].get<std::string>(), 1.0 / static_cast<double>(i + 1)});
+  }
+  return answer;
+}
+
+void add_progress(CoderSummary& summary, const llm::EngineResult& result) {
+  for (const auto& model : result.models) {
+    summary.requests += model.requests_sent + model.requests_cached;
+    summary.requests_failed += model.requests_failed;
+    summary.items_failed += model.items_failed;
+    summary.cost_usd += model.cost_usd;
+    if (model.last_error) summary.last_error = model.last_error;
+    if (model.fatal_error) summary.fatal_error = model.fatal_error;
+  }
+  if (result.budget_exhausted) summary.budget_exhausted = true;
+}
+
+// Re-codes `entries` with the model of an llm:<model> coder, one engine run per release (the valid codes and
+// the prompt's code system are the release's). Entries with no valid answer stay unscored, so a later run
+// sends them again. `spent_usd` carries the cost across coders so the cap holds for the whole command.
+std::int64_t score_with_llm(store::Database& db, const std::string& coder_name,
+                            const std::vector<EntryRow>& entries,
+                            std::map<std::pair<std::string, int>, ReleaseContext>& contexts,
+                            const ScoreOptions& options, double& spent_usd, CoderSummary& summary) {
+  const llm::ModelConfig& model = options.registry->get(coder_name.substr(k_llm_prefix.size()));
+  std::map<std::pair<std::string, int>, std::vector<const EntryRow*>> by_release;
+  for (const auto& entry : entries) by_release[{entry.system, entry.year}].push_back(&entry);
+  auto insert = prepare_insert(db);
+  std::int64_t scored = 0;
+  for (const auto& [release_key, group] : by_release) {
+    if (summary.fatal_error || summary.budget_exhausted) break;
+    const ReleaseContext& context = context_for(db, contexts, release_key.first, release_key.second);
+    std::unordered_set<std::string> billable;
+    for (const auto& [code, info] : context.codes) {
+      if (info.second) billable.insert(code);
+    }
+    RecodeTask task(load_prompt_template("recode", std::nullopt), context.release.system, options.top_k,
+                    std::move(billable));
+    std::unordered_map<std::string, const EntryRow*> by_key;
+    llm::ModelWork work{&model, {}};
+    for (const EntryRow* entry : group) {
+      std::string key = std::to_string(entry->id);
+      by_key.emplace(key, entry);
+      work.items.push_back({key, {{"id", key}, {"text", entry->text}}});
+    }
+    llm::ResultSink on_results = [&](const std::string&, std::int64_t,
+                                     const std::vector<llm::ItemResult>& results) {
+      std::string now = util::utc_now_iso8601();
+      for (const auto& result : results) {
+        write_score(insert, *by_key.at(result.key), context, coder_name,
+                    ranked_answer(result.value.at("codes")), options, now);
+        summary.invalid_codes += result.value.at("invalid").get<std::int64_t>();
+        ++scored;
+      }
+      util::report(options.progress, "score " + coder_name, static_cast<std::size_t>(scored), entries.size());
+    };
+    // Nothing to record: an entry without a score is simply sent again by the next run.
+    llm::FailureSink on_failure = [](const std::string&, const std::vector<std::string>&,
+                                     const std::string&) {};
+    llm::EngineOptions engine_options;
+    if (options.max_cost_usd) engine_options.max_cost_usd = std::max(0.0, *options.max_cost_usd - spent_usd);
+    engine_options.use_cache = options.use_cache;
+    engine_options.run_id = options.run_id;
+    engine_options.progress = options.engine_progress;
+    engine_options.seed = options.engine_seed;
+    std::vector<llm::ModelWork> all_work;
+    all_work.push_back(std::move(work));
+    llm::EngineResult result =
+        llm::run_engine(db, task, std::move(all_work), on_results, on_failure, engine_options);
+    spent_usd += result.cost_usd;
+    add_progress(summary, result);
+  }
+  return scored;
+}
+
+void check_coders(const ScoreOptions& options) {
+  if (options.coders.empty()) fail(ExitCode::usage, "--coder: at least one coder is needed");
+  for (const auto& coder : options.coders) {
+    if (coder == "bm25" || coder == "bm25+terms") continue;
+    if (!is_llm_coder(coder))
+      fail(ExitCode::usage, "--coder {}: unknown coder (bm25, bm25+terms, llm:<model>)", coder);
+    std::string model = coder.substr(k_llm_prefix.size());
+    if (model.empty()) fail(ExitCode::usage, "--coder {}: name a configured model after llm:", coder);
+    if (!options.registry)
+      fail(ExitCode::usage, "--coder {}: no model configuration to find the model in", coder);
+    options.registry->get(model);  // Error(usage) listing the configured models
+  }
 }
 
 }  // namespace
@@ -205,12 +312,7 @@ RoundTripScore score_answer(const std::string& source_code, const std::optional<
 
 ScoreSummary score_entries(store::Database& db, const ScoreOptions& options) {
   auto start = std::chrono::steady_clock::now();
-  if (options.coders.empty()) fail(ExitCode::usage, "--coder: at least one coder is needed");
-  for (const auto& coder : options.coders) {
-    if (coder != "bm25" && coder != "bm25+terms") {
-      fail(ExitCode::usage, "--coder {}: unknown coder (bm25, bm25+terms)", coder);
-    }
-  }
+  check_coders(options);
   if (options.top_k < 1 || options.top_k > 100)
     fail(ExitCode::usage, "--top-k {}: must be 1 to 100", options.top_k);
   ScoreSummary summary;
@@ -218,12 +320,17 @@ ScoreSummary score_entries(store::Database& db, const ScoreOptions& options) {
   std::vector<EntryRow> all = load_entries(db, options.task, std::nullopt);
   summary.entries = static_cast<std::int64_t>(all.size());
   if (all.empty()) fail(ExitCode::bad_input, "no dataset entries to score; run `medcode generate` first");
+  double spent_usd = 0;
   for (const auto& coder : options.coders) {
     std::vector<EntryRow> entries = options.rescore ? all : load_entries(db, options.task, coder);
-    std::int64_t scored = score_with(db, coder, entries, contexts, options);
-    CoderSummary coder_summary = summarize(db, coder, options.task);
-    coder_summary.scored = scored;
-    coder_summary.already = summary.entries - scored;
+    CoderSummary coder_summary;
+    coder_summary.coder = coder;
+    coder_summary.scored =
+        is_llm_coder(coder) ? score_with_llm(db, coder, entries, contexts, options, spent_usd, coder_summary)
+                            : score_with(db, coder, entries, contexts, options);
+    coder_summary.already = summary.entries - static_cast<std::int64_t>(entries.size());
+    coder_summary.left = static_cast<std::int64_t>(entries.size()) - coder_summary.scored;
+    summarize(db, options.task, coder_summary);
     summary.coders.push_back(std::move(coder_summary));
   }
   summary.quality = check_quality(db, options.task, options.seed);

@@ -1,16 +1,19 @@
-// `medcode score`: re-codes each generated entry blind with one or more coders, scores the round trip, and
-// checks the dataset's quality (empty or short texts, texts that give the code away, duplicates, invalid
-// codes, label distribution, leakage across splits).
+// `medcode score`: re-codes each generated entry blind with one or more coders (retrieval or a model through
+// the LLM engine), scores the round trip, and checks the dataset's quality (empty or short texts, texts that
+// give the code away, duplicates, invalid codes, label distribution, leakage across splits).
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "medcode/dataset/coder.h"
+#include "medcode/llm/engine.h"
+#include "medcode/llm/model_config.h"
 #include "medcode/store/database.h"
 #include "medcode/util/progress.h"
 
@@ -57,22 +60,38 @@ struct QualityReport {
 };
 
 struct ScoreOptions {
-  std::vector<std::string> coders = {"bm25"};
+  std::vector<std::string> coders = {"bm25"};  // bm25, bm25+terms, llm:<model>
   std::size_t top_k = 10;
   std::optional<std::string> task;  // only entries of this task
   bool rescore = false;             // score again entries this coder already scored
   std::uint64_t seed = 42;          // of the train/val/test split the leakage check uses
   std::optional<std::int64_t> run_id;
   util::ProgressCallback progress;
+  // For llm:<model> coders: where the model is configured, and how the engine runs.
+  const llm::ModelRegistry* registry = nullptr;
+  std::optional<double> max_cost_usd;  // over every llm coder of the run
+  bool use_cache = true;
+  std::function<void(const llm::EngineProgress&)> engine_progress;
+  std::optional<std::uint64_t> engine_seed;  // fixed retry jitter (tests)
 };
 
 struct CoderSummary {
   std::string coder;
   std::int64_t scored = 0;   // by this run
   std::int64_t already = 0;  // scored before, left as they were
+  std::int64_t left = 0;     // still unscored: no valid answer, a stopped provider or the budget
   double mean_score = 0;     // over every score of this coder
   std::int64_t exact = 0, ranked = 0, partial = 0, none = 0;
   std::vector<std::int64_t> histogram;  // 10 bins of [0, 1]
+  // llm:<model> coders only.
+  std::int64_t requests = 0;         // sent, and answered from the ledger
+  std::int64_t requests_failed = 0;  // given up after every retry
+  std::int64_t items_failed = 0;     // entries with no valid answer after every repair
+  std::int64_t invalid_codes = 0;    // dropped from used answers: malformed or not billable in the release
+  double cost_usd = 0;
+  std::optional<std::string> last_error;
+  std::optional<std::string> fatal_error;  // the provider stopped the coder (a bad key, a bad request)
+  bool budget_exhausted = false;           // stopped at max_cost_usd
 };
 
 struct ScoreSummary {
