@@ -18,6 +18,17 @@ store::RunRecorder& Context::start_run(const std::string& command) {
   return *m_run;
 }
 
+llm::ModelRegistry Context::model_registry() const {
+  std::optional<std::filesystem::path> config;
+  if (!m_options.config.empty()) config = m_options.config;
+  return llm::ModelRegistry::load(config);
+}
+
+std::filesystem::path Context::download_cache_dir(const std::string& override) const {
+  if (!override.empty()) return std::filesystem::absolute(override);
+  return std::filesystem::absolute(m_options.db).parent_path() / "medcode-files";
+}
+
 util::ProgressCallback Context::progress() {
   if (m_options.quiet || !::isatty(STDERR_FILENO)) return {};
   auto last = std::make_shared<std::chrono::steady_clock::time_point>();

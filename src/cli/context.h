@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "medcode/llm/model_config.h"
 #include "medcode/store/database.h"
 #include "medcode/store/runs.h"
 #include "medcode/util/progress.h"
@@ -27,7 +28,8 @@ struct GlobalOptions {
 
 class Context {
  public:
-  Context(GlobalOptions& options, std::vector<std::string> argv) : m_options(options), m_argv(std::move(argv)) {}
+  Context(GlobalOptions& options, std::vector<std::string> argv)
+      : m_options(options), m_argv(std::move(argv)) {}
 
   const GlobalOptions& options() const { return m_options; }
   bool json() const { return m_options.json; }
@@ -37,6 +39,11 @@ class Context {
   // Starts the runs row for this invocation; main() closes it with the command's outcome.
   store::RunRecorder& start_run(const std::string& command);
   store::RunRecorder* run() { return m_run.get(); }
+
+  // The model table: built-in defaults overlaid by the config file's `models:`, when a config file is read.
+  llm::ModelRegistry model_registry() const;
+  // Where downloads are kept: `override` when given, else medcode-files beside the store.
+  std::filesystem::path download_cache_dir(const std::string& override) const;
 
   // Renders module progress on stderr when it is a terminal and not --quiet; a no-op callback otherwise.
   util::ProgressCallback progress();

@@ -41,11 +41,6 @@ std::string human_size(std::int64_t bytes) {
   return fmt::format("{:.1f} {}", value, units[unit]);
 }
 
-fs::path cache_dir(const Context& context, const FetchCommandOptions& options) {
-  if (!options.cache_dir.empty()) return fs::absolute(options.cache_dir);
-  return fs::absolute(context.options().db).parent_path() / "medcode-files";
-}
-
 nlohmann::json item_json(const fetch::FetchItem& item) {
   nlohmann::json out = {{"system", item.entry.system},
                         {"year", item.entry.year},
@@ -123,7 +118,7 @@ void print_listing(const Context& context, const fetch::Manifest& manifest,
 fetch::FetchOptions fetch_options(Context& context, const FetchCommandOptions& options) {
   fetch::FetchOptions out;
   if (!options.mirror.empty()) out.mirror = fs::path(options.mirror);
-  out.cache_dir = cache_dir(context, options);
+  out.cache_dir = context.download_cache_dir(options.cache_dir);
   out.offline = options.offline;
   out.download.retries = options.retries;
   out.download.connect_timeout = std::chrono::seconds(options.timeout);

@@ -290,9 +290,7 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
   command->add_flag("--list-models", options->list_models, "List the configured models and exit");
 
   commands.push_back({command, [options](Context& context) {
-                        std::optional<std::filesystem::path> config;
-                        if (!context.options().config.empty()) config = context.options().config;
-                        llm::ModelRegistry registry = llm::ModelRegistry::load(config);
+                        llm::ModelRegistry registry = context.model_registry();
                         if (options->list_models) {
                           print_models(registry, context.json());
                           return 0;

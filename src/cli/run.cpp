@@ -75,9 +75,7 @@ void add_run_command(CLI::App& app, CommandList& commands) {
       ->envname("MEDCODE_MAX_COST");
   commands.push_back(
       {command, [options](Context& context) {
-         std::optional<std::filesystem::path> config;
-         if (!context.options().config.empty()) config = context.options().config;
-         llm::ModelRegistry registry = llm::ModelRegistry::load(config);
+         llm::ModelRegistry registry = context.model_registry();
          auto& run = context.start_run("run");
          pipeline::RunOptions settings;
          settings.target_size = options->target_size;
@@ -86,10 +84,7 @@ void add_run_command(CLI::App& app, CommandList& commands) {
          settings.skip_fetch = options->skip_fetch;
          if (!options->mirror.empty()) settings.mirror = options->mirror;
          settings.offline = options->offline || settings.mirror.has_value();
-         settings.cache_dir =
-             options->cache_dir.empty()
-                 ? std::filesystem::absolute(context.options().db).parent_path() / "medcode-files"
-                 : std::filesystem::absolute(options->cache_dir);
+         settings.cache_dir = context.download_cache_dir(options->cache_dir);
          settings.out_dir = options->out;
          settings.seed = options->seed;
          settings.min_quality = options->min_quality;

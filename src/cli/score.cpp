@@ -197,9 +197,7 @@ void add_score_command(CLI::App& app, CommandList& commands) {
                               std::any_of(options->coders.begin(), options->coders.end(),
                                           [](const auto& coder) { return coder.rfind("llm:", 0) == 0; });
                           if (any_llm) {
-                            std::optional<std::filesystem::path> config;
-                            if (!context.options().config.empty()) config = context.options().config;
-                            registry = llm::ModelRegistry::load(config);
+                            registry = context.model_registry();
                             score.registry = &*registry;
                           }
                           if (options->max_cost >= 0) score.max_cost_usd = options->max_cost;

@@ -83,7 +83,8 @@ struct ModelRun {
 // A provider may quote the key it was sent in an error; the key never goes further than the request.
 std::string redact(std::string text, const std::optional<std::string>& key) {
   if (!key || key->size() < 4) return text;
-  for (auto at = text.find(*key); at != std::string::npos; at = text.find(*key, at)) text.replace(at, key->size(), "***");
+  for (auto at = text.find(*key); at != std::string::npos; at = text.find(*key, at))
+    text.replace(at, key->size(), "***");
   return text;
 }
 
@@ -123,6 +124,10 @@ class Engine {
                                           AnswerReading& reading) const;
   void record_batch_changes(ModelRun& run);
   void report_progress(bool final);
+  // Empty when answers may come from the ledger; with --no-cache, a salt of this run so keys are fresh.
+  std::string cache_salt() const {
+    return m_options.use_cache ? "" : "fresh:" + std::to_string(m_options.run_id.value_or(0));
+  }
 
   store::Database& m_db;
   Ledger m_ledger;
@@ -143,8 +148,7 @@ Pending Engine::make_pending(ModelRun& run, std::vector<WorkItem> items) {
   pending.items = std::move(items);
   pending.chat = m_task.make_request(pending.items);
   pending.params = run.wire->cache_params(*run.model, pending.chat);
-  std::string salt = m_options.use_cache ? "" : "fresh:" + std::to_string(m_options.run_id.value_or(0));
-  pending.key = request_key(run.model->provider, pending.params, pending.chat, salt);
+  pending.key = request_key(run.model->provider, pending.params, pending.chat, cache_salt());
   pending.estimated_input_tokens = estimate_tokens(render_as_text(pending.chat));
   return pending;
 }
@@ -336,8 +340,7 @@ void Engine::settle_success(ModelRun& run, InFlight flight, const HttpResponse& 
   repair.chat.messages.push_back({"assistant", result.text});
   repair.chat.messages.push_back({"user", m_task.repair_message(*problem)});
   repair.params = flight.request.params;
-  std::string salt = m_options.use_cache ? "" : "fresh:" + std::to_string(m_options.run_id.value_or(0));
-  repair.key = request_key(run.model->provider, repair.params, repair.chat, salt);
+  repair.key = request_key(run.model->provider, repair.params, repair.chat, cache_salt());
   repair.repair_of = flight.ledger_id;
   repair.repairs = flight.request.repairs + 1;
   repair.estimated_input_tokens = estimate_tokens(render_as_text(repair.chat));
