@@ -1,0 +1,58 @@
+// LoRA (Hu et al., 2021): a low-rank update B·A added to a frozen linear layer, y = W x + (alpha / r) B A x,
+// with A (r, in) initialised like a linear layer and B (out, r) zero, so training starts from the base model.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "medcode/model/transformer.h"
+
+namespace medcode::model {
+
+struct LoraConfig {
+  std::int64_t rank = 8;
+  double alpha = 16;
+  double dropout = 0.05;
+  // Among q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (PEFT's target_modules names).
+  std::vector<std::string> target_modules = {"q_proj", "v_proj"};
+  double scaling() const { return alpha / static_cast<double>(rank); }
+};
+
+class LoraLinearImpl : public torch::nn::Module {
+ public:
+  // Wraps `base` (its weight is shared, not copied). Error(usage) when the rank exceeds min(in, out).
+  LoraLinearImpl(torch::nn::Linear base, const LoraConfig& config);
+  torch::Tensor forward(const torch::Tensor& x);  // (…, in) → (…, out)
+  // Adds (alpha/r) B A into the base weight, after which forward skips the adapter; unmerge subtracts it.
+  void merge();
+  void unmerge();
+  bool merged() const { return m_merged; }
+
+  torch::nn::Linear base{nullptr};
+  torch::Tensor lora_A;  // (r, in)
+  torch::Tensor lora_B;  // (out, r)
+
+ private:
+  double m_scaling;
+  double m_dropout;
+  bool m_merged = false;
+};
+TORCH_MODULE(LoraLinear);
+
+// Replaces the targeted linear layers of every block with LoraLinear and freezes every base parameter, so
+// that only lora_A and lora_B train. Error(usage) for an unknown target or a rank larger than a layer.
+void apply_lora(Transformer& model, const LoraConfig& config);
+// The adapters under PEFT's names and shapes:
+// base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight (r, in), ....lora_B.weight (out, r).
+std::map<std::string, torch::Tensor> lora_state_dict(const Transformer& model);
+// Error(bad_input) naming the first missing or mis-shaped tensor.
+void load_lora_state_dict(Transformer& model, const std::map<std::string, torch::Tensor>& weights,
+                          const std::string& source);
+std::vector<torch::Tensor> lora_parameters(const Transformer& model);
+void merge_lora(Transformer& model);
+void unmerge_lora(Transformer& model);
+
+}  // namespace medcode::model

@@ -1,0 +1,106 @@
+// A decoder-only transformer of the Llama family on the LibTorch C++ frontend: token embedding, RMSNorm,
+// rotary position embedding, grouped-query attention, SwiGLU MLP, tied or untied output head.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "medcode/model/config.h"
+
+namespace medcode::model {
+
+// Keys and values of every layer for incremental decoding. Each tensor is (B, n_kv_heads, S, head_dim);
+// `length` is S, the positions already cached.
+struct KvCache {
+  std::vector<torch::Tensor> keys;
+  std::vector<torch::Tensor> values;
+  std::int64_t length = 0;
+  // Keeps the rows `index` (B') of every tensor: beam search reorders its beams with it.
+  void select_rows(const torch::Tensor& index);
+};
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(std::int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;
+
+ private:
+  double m_eps;
+};
+TORCH_MODULE(RMSNorm);
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  explicit AttentionImpl(const ModelConfig& config);
+  // x (B, T, C); cos/sin (B, T, head_dim/2); mask (B, 1, T, S) additive or undefined for plain causal.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, torch::Tensor* cache_keys, torch::Tensor* cache_values);
+  // Linear layers are held as modules so that LoRA can replace them (see lora.h).
+  torch::nn::AnyModule q_proj, k_proj, v_proj, o_proj;
+
+ private:
+  std::int64_t m_n_heads, m_n_kv_heads, m_head_dim;
+  double m_dropout;
+};
+TORCH_MODULE(Attention);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  explicit MlpImpl(const ModelConfig& config);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, T, C) → (B, T, C): down(silu(gate(x)) * up(x))
+  torch::nn::AnyModule gate_proj, up_proj, down_proj;
+};
+TORCH_MODULE(Mlp);
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  explicit BlockImpl(const ModelConfig& config);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, torch::Tensor* cache_keys, torch::Tensor* cache_values);
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  Attention self_attn{nullptr};
+  Mlp mlp{nullptr};
+  double dropout = 0.0;
+};
+TORCH_MODULE(Block);
+
+class TransformerImpl : public torch::nn::Module {
+ public:
+  explicit TransformerImpl(const ModelConfig& config);
+
+  // tokens (B, T) int64 → logits (B, T, vocab_size), float32.
+  // positions (B, T) int64: each token's position; undefined means cache->length + 0..T-1 for every row.
+  // key_padding (B, S) bool, S = cached + T: true where a key is padding (left-padded batches); may be
+  // undefined. With a cache, the new keys and values are appended to it and cache->length grows by T.
+  torch::Tensor forward(const torch::Tensor& tokens, const torch::Tensor& positions = {},
+                        const torch::Tensor& key_padding = {}, KvCache* cache = nullptr);
+
+  const ModelConfig& config() const { return m_config; }
+  KvCache make_cache() const;
+
+  // The weights under Hugging Face Llama names (model.embed_tokens.weight, model.layers.0.self_attn.q_proj.weight,
+  // ..., model.norm.weight, lm_head.weight unless tied), LoRA adapters excluded (merge them first to export
+  // the merged model).
+  std::map<std::string, torch::Tensor> hf_state_dict() const;
+  // Copies weights in by those names; Error(bad_input) naming the first missing or mis-shaped tensor.
+  void load_hf_state_dict(const std::map<std::string, torch::Tensor>& weights, const std::string& source);
+
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // null when tied to embed_tokens
+
+  // Blocks as their concrete type (the ModuleList holds them type-erased).
+  std::vector<Block> blocks;
+
+ private:
+  ModelConfig m_config;
+  torch::Tensor m_inv_freq;  // (head_dim/2), a buffer
+};
+TORCH_MODULE(Transformer);
+
+}  // namespace medcode::model
