@@ -1,0 +1,68 @@
+// Decoding codes from the transformer: greedy or beam search over a KV cache, batched over inputs, and
+// optionally constrained by a trie of the release's valid codes so that every code emitted exists.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "medcode/model/transformer.h"
+#include "medcode/text/tokenizer.h"
+
+namespace medcode::model {
+
+// The token sequences of valid codes (encode_code of each), as a trie.
+class CodeTrie {
+ public:
+  CodeTrie();
+  // Codes that encode to an empty sequence or to a sequence already present are skipped.
+  void add(const std::vector<std::int32_t>& tokens, std::string code);
+  static CodeTrie build(const text::Tokenizer& tokenizer, const std::vector<std::string>& codes);
+
+  static constexpr std::int32_t k_root = 0;
+  // Next tokens allowed from `node`, in token order.
+  const std::vector<std::int32_t>& next_tokens(std::int32_t node) const { return m_nodes[node].tokens; }
+  // The child of `node` along `token`, or -1.
+  std::int32_t child(std::int32_t node, std::int32_t token) const;
+  // The code that ends at `node`, or nullptr.
+  const std::string* code_at(std::int32_t node) const;
+  std::size_t size() const { return m_codes; }
+
+ private:
+  struct Node {
+    std::vector<std::int32_t> tokens;    // sorted
+    std::vector<std::int32_t> children;  // parallel to tokens
+    std::int32_t code = -1;              // index into m_code_names
+  };
+  std::vector<Node> m_nodes;
+  std::vector<std::string> m_code_names;
+  std::size_t m_codes = 0;
+};
+
+struct DecodeOptions {
+  std::size_t beam_size = 1;        // 1: greedy
+  std::size_t max_new_tokens = 64;
+  std::size_t max_codes = 8;        // a completion ends after this many codes
+  const CodeTrie* trie = nullptr;   // constrained decoding when set
+};
+
+struct DecodedCode {
+  std::string code;
+  double score = 0;  // the model's probability of the code's tokens, given what came before
+};
+
+struct Decoded {
+  std::vector<DecodedCode> codes;  // the best sequence's codes, in order, without repeats
+  std::vector<DecodedCode> ranked; // codes and then the other beams' codes, for @k metrics
+  double log_probability = 0;      // of the best sequence
+  std::size_t n_generated = 0;     // tokens generated for the best sequence
+  std::string completion;          // the best sequence's decoded text
+};
+
+// Decodes a completion for each prompt (token ids ending in <|codes|>). Prompts are left-padded into one
+// batch; the model is put in eval mode.
+std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer,
+                            const std::vector<std::vector<std::int32_t>>& prompts, const DecodeOptions& options);
+
+}  // namespace medcode::model

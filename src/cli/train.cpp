@@ -1,0 +1,149 @@
+// `medcode train`: trains the transformer from scratch (--stage base) or LoRA adapters on a base model
+// (--stage lora) on a token set, with metrics in the store and checkpoints that --resume continues from.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "context.h"
+#include "medcode/model/trainer.h"
+#include "medcode/util/text.h"
+
+namespace medcode::cli {
+
+namespace {
+
+struct TrainCommandOptions {
+  model::TrainOptions train;
+  std::string base;
+  std::string lora_targets = "q_proj,v_proj";
+};
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    std::size_t comma = list.find(',', start);
+    std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (!item.empty()) items.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return items;
+}
+
+nlohmann::json summary_json(const model::TrainSummary& summary) {
+  nlohmann::json json = {{"out", summary.out_dir.string()},
+                         {"device", summary.device},
+                         {"steps", summary.steps},
+                         {"resumed_from_step", summary.resumed_from_step},
+                         {"parameters", summary.parameters},
+                         {"trainable_parameters", summary.trainable_parameters},
+                         {"train_examples", summary.train_examples},
+                         {"val_examples", summary.val_examples},
+                         {"tokens", summary.tokens},
+                         {"seconds", summary.seconds},
+                         {"tokens_per_second", summary.tokens_per_second},
+                         {"final_train_loss", summary.final_train_loss},
+                         {"peak_memory_bytes", summary.peak_memory_bytes}};
+  json["final_val_loss"] = summary.final_val_loss ? nlohmann::json(*summary.final_val_loss) : nlohmann::json();
+  json["best_val_loss"] = summary.best_val_loss ? nlohmann::json(*summary.best_val_loss) : nlohmann::json();
+  return json;
+}
+
+void print_summary(const model::TrainSummary& summary) {
+  std::cout << fmt::format("{} on {}: {} steps ({} new), {} parameters ({} trainable)\n", summary.out_dir.string(),
+                           summary.device, summary.steps, summary.steps - summary.resumed_from_step,
+                           summary.parameters, summary.trainable_parameters);
+  std::cout << fmt::format("train loss {:.4f}", summary.final_train_loss);
+  if (summary.final_val_loss) std::cout << fmt::format(", val loss {:.4f}", *summary.final_val_loss);
+  if (summary.best_val_loss) std::cout << fmt::format(" (best {:.4f})", *summary.best_val_loss);
+  std::cout << fmt::format("; {:.0f} tokens/s, peak memory {:.0f} MiB, {:.1f} s\n", summary.tokens_per_second,
+                           static_cast<double>(summary.peak_memory_bytes) / (1024.0 * 1024.0), summary.seconds);
+}
+
+int run_train(Context& context, TrainCommandOptions& options) {
+  model::TrainOptions& train = options.train;
+  if (!options.base.empty()) train.base_dir = options.base;
+  if (train.stage == "base" && train.base_dir) fail(ExitCode::usage, "--base is for --stage lora");
+  train.lora.target_modules = split_list(options.lora_targets);
+  store::RunRecorder& run = context.start_run("train");
+  const bool quiet = context.options().quiet;
+  model::TrainSummary summary =
+      model::train(context.store(), run.id(), train, [quiet](const model::TrainProgress& progress) {
+        if (quiet) return;
+        std::string line = fmt::format("step {}/{}  loss {:.4f}  lr {:.2e}  {:.0f} tokens/s", progress.step,
+                                       progress.max_steps, progress.loss, progress.learning_rate,
+                                       progress.tokens_per_second);
+        if (progress.val_loss) line += fmt::format("  val loss {:.4f}", *progress.val_loss);
+        spdlog::info("{}", line);
+      });
+  nlohmann::json json = summary_json(summary);
+  for (const char* key : {"steps", "resumed_from_step", "tokens", "final_train_loss", "final_val_loss"})
+    run.counters()[key] = json[key];
+  if (context.json()) {
+    std::cout << json.dump(2) << "\n";
+  } else {
+    print_summary(summary);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, CommandList& commands) {
+  auto options = std::make_shared<TrainCommandOptions>();
+  model::TrainOptions& train = options->train;
+  CLI::App* command = app.add_subcommand(
+      "train", "Train the transformer from scratch (--stage base) or LoRA adapters on it (--stage lora)");
+  command->add_option("--stage", train.stage, "base: every weight from scratch; lora: adapters on --base")
+      ->check(CLI::IsMember({"base", "lora"}))
+      ->capture_default_str();
+  command->add_option("--token-set", train.token_set, "The token set `medcode tokenize` wrote")
+      ->envname("MEDCODE_TOKEN_SET")
+      ->capture_default_str();
+  command->add_option("--out", train.out_dir, "Folder of the trained model or adapter (checkpoints/ inside)")
+      ->required();
+  command->add_option("--config", train.model_config, "Model sizes: tiny, small or a YAML file (base stage)")
+      ->capture_default_str();
+  command->add_option("--base", options->base, "The base model folder (lora stage)");
+  command->add_option("--lora-rank", train.lora.rank, "LoRA rank r")->capture_default_str();
+  command->add_option("--lora-alpha", train.lora.alpha, "LoRA alpha (scaling alpha / r)")->capture_default_str();
+  command->add_option("--lora-dropout", train.lora.dropout, "Dropout on the adapters' input")->capture_default_str();
+  command->add_option("--lora-targets", options->lora_targets,
+                      "Comma-separated layers to adapt: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj")
+      ->capture_default_str();
+  command->add_option("--max-steps", train.max_steps, "Optimizer steps")->capture_default_str();
+  command->add_option("--batch-size", train.batch_size, "Sequences per micro-batch")->capture_default_str();
+  command->add_option("--grad-accumulation", train.grad_accumulation, "Micro-batches per optimizer step")
+      ->capture_default_str();
+  command->add_option("--lr", train.learning_rate, "Peak learning rate (AdamW)")->capture_default_str();
+  command->add_option("--min-lr-ratio", train.min_learning_rate_ratio, "The cosine ends at this fraction of --lr")
+      ->capture_default_str();
+  command->add_option("--warmup-steps", train.warmup_steps, "Linear warm-up steps")->capture_default_str();
+  command->add_option("--weight-decay", train.weight_decay, "AdamW weight decay (matrices only)")
+      ->capture_default_str();
+  command->add_option("--grad-clip", train.grad_clip, "Max global gradient norm (0: off)")->capture_default_str();
+  command->add_option("--eval-every", train.eval_every, "Validation loss every N steps (0: only at the end)")
+      ->capture_default_str();
+  command->add_option("--checkpoint-every", train.checkpoint_every, "Checkpoint every N steps (0: only at the end)")
+      ->capture_default_str();
+  command->add_option("--log-every", train.log_every, "Metrics and a progress line every N steps")
+      ->capture_default_str();
+  command->add_option("--keep-checkpoints", train.keep_checkpoints, "Newest checkpoints kept")->capture_default_str();
+  command->add_flag("--resume", train.resume, "Continue from the newest checkpoint in --out");
+  command->add_option("--loss-on", train.loss_on, "Tokens that count: all or completion (default: base all, lora completion)")
+      ->check(CLI::IsMember({"all", "completion"}));
+  command->add_option("--seed", train.seed, "Seed of the initialisation, data order and dropout")->capture_default_str();
+  command->add_option("--device", train.device, "auto, cpu, cuda or mps")
+      ->envname("MEDCODE_DEVICE")
+      ->capture_default_str();
+  command->add_option("--threads", train.threads, "CPU threads for LibTorch (0: its default)")
+      ->envname("MEDCODE_THREADS")
+      ->capture_default_str();
+  commands.push_back({command, [options](Context& context) { return run_train(context, *options); }});
+}
+
+}  // namespace medcode::cli

@@ -1,0 +1,310 @@
+// Greedy and beam-search decoding with a KV cache, batched over prompts, with an optional grammar: a trie of
+// valid codes' token sequences, the separator after a complete code, and </s> to end.
+#include "medcode/model/decoding.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_set>
+
+#include "medcode/text/prompt_format.h"
+
+namespace medcode::model {
+
+// ---- the trie ----
+
+CodeTrie::CodeTrie() { m_nodes.emplace_back(); }
+
+std::int32_t CodeTrie::child(std::int32_t node, std::int32_t token) const {
+  const Node& current = m_nodes[static_cast<std::size_t>(node)];
+  auto it = std::lower_bound(current.tokens.begin(), current.tokens.end(), token);
+  if (it == current.tokens.end() || *it != token) return -1;
+  return current.children[static_cast<std::size_t>(it - current.tokens.begin())];
+}
+
+const std::string* CodeTrie::code_at(std::int32_t node) const {
+  std::int32_t code = m_nodes[static_cast<std::size_t>(node)].code;
+  return code < 0 ? nullptr : &m_code_names[static_cast<std::size_t>(code)];
+}
+
+void CodeTrie::add(const std::vector<std::int32_t>& tokens, std::string code) {
+  if (tokens.empty()) return;
+  std::int32_t node = k_root;
+  for (std::int32_t token : tokens) {
+    std::int32_t next = child(node, token);
+    if (next < 0) {
+      next = static_cast<std::int32_t>(m_nodes.size());
+      m_nodes.emplace_back();
+      Node& parent = m_nodes[static_cast<std::size_t>(node)];
+      auto it = std::lower_bound(parent.tokens.begin(), parent.tokens.end(), token);
+      auto offset = it - parent.tokens.begin();
+      parent.tokens.insert(it, token);
+      parent.children.insert(parent.children.begin() + offset, next);
+    }
+    node = next;
+  }
+  Node& end = m_nodes[static_cast<std::size_t>(node)];
+  if (end.code >= 0) return;
+  end.code = static_cast<std::int32_t>(m_code_names.size());
+  m_code_names.push_back(std::move(code));
+  ++m_codes;
+}
+
+CodeTrie CodeTrie::build(const text::Tokenizer& tokenizer, const std::vector<std::string>& codes) {
+  CodeTrie trie;
+  for (const std::string& code : codes) trie.add(text::encode_code(tokenizer, code), code);
+  return trie;
+}
+
+// ---- beam search ----
+
+namespace {
+
+constexpr double k_negative_infinity = -std::numeric_limits<double>::infinity();
+
+struct Special {
+  std::int32_t separator;
+  std::int32_t eos = text::k_eos_id;
+  std::int32_t think_open;
+  std::int32_t think_close;
+};
+
+struct Beam {
+  std::vector<std::int32_t> tokens;
+  double log_probability = 0;
+  bool alive = false;  // a beam slot not yet filled is dead
+  bool done = false;
+  // Grammar state (constrained) or parse state (unconstrained).
+  std::int32_t node = CodeTrie::k_root;
+  bool in_rationale = false;
+  std::vector<std::int32_t> code_tokens;
+  double code_log_probability = 0;
+  std::vector<DecodedCode> codes;
+};
+
+struct Candidate {
+  double score;
+  std::size_t beam;       // index of the source beam within the input's beams
+  std::int32_t token;     // -1: a finished beam carried over
+  double token_log_probability;
+};
+
+// Tokens the grammar allows after `beam`; empty means every token (unconstrained).
+std::vector<std::int32_t> allowed_tokens(const Beam& beam, const CodeTrie& trie, const Special& special,
+                                         std::size_t max_codes) {
+  std::vector<std::int32_t> allowed = trie.next_tokens(beam.node);
+  if (beam.node != CodeTrie::k_root && trie.code_at(beam.node)) {
+    if (beam.codes.size() + 1 < max_codes) allowed.push_back(special.separator);
+    allowed.push_back(special.eos);
+  }
+  return allowed;
+}
+
+void finish_code(Beam& beam, const text::Tokenizer& tokenizer, const CodeTrie* trie) {
+  if (beam.code_tokens.empty()) return;
+  std::string code;
+  if (trie) {
+    const std::string* name = trie->code_at(beam.node);
+    if (name) code = *name;
+  } else {
+    code = tokenizer.decode(beam.code_tokens);
+    code.erase(0, code.find_first_not_of(' '));
+    code.erase(code.find_last_not_of(' ') + 1);
+  }
+  bool repeated = std::any_of(beam.codes.begin(), beam.codes.end(),
+                              [&](const DecodedCode& seen) { return seen.code == code; });
+  if (!code.empty() && !repeated) beam.codes.push_back({code, std::exp(beam.code_log_probability)});
+  beam.code_tokens.clear();
+  beam.code_log_probability = 0;
+  beam.node = CodeTrie::k_root;
+}
+
+// Moves a beam one token on, keeping the grammar (or parse) state.
+void advance(Beam& beam, std::int32_t token, double log_probability, const text::Tokenizer& tokenizer,
+             const CodeTrie* trie, const Special& special) {
+  beam.tokens.push_back(token);
+  beam.log_probability += log_probability;
+  if (token == special.eos) {
+    finish_code(beam, tokenizer, trie);
+    beam.done = true;
+    return;
+  }
+  if (!trie && token == special.think_open) beam.in_rationale = true;
+  if (beam.in_rationale) {
+    if (token == special.think_close) beam.in_rationale = false;
+    return;
+  }
+  if (token == special.separator) {
+    finish_code(beam, tokenizer, trie);
+    return;
+  }
+  beam.code_tokens.push_back(token);
+  beam.code_log_probability += log_probability;
+  if (trie) beam.node = trie->child(beam.node, token);
+}
+
+// The best `width` continuations of an input's beams. `row` gives the log-probabilities of a beam's next token.
+template <typename RowFn>
+std::vector<Candidate> best_candidates(const std::vector<Beam>& beams, std::size_t width, RowFn row,
+                                       const CodeTrie* trie, const Special& special, std::size_t max_codes) {
+  std::vector<Candidate> candidates;
+  for (std::size_t k = 0; k < beams.size(); ++k) {
+    const Beam& beam = beams[k];
+    if (!beam.alive) continue;
+    if (beam.done) {
+      candidates.push_back({beam.log_probability, k, -1, 0});
+      continue;
+    }
+    const float* log_probabilities = row(k);
+    std::vector<std::pair<double, std::int32_t>> options;
+    if (trie) {
+      for (std::int32_t token : allowed_tokens(beam, *trie, special, max_codes))
+        options.emplace_back(log_probabilities[token], token);
+    } else {
+      std::int32_t vocab = static_cast<std::int32_t>(row.vocab());
+      for (std::int32_t token = 0; token < vocab; ++token) options.emplace_back(log_probabilities[token], token);
+    }
+    std::size_t keep = std::min(width, options.size());
+    std::partial_sort(options.begin(), options.begin() + static_cast<std::ptrdiff_t>(keep), options.end(),
+                      [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    for (std::size_t i = 0; i < keep; ++i)
+      candidates.push_back({beam.log_probability + options[i].first, k, options[i].second, options[i].first});
+  }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+  if (candidates.size() > width) candidates.resize(width);
+  return candidates;
+}
+
+struct PromptBatch {
+  torch::Tensor tokens;       // (B, P) int64, left-padded
+  torch::Tensor positions;    // (B, P) int64
+  torch::Tensor key_padding;  // (B, P) bool, true on padding
+};
+
+PromptBatch left_pad(const std::vector<std::vector<std::int32_t>>& prompts) {
+  std::size_t longest = 0;
+  for (const auto& prompt : prompts) longest = std::max(longest, prompt.size());
+  const auto n = static_cast<std::int64_t>(prompts.size());
+  const auto length = static_cast<std::int64_t>(longest);
+  PromptBatch batch{torch::full({n, length}, static_cast<std::int64_t>(text::k_pad_id), torch::kInt64),
+                    torch::zeros({n, length}, torch::kInt64), torch::ones({n, length}, torch::kBool)};
+  auto tokens = batch.tokens.accessor<std::int64_t, 2>();
+  auto positions = batch.positions.accessor<std::int64_t, 2>();
+  auto padding = batch.key_padding.accessor<bool, 2>();
+  for (std::int64_t b = 0; b < n; ++b) {
+    const auto& prompt = prompts[static_cast<std::size_t>(b)];
+    const std::int64_t offset = length - static_cast<std::int64_t>(prompt.size());
+    for (std::size_t t = 0; t < prompt.size(); ++t) {
+      tokens[b][offset + static_cast<std::int64_t>(t)] = prompt[t];
+      positions[b][offset + static_cast<std::int64_t>(t)] = static_cast<std::int64_t>(t);
+      padding[b][offset + static_cast<std::int64_t>(t)] = false;
+    }
+  }
+  return batch;
+}
+
+Decoded collect(const std::vector<Beam>& beams, const text::Tokenizer& tokenizer) {
+  Decoded decoded;
+  std::vector<const Beam*> order;
+  for (const Beam& beam : beams)
+    if (beam.alive) order.push_back(&beam);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const Beam* a, const Beam* b) { return a->log_probability > b->log_probability; });
+  if (order.empty()) return decoded;
+  const Beam& best = *order.front();
+  decoded.codes = best.codes;
+  decoded.log_probability = best.log_probability;
+  decoded.n_generated = best.tokens.size();
+  decoded.completion = tokenizer.decode(best.tokens);
+  std::unordered_set<std::string> seen;
+  for (const Beam* beam : order) {
+    for (const DecodedCode& code : beam->codes)
+      if (seen.insert(code.code).second) decoded.ranked.push_back(code);
+  }
+  return decoded;
+}
+
+}  // namespace
+
+std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer,
+                            const std::vector<std::vector<std::int32_t>>& prompts, const DecodeOptions& options) {
+  if (prompts.empty()) return {};
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const torch::Device device = model->embed_tokens->weight.device();
+  const Special special{tokenizer.piece_to_id(text::k_code_separator_piece), text::k_eos_id,
+                        tokenizer.piece_to_id(text::k_think_open_piece),
+                        tokenizer.piece_to_id(text::k_think_close_piece)};
+  const std::size_t width = std::max<std::size_t>(1, options.beam_size);
+  const auto n_inputs = static_cast<std::int64_t>(prompts.size());
+  const auto beams_per_input = static_cast<std::int64_t>(width);
+
+  // Prefill: every prompt once, then each row's cache is copied to its beams.
+  PromptBatch batch = left_pad(prompts);
+  KvCache cache = model->make_cache();
+  torch::Tensor logits = model->forward(batch.tokens.to(device), batch.positions.to(device),
+                                        batch.key_padding.to(device), &cache);  // (B, P, V)
+  torch::Tensor rows = torch::arange(n_inputs, torch::kInt64).repeat_interleave(beams_per_input);
+  cache.select_rows(rows.to(device));
+  torch::Tensor key_padding = batch.key_padding.index_select(0, rows).to(device);   // (B*K, S)
+  torch::Tensor next_position = batch.positions.select(1, -1).index_select(0, rows) + 1;  // (B*K)
+  torch::Tensor log_probabilities =
+      torch::log_softmax(logits.select(1, -1).to(torch::kFloat32), -1).index_select(0, rows.to(device));
+
+  std::vector<std::vector<Beam>> beams(prompts.size(), std::vector<Beam>(width));
+  for (auto& input_beams : beams) input_beams[0].alive = true;
+  const std::size_t vocab = static_cast<std::size_t>(log_probabilities.size(-1));
+
+  for (std::size_t step = 0; step < options.max_new_tokens; ++step) {
+    torch::Tensor host = log_probabilities.to(torch::kCPU).contiguous();  // (B*K, V)
+    const float* data = host.data_ptr<float>();
+    std::vector<std::int64_t> sources;
+    std::vector<std::int64_t> next_tokens;
+    bool all_done = true;
+    for (std::size_t b = 0; b < beams.size(); ++b) {
+      struct Row {
+        const float* base;
+        std::size_t vocab_size;
+        const float* operator()(std::size_t k) const { return base + k * vocab_size; }
+        std::size_t vocab() const { return vocab_size; }
+      } row{data + b * width * vocab, vocab};
+      std::vector<Candidate> chosen =
+          best_candidates(beams[b], width, row, options.trie, special, options.max_codes);
+      std::vector<Beam> next(width);
+      for (std::size_t k = 0; k < chosen.size(); ++k) {
+        const Candidate& candidate = chosen[k];
+        next[k] = beams[b][candidate.beam];
+        if (candidate.token >= 0)
+          advance(next[k], candidate.token, candidate.token_log_probability, tokenizer, options.trie, special);
+        all_done = all_done && next[k].done;
+      }
+      for (std::size_t k = 0; k < width; ++k) {
+        std::size_t source = k < chosen.size() ? chosen[k].beam : 0;
+        sources.push_back(static_cast<std::int64_t>(b * width + source));
+        bool feeds = k < chosen.size() && !next[k].done;
+        next_tokens.push_back(feeds ? next[k].tokens.back() : text::k_pad_id);
+      }
+      beams[b] = std::move(next);
+    }
+    if (all_done || step + 1 == options.max_new_tokens) break;
+    // One token for every beam, on the reordered cache.
+    torch::Tensor source_index = torch::tensor(sources, torch::kInt64);
+    cache.select_rows(source_index.to(device));
+    key_padding = torch::cat({key_padding.index_select(0, source_index.to(device)),
+                              torch::zeros({static_cast<std::int64_t>(sources.size()), 1}, torch::kBool).to(device)},
+                             1);
+    next_position = next_position.index_select(0, source_index);
+    torch::Tensor tokens = torch::tensor(next_tokens, torch::kInt64).unsqueeze(1).to(device);  // (B*K, 1)
+    logits = model->forward(tokens, next_position.unsqueeze(1).to(device), key_padding, &cache);
+    log_probabilities = torch::log_softmax(logits.select(1, -1).to(torch::kFloat32), -1);
+    next_position = next_position + 1;
+  }
+
+  // A beam cut off by max_new_tokens keeps the codes it completed.
+  std::vector<Decoded> results;
+  for (auto& input_beams : beams) results.push_back(collect(input_beams, tokenizer));
+  return results;
+}
+
+}  // namespace medcode::model
