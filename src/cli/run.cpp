@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <map>
 
 #include "context.h"
 #include "medcode/pipeline/run.h"
@@ -24,6 +25,14 @@ struct RunCommandOptions {
   std::uint64_t seed = 42;
   double min_quality = 0.7;
   double max_cost = -1;
+  bool train = false;
+  std::string train_config = "small";
+  std::int64_t base_steps = 300;
+  std::int64_t lora_steps = 100;
+  std::int64_t batch_size = 16;
+  int vocab_size = 2000;
+  std::string device = "auto";
+  int threads = 0;
 };
 
 nlohmann::json summary_json(const pipeline::RunSummary& summary) {
@@ -39,6 +48,7 @@ nlohmann::json summary_json(const pipeline::RunSummary& summary) {
           {"outputs", outputs},
           {"new_work", summary.new_work()},
           {"quality_histogram", summary.quality_histogram},
+          {"micro_f1", nlohmann::json(std::map<std::string, double>(summary.micro_f1.begin(), summary.micro_f1.end()))},
           {"seconds", summary.seconds}};
 }
 
@@ -73,6 +83,24 @@ void add_run_command(CLI::App& app, CommandList& commands) {
       ->capture_default_str();
   command->add_option("--max-cost", options->max_cost, "Spending cap in USD for generation")
       ->envname("MEDCODE_MAX_COST");
+  command->add_flag("--train", options->train,
+                    "Then tokenize, train a base model and LoRA adapters, and evaluate them against the baselines")
+      ->envname("MEDCODE_TRAIN");
+  command->add_option("--train-config", options->train_config, "--train: model sizes (tiny, small or a YAML file)")
+      ->capture_default_str();
+  command->add_option("--base-steps", options->base_steps, "--train: optimizer steps of the base model")
+      ->capture_default_str();
+  command->add_option("--lora-steps", options->lora_steps, "--train: optimizer steps of the LoRA adapters")
+      ->capture_default_str();
+  command->add_option("--batch-size", options->batch_size, "--train: sequences per batch")->capture_default_str();
+  command->add_option("--vocab-size", options->vocab_size, "--train: SentencePiece vocabulary size")
+      ->capture_default_str();
+  command->add_option("--device", options->device, "--train: auto, cpu, cuda or mps")
+      ->envname("MEDCODE_DEVICE")
+      ->capture_default_str();
+  command->add_option("--threads", options->threads, "--train: CPU threads for LibTorch (0: its default)")
+      ->envname("MEDCODE_THREADS")
+      ->capture_default_str();
   commands.push_back(
       {command, [options](Context& context) {
          llm::ModelRegistry registry = context.model_registry();
@@ -90,6 +118,14 @@ void add_run_command(CLI::App& app, CommandList& commands) {
          settings.min_quality = options->min_quality;
          if (options->max_cost >= 0) settings.max_cost_usd = options->max_cost;
          settings.run_id = run.id();
+         settings.train = options->train;
+         settings.train_config = options->train_config;
+         settings.base_steps = options->base_steps;
+         settings.lora_steps = options->lora_steps;
+         settings.batch_size = options->batch_size;
+         settings.vocab_size = options->vocab_size;
+         settings.device = options->device;
+         settings.threads = options->threads;
          settings.registry = &registry;
          settings.progress = context.progress();
          settings.on_stage = [](const std::string& stage, const std::string& message) {
@@ -105,7 +141,7 @@ void add_run_command(CLI::App& app, CommandList& commands) {
            std::cout << out.dump(2) << "\n";
          } else if (!context.options().quiet) {
            for (const auto& stage : summary.stages) {
-             std::cout << fmt::format("{:<9} {}\n", stage.stage, stage.outcome);
+             std::cout << fmt::format("{:<10} {}\n", stage.stage, stage.outcome);
            }
            std::cout << fmt::format(
                "{} entries, {} golden; quality histogram (0.0-0.1 ... 0.9-1.0): "

@@ -7,12 +7,31 @@
 #include <iostream>
 
 #include "context.h"
+#ifdef MEDCODE_HAVE_MODEL
+#include "medcode/model/predictor.h"
+#endif
 #include "medcode/dataset/score.h"
 #include "medcode/util/error.h"
 
 namespace medcode::cli {
 
 namespace {
+
+// model:<dir> coders: a trained model decoding greedily over the release's valid codes.
+dataset::CoderFactory model_coder_factory() {
+#ifdef MEDCODE_HAVE_MODEL
+  return [](store::Database& db, const codes::ReleaseInfo& release,
+            const std::string& name) -> std::unique_ptr<dataset::Coder> {
+    model::PredictOptions predict;
+    predict.model_dir = name.substr(std::string_view("model:").size());
+    predict.system = release.system;
+    predict.year = release.year;
+    return std::make_unique<model::ModelCoder>(db, predict);
+  };
+#else
+  return {};
+#endif
+}
 
 struct ScoreCommandOptions {
   std::vector<std::string> coders = {"bm25"};
@@ -157,8 +176,9 @@ void add_score_command(CLI::App& app, CommandList& commands) {
   command
       ->add_option(
           "--coder", options->coders,
-          "bm25 (tabular descriptions), bm25+terms (and inclusion terms) or llm:<model> (a configured "
-          "model, see `medcode generate --list-models`); repeat for several")
+          "bm25 (tabular descriptions), bm25+terms (and inclusion terms), llm:<model> (a configured "
+          "model, see `medcode generate --list-models`) or model:<dir> (a model from `medcode train`); "
+          "repeat for several")
       ->capture_default_str();
   command->add_option("--top-k", options->top_k, "Codes in each coder's answer")->capture_default_str();
   command->add_option("--task", options->task, "Only entries of this task (cms-terms, descriptions, facets)");
@@ -192,6 +212,7 @@ void add_score_command(CLI::App& app, CommandList& commands) {
                           score.seed = options->seed;
                           score.run_id = run.id();
                           score.progress = context.progress();
+                          score.model_coders = model_coder_factory();
                           // Read only for model coders, so a broken model config cannot stop bm25.
                           bool any_llm =
                               std::any_of(options->coders.begin(), options->coders.end(),

@@ -21,6 +21,7 @@ namespace {
 constexpr std::size_t k_batch = 2000;  // scores per transaction
 
 constexpr std::string_view k_llm_prefix = "llm:";
+constexpr std::string_view k_model_prefix = "model:";
 
 bool is_llm_coder(const std::string& coder) { return coder.rfind(k_llm_prefix, 0) == 0; }
 
@@ -81,10 +82,17 @@ ReleaseContext& context_for(store::Database& db,
   return contexts.emplace(key, std::move(context)).first->second;
 }
 
-const Coder& coder_for(store::Database& db, ReleaseContext& context, const std::string& name) {
+bool is_model_coder(const std::string& coder) { return coder.rfind(k_model_prefix, 0) == 0; }
+
+const Coder& coder_for(store::Database& db, ReleaseContext& context, const std::string& name,
+                       const ScoreOptions& options) {
   auto it = context.coders.find(name);
-  if (it == context.coders.end())
-    it = context.coders.emplace(name, make_retrieval_coder(db, context.release, name)).first;
+  if (it == context.coders.end()) {
+    std::unique_ptr<Coder> coder = is_model_coder(name) ? options.model_coders(db, context.release, name)
+                                                        : make_retrieval_coder(db, context.release, name);
+    if (!coder) fail(ExitCode::usage, "--coder {}: unknown coder", name);
+    it = context.coders.emplace(name, std::move(coder)).first;
+  }
   return *it->second;
 }
 
@@ -121,12 +129,21 @@ std::int64_t score_with(store::Database& db, const std::string& coder_name,
     std::size_t end = std::min(entries.size(), begin + k_batch);
     store::Transaction transaction(db);
     std::string now = util::utc_now_iso8601();
-    for (std::size_t i = begin; i < end; ++i) {
-      const EntryRow& entry = entries[i];
-      ReleaseContext& context = context_for(db, contexts, entry.system, entry.year);
-      std::vector<RankedCode> answer = coder_for(db, context, coder_name).code(entry.text, options.top_k);
-      write_score(insert, entry, context, coder_name, answer, options, now);
-      ++scored;
+    // Runs of entries of one release are coded together, so a batching coder sees them at once.
+    for (std::size_t i = begin; i < end;) {
+      const EntryRow& first = entries[i];
+      ReleaseContext& context = context_for(db, contexts, first.system, first.year);
+      std::size_t run_end = i;
+      std::vector<std::string> texts;
+      while (run_end < end && entries[run_end].system == first.system && entries[run_end].year == first.year)
+        texts.push_back(entries[run_end++].text);
+      std::vector<std::vector<RankedCode>> answers =
+          coder_for(db, context, coder_name, options).code_many(texts, options.top_k);
+      for (std::size_t j = i; j < run_end; ++j) {
+        write_score(insert, entries[j], context, coder_name, answers[j - i], options, now);
+        ++scored;
+      }
+      i = run_end;
     }
     transaction.commit();
     util::report(options.progress, "score " + coder_name, end, entries.size());
@@ -244,8 +261,15 @@ void check_coders(const ScoreOptions& options) {
   if (options.coders.empty()) fail(ExitCode::usage, "--coder: at least one coder is needed");
   for (const auto& coder : options.coders) {
     if (coder == "bm25" || coder == "bm25+terms") continue;
+    if (is_model_coder(coder)) {
+      if (coder.size() == k_model_prefix.size())
+        fail(ExitCode::usage, "--coder {}: name a model folder after model:", coder);
+      if (!options.model_coders)
+        fail(ExitCode::usage, "--coder {}: this build has no model stack (built without LibTorch)", coder);
+      continue;
+    }
     if (!is_llm_coder(coder))
-      fail(ExitCode::usage, "--coder {}: unknown coder (bm25, bm25+terms, llm:<model>)", coder);
+      fail(ExitCode::usage, "--coder {}: unknown coder (bm25, bm25+terms, llm:<model>, model:<dir>)", coder);
     std::string model = coder.substr(k_llm_prefix.size());
     if (model.empty()) fail(ExitCode::usage, "--coder {}: name a configured model after llm:", coder);
     if (!options.registry)

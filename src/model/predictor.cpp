@@ -105,21 +105,23 @@ ModelCoder::ModelCoder(store::Database& db, const PredictOptions& options)
       m_name("model:" + options.model_dir.lexically_normal().string()) {}
 
 std::vector<dataset::RankedCode> ModelCoder::code(std::string_view text, std::size_t k) const {
-  auto batch = code_batch({std::string(text)});
-  std::vector<dataset::RankedCode> ranked = std::move(batch.front().first);
-  if (ranked.size() > k) ranked.resize(k);
-  return ranked;
+  return code_many({std::string(text)}, k).front();
 }
 
-std::vector<std::pair<std::vector<dataset::RankedCode>, std::size_t>> ModelCoder::code_batch(
-    const std::vector<std::string>& texts) const {
-  std::vector<std::pair<std::vector<dataset::RankedCode>, std::size_t>> results;
+std::vector<std::vector<dataset::RankedCode>> ModelCoder::code_many(const std::vector<std::string>& texts,
+                                                                    std::size_t k) const {
+  std::vector<std::vector<dataset::RankedCode>> answers;
+  m_last_counts.clear();
   for (const Prediction& prediction : m_predictor->predict(texts)) {
     std::vector<dataset::RankedCode> ranked;
-    for (const auto& code : prediction.ranked) ranked.push_back({code.code, code.score});
-    results.emplace_back(std::move(ranked), prediction.codes.size());
+    for (const auto& code : prediction.ranked) {
+      if (ranked.size() == k) break;
+      ranked.push_back({code.code, code.score});
+    }
+    m_last_counts.push_back(std::min(prediction.codes.size(), ranked.size()));
+    answers.push_back(std::move(ranked));
   }
-  return results;
+  return answers;
 }
 
 }  // namespace medcode::model

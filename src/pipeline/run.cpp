@@ -2,6 +2,10 @@
 // stages run by hand write the same store; what a stage finds already done it leaves as it is.
 #include "medcode/pipeline/run.h"
 
+#ifdef MEDCODE_HAVE_MODEL
+#include "train_stages.h"
+#endif
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -152,6 +156,9 @@ RunSummary run_pipeline(store::Database& db, const RunOptions& options) {
   if (options.target_size < 1)
     fail(ExitCode::usage, "--target-size {}: must be at least 1", options.target_size);
   if (!options.registry) fail(ExitCode::internal, "run_pipeline needs the model registry");
+#ifndef MEDCODE_HAVE_MODEL
+  if (options.train) fail(ExitCode::usage, "--train: this build has no model stack (built without LibTorch)");
+#endif
   auto start = std::chrono::steady_clock::now();
   util::FileLock lock(db.path().string() + ".lock");
   RunSummary summary;
@@ -189,6 +196,14 @@ RunSummary run_pipeline(store::Database& db, const RunOptions& options) {
               fmt::format("{} entries, {} golden (quality >= {}) in {}", exported.entries, exported.golden,
                           options.min_quality, options.out_dir.string()),
               false);
+
+#ifdef MEDCODE_HAVE_MODEL
+  if (options.train) {
+    run_training_stages(db, options, summary, [&](const std::string& stage, std::string outcome, bool new_work) {
+      stages.done(stage, std::move(outcome), new_work);
+    });
+  }
+#endif
 
   report::ReportOptions report_options;
   report_options.output = options.out_dir / "index.html";

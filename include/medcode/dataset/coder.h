@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,7 +27,20 @@ class Coder {
   virtual std::string name() const = 0;
   // The best `k` codes for `text`, best first.
   virtual std::vector<RankedCode> code(std::string_view text, std::size_t k) const = 0;
+  // The same for many texts; a coder that works faster in batches (a trained model) overrides it.
+  virtual std::vector<std::vector<RankedCode>> code_many(const std::vector<std::string>& texts,
+                                                         std::size_t k) const {
+    std::vector<std::vector<RankedCode>> answers;
+    answers.reserve(texts.size());
+    for (const auto& text : texts) answers.push_back(code(text, k));
+    return answers;
+  }
 };
+
+// Builds coders the dataset module cannot build itself (`model:<dir>`, from the model stack above it), for
+// a release; returns nullptr for names it does not know.
+using CoderFactory =
+    std::function<std::unique_ptr<Coder>(store::Database&, const codes::ReleaseInfo&, const std::string&)>;
 
 // Lower-case words of letters and digits, without stop words, plurals folded ("fractures" → "fracture",
 // "injuries" → "injury"): the terms both the index and the queries use.

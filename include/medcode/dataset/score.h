@@ -60,7 +60,9 @@ struct QualityReport {
 };
 
 struct ScoreOptions {
-  std::vector<std::string> coders = {"bm25"};  // bm25, bm25+terms, llm:<model>
+  std::vector<std::string> coders = {"bm25"};  // bm25, bm25+terms, llm:<model>, model:<dir>
+  // Builds model:<dir> coders; without it (a build without the model stack) they are a usage error.
+  CoderFactory model_coders;
   std::size_t top_k = 10;
   std::optional<std::string> task;  // only entries of this task
   bool rescore = false;             // score again entries this coder already scored

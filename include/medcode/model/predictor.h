@@ -80,13 +80,17 @@ class ModelCoder : public dataset::Coder {
   ModelCoder(store::Database& db, const PredictOptions& options);
   std::string name() const override { return m_name; }
   std::vector<dataset::RankedCode> code(std::string_view text, std::size_t k) const override;
-  // Codes for many texts at once, batched: the first `n_predicted` of each are the predicted set.
-  std::vector<std::pair<std::vector<dataset::RankedCode>, std::size_t>> code_batch(
-      const std::vector<std::string>& texts) const;
+  // Batched: the texts are decoded `batch_size` at a time.
+  std::vector<std::vector<dataset::RankedCode>> code_many(const std::vector<std::string>& texts,
+                                                          std::size_t k) const override;
+  // The size of the predicted set of each text's answer from the last code_many call: the best sequence's
+  // codes; the rest of an answer comes from other beams.
+  const std::vector<std::size_t>& last_predicted_counts() const { return m_last_counts; }
 
  private:
   std::unique_ptr<Predictor> m_predictor;
   std::string m_name;
+  mutable std::vector<std::size_t> m_last_counts;
 };
 
 }  // namespace medcode::model

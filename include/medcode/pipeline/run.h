@@ -29,6 +29,15 @@ struct RunOptions {
   double min_quality = 0.7;
   std::optional<double> max_cost_usd;
   std::optional<std::int64_t> run_id;
+  // --train: tokenize → train base → train LoRA → evaluate against the baselines, after the export.
+  bool train = false;
+  std::string train_config = "small";  // model sizes: tiny, small or a YAML file
+  std::int64_t base_steps = 300;
+  std::int64_t lora_steps = 100;
+  std::int64_t batch_size = 16;
+  int vocab_size = 2000;
+  std::string device = "auto";
+  int threads = 0;
   const llm::ModelRegistry* registry = nullptr;
   std::function<void(const std::string& stage, const std::string& message)> on_stage;  // milestones
   util::ProgressCallback progress;
@@ -49,10 +58,12 @@ struct RunSummary {
   bool new_work() const;
   std::optional<std::string> stale_lock;        // the holder of a lock left by a killed run, taken over
   std::vector<std::int64_t> quality_histogram;  // bm25 scores in 10 bins
+  std::vector<std::pair<std::string, double>> micro_f1;  // --train: coder → micro-F1 on the test split
   int exit_code = 0;                            // 4 or 6 when generation stopped on a provider or the budget
 };
 
-// Error(policy) when another run holds the store's lock (`<db>.lock`).
+// Error(policy) when another run holds the store's lock (`<db>.lock`); Error(usage) for --train in a build
+// without the model stack.
 RunSummary run_pipeline(store::Database& db, const RunOptions& options);
 
 }  // namespace medcode::pipeline
