@@ -69,6 +69,7 @@ void add_codes_command(CLI::App& app, CommandList& commands);
 void add_export_command(CLI::App& app, CommandList& commands);
 void add_generate_command(CLI::App& app, CommandList& commands);
 void add_score_command(CLI::App& app, CommandList& commands);
+void add_evaluate_command(CLI::App& app, CommandList& commands);
 void add_report_command(CLI::App& app, CommandList& commands);
 void add_run_command(CLI::App& app, CommandList& commands);
 

@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   medcode::cli::add_generate_command(app, commands);
   medcode::cli::add_score_command(app, commands);
   medcode::cli::add_export_command(app, commands);
+  medcode::cli::add_evaluate_command(app, commands);
   medcode::cli::add_report_command(app, commands);
   medcode::cli::add_run_command(app, commands);
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "medcode/report/report.h"
 #include "medcode/util/files.h"
@@ -125,6 +126,7 @@ class Page {
     requests();
     quality();
     coverage();
+    evaluations();
     runs();
     m_html += "</main></body></html>\n";
     return std::move(m_html);
@@ -332,6 +334,27 @@ class Page {
           count_text(chapter.codes_covered), count_text(chapter.billable_codes),
           percent(chapter.codes_covered, chapter.billable_codes));
     }
+    m_html += "</tbody></table>\n";
+  }
+
+  void evaluations() {
+    m_html +=
+        "<h2 id=\"evaluations\">Evaluations</h2>\n<table id=\"evaluations-table\"><thead><tr>"
+        "<th class=\"num\">id</th><th>coder</th><th>dataset</th><th class=\"num\">examples</th>"
+        "<th class=\"num\">micro-F1</th><th class=\"num\">macro-F1</th><th class=\"num\">exact match</th>"
+        "<th>at</th></tr></thead><tbody>\n";
+    for (const EvaluationRow& row : m_data.evaluations) {
+      std::string file = std::filesystem::path(row.dataset).filename().string();
+      m_html += fmt::format(
+          "<tr><td class=\"num\">{}</td><td>{}</td><td title=\"{}\">{}</td><td class=\"num\">{}</td>"
+          "<td class=\"num\">{:.3f}</td><td class=\"num\">{:.3f}</td><td class=\"num\">{:.3f}</td>"
+          "<td>{}</td></tr>\n",
+          row.id, html_escape(row.coder), html_escape(row.dataset), html_escape(file),
+          count_text(row.n_examples), row.micro_f1, row.macro_f1, row.exact_match,
+          html_escape(row.created_at));
+    }
+    if (m_data.evaluations.empty())
+      m_html += "<tr><td colspan=\"8\">No evaluations yet: run <code>medcode evaluate</code>.</td></tr>\n";
     m_html += "</tbody></table>\n";
   }
 

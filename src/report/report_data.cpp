@@ -1,5 +1,5 @@
 // Reads what the report shows from the store: the ledger, metrics, batch-size history, entries, scores, code
-// chapters and runs. Every query is read-only; tables that are still empty give empty series.
+// chapters, evaluations and runs. Every query is read-only; tables that are still empty give empty series.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -16,6 +16,7 @@ namespace {
 
 constexpr int k_top_categories = 20;
 constexpr int k_runs_shown = 100;
+constexpr int k_evaluations_shown = 100;
 
 std::string model_label(const std::string& labels_json) {
   nlohmann::json labels = nlohmann::json::parse(labels_json, nullptr, false);
@@ -214,6 +215,18 @@ void read_categories(store::Database& db, ReportData& data) {
   }
 }
 
+void read_evaluations(store::Database& db, ReportData& data) {
+  store::Statement select = db.prepare(
+      "SELECT id, coder, dataset, n_examples, micro_f1, macro_f1, exact_match, created_at FROM evaluations "
+      "ORDER BY id DESC LIMIT ?");
+  select.bind(1, k_evaluations_shown);
+  while (select.step()) {
+    data.evaluations.push_back({select.column_int64(0), select.column_text(1), select.column_text(2),
+                                select.column_int64(3), select.column_double(4), select.column_double(5),
+                                select.column_double(6), select.column_text(7)});
+  }
+}
+
 void read_runs(store::Database& db, ReportData& data) {
   store::Statement select = db.prepare(
       "SELECT id, command, argv, started_at, finished_at, status, exit_code, error, counters FROM runs "
@@ -267,6 +280,7 @@ ReportData collect_report_data(store::Database& db) {
   read_scores(db, data);
   read_chapters(db, data);
   read_categories(db, data);
+  read_evaluations(db, data);
   read_runs(db, data);
   return data;
 }

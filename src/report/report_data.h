@@ -89,6 +89,18 @@ struct RunRow {
   std::string counters;  // JSON object
 };
 
+// One row of `evaluations`: a coder scored on a dataset file by `medcode evaluate`.
+struct EvaluationRow {
+  std::int64_t id = 0;
+  std::string coder;
+  std::string dataset;  // the file's path
+  std::int64_t n_examples = 0;
+  double micro_f1 = 0;
+  double macro_f1 = 0;
+  double exact_match = 0;
+  std::string created_at;
+};
+
 constexpr int k_score_bins = 10;
 
 struct ReportData {
@@ -107,6 +119,7 @@ struct ReportData {
   std::string chapter_release;  // "ICD-10-CM 2023", empty without an ICD-10-CM release
   std::vector<ChapterCoverage> chapters;
   std::vector<CategoryCoverage> top_categories;
+  std::vector<EvaluationRow> evaluations;  // newest first
   std::vector<RunRow> runs;
   std::int64_t runs_not_shown = 0;
 };

@@ -84,6 +84,11 @@ void fill_store(store::Database& db) {
       (2, 'bm25', 0.8, 'ranked', '[]', '2026-01-05T12:00:00Z'),
       (3, 'bm25', 0.55, 'partial', '[]', '2026-01-05T12:00:00Z'),
       (4, 'bm25', 0.1, 'none', '[]', '2026-01-05T12:00:00Z');
+    INSERT INTO evaluations (run_id, coder, dataset, n_examples, micro_f1, macro_f1, exact_match, result,
+                             created_at) VALUES
+      (NULL, 'bm25', '/data/out/descriptions-to-codes.golden.test.jsonl', 1234, 0.41666, 0.3, 0.25, '{}',
+       '2026-01-05T13:00:00Z'),
+      (NULL, 'majority', '/data/out/<b>.jsonl', 10, 0.1, 0.01, 0.1, '{}', '2026-01-05T13:05:00Z');
   )sql");
 }
 
@@ -195,6 +200,28 @@ TEST(Report, EscapesTextFromTheStore) {
   EXPECT_EQ(html.find(k_hostile_model), std::string::npos);
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_NE(html.find("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"), std::string::npos);
+}
+
+TEST(Report, ListsEvaluationsNewestFirstWithTheirHeadlineFigures) {
+  TempDir dir;
+  store::Database db = store::Database::open_in_memory();
+  fill_store(db);
+  report::write_report(db, {dir / "index.html", ""});
+  std::string html = read_text(dir / "index.html");
+  std::size_t table = html.find("<table id=\"evaluations-table\">");
+  ASSERT_NE(table, std::string::npos);
+  std::size_t bm25 = html.find(
+      "<td>bm25</td><td title=\"/data/out/descriptions-to-codes.golden.test.jsonl\">"
+      "descriptions-to-codes.golden.test.jsonl</td><td class=\"num\">1,234</td><td class=\"num\">0.417</td>"
+      "<td class=\"num\">0.300</td><td class=\"num\">0.250</td>",
+      table);
+  std::size_t majority = html.find("<td>majority</td><td title=\"/data/out/&lt;b&gt;.jsonl\">", table);
+  EXPECT_NE(bm25, std::string::npos);
+  EXPECT_LT(majority, bm25);
+
+  store::Database empty = store::Database::open_in_memory();
+  report::write_report(empty, {dir / "empty.html", ""});
+  EXPECT_NE(read_text(dir / "empty.html").find("No evaluations yet"), std::string::npos);
 }
 
 TEST(Report, AnInMemoryStoreCanBeReported) {

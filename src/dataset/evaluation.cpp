@@ -1,0 +1,218 @@
+// The evaluation metrics: micro and macro P/R/F1 over predicted sets, P@k and R@k over rankings, exact match
+// and per-chapter scores. Every 0/0 is 0; docs/evaluate.md defines each figure as computed here.
+#include "medcode/dataset/evaluation.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <set>
+#include <unordered_set>
+
+#include "medcode/util/error.h"
+
+namespace medcode::dataset {
+
+namespace {
+
+double ratio(std::int64_t numerator, std::int64_t denominator) {
+  return denominator == 0 ? 0.0 : static_cast<double>(numerator) / static_cast<double>(denominator);
+}
+
+double f1_of(double precision, double recall) {
+  return precision + recall == 0 ? 0.0 : 2 * precision * recall / (precision + recall);
+}
+
+// P, R and F1 from pooled counts.
+void finish(PrfScores& scores) {
+  scores.precision = ratio(scores.true_positives, scores.true_positives + scores.false_positives);
+  scores.recall = ratio(scores.true_positives, scores.true_positives + scores.false_negatives);
+  scores.f1 = f1_of(scores.precision, scores.recall);
+}
+
+// The ranking without repeated codes, so a code counts once at its best rank.
+std::vector<std::string> distinct_ranking(const std::vector<RankedCode>& ranked) {
+  std::vector<std::string> codes;
+  std::unordered_set<std::string> seen;
+  for (const auto& entry : ranked) {
+    if (seen.insert(entry.code).second) codes.push_back(entry.code);
+  }
+  return codes;
+}
+
+std::set<std::string> predicted_set(const Prediction& prediction) {
+  std::size_t n = std::min(prediction.n_predicted, prediction.ranked.size());
+  std::set<std::string> codes;
+  for (std::size_t i = 0; i < n; ++i) codes.insert(prediction.ranked[i].code);
+  return codes;
+}
+
+// Chapters in the release's order ("1" < "2" < "10"), codes without a chapter last.
+bool chapter_before(const std::string& a, const std::string& b) {
+  if (a.empty() || b.empty()) return !a.empty() && b.empty();
+  bool a_number = std::all_of(a.begin(), a.end(), [](unsigned char c) { return std::isdigit(c); });
+  bool b_number = std::all_of(b.begin(), b.end(), [](unsigned char c) { return std::isdigit(c); });
+  if (a_number && b_number && a.size() != b.size()) return a.size() < b.size();
+  if (a_number != b_number) return a_number;
+  return a < b;
+}
+
+// Pooled counts per key (a code for macro averages, a chapter for the breakdown).
+struct Tally {
+  std::map<std::string, PrfScores> counts;
+  void add(const std::set<std::string>& gold, const std::set<std::string>& predicted,
+           const std::function<std::string(const std::string&)>& key_of) {
+    for (const auto& code : predicted) {
+      auto& scores = counts[key_of(code)];
+      ++(gold.count(code) ? scores.true_positives : scores.false_positives);
+    }
+    for (const auto& code : gold) {
+      if (!predicted.count(code)) ++counts[key_of(code)].false_negatives;
+    }
+  }
+};
+
+void score_at_k(const std::vector<EvalExample>& examples, const std::vector<Prediction>& predictions,
+                EvalResult& result, const std::vector<std::size_t>& ks) {
+  for (std::size_t k : ks) {
+    ScoresAtK at{k, 0, 0};
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+      std::vector<std::string> ranking = distinct_ranking(predictions[i].ranked);
+      const auto& gold = examples[i].gold;
+      std::size_t top = std::min(k, ranking.size());
+      auto hits = std::count_if(
+          ranking.begin(), ranking.begin() + static_cast<std::ptrdiff_t>(top),
+          [&](const std::string& code) { return std::find(gold.begin(), gold.end(), code) != gold.end(); });
+      at.precision += static_cast<double>(hits) / static_cast<double>(k);
+      at.recall += ratio(hits, static_cast<std::int64_t>(gold.size()));
+    }
+    at.precision /= static_cast<double>(examples.size());
+    at.recall /= static_cast<double>(examples.size());
+    result.at_k.push_back(at);
+  }
+}
+
+// The mean over gold codes of each code's P, R and F1; a code never predicted has precision 0.
+PrfScores macro_average(const std::map<std::string, PrfScores>& per_code) {
+  PrfScores macro;
+  std::size_t n = 0;
+  for (const auto& [code, counts] : per_code) {
+    if (counts.true_positives + counts.false_negatives == 0) continue;  // predicted, never gold
+    PrfScores scores = counts;
+    finish(scores);
+    macro.precision += scores.precision;
+    macro.recall += scores.recall;
+    macro.f1 += scores.f1;
+    ++n;
+  }
+  if (n > 0) {
+    macro.precision /= static_cast<double>(n);
+    macro.recall /= static_cast<double>(n);
+    macro.f1 /= static_cast<double>(n);
+  }
+  return macro;
+}
+
+nlohmann::json prf_json(const PrfScores& scores, bool with_counts) {
+  nlohmann::json out = {{"precision", scores.precision}, {"recall", scores.recall}, {"f1", scores.f1}};
+  if (with_counts) {
+    out["true_positives"] = scores.true_positives;
+    out["false_positives"] = scores.false_positives;
+    out["false_negatives"] = scores.false_negatives;
+  }
+  return out;
+}
+
+}  // namespace
+
+Prediction predict(const Coder& coder, std::string_view text, std::size_t k) {
+  if (const auto* deciding = dynamic_cast<const DecidingCoder*>(&coder)) return deciding->predict(text, k);
+  Prediction prediction;
+  prediction.ranked = coder.code(text, std::max<std::size_t>(k, 1));
+  prediction.n_predicted = std::min<std::size_t>(1, prediction.ranked.size());
+  return prediction;
+}
+
+std::vector<Prediction> predict_all(const Coder& coder, const std::vector<EvalExample>& examples,
+                                    std::size_t k, const util::ProgressCallback& progress) {
+  std::vector<Prediction> predictions;
+  predictions.reserve(examples.size());
+  const auto total = static_cast<std::uint64_t>(examples.size());
+  for (const auto& example : examples) {
+    predictions.push_back(predict(coder, example.text, k));
+    util::report(progress, "evaluate", predictions.size(), total);
+  }
+  return predictions;
+}
+
+EvalResult evaluate(const std::vector<EvalExample>& examples, const std::vector<Prediction>& predictions,
+                    const EvalOptions& options, const ChapterLookup& chapter_of) {
+  if (examples.size() != predictions.size()) {
+    fail(ExitCode::internal, "evaluate: {} examples but {} predictions", examples.size(), predictions.size());
+  }
+  for (std::size_t k : options.ks) {
+    if (k == 0) fail(ExitCode::usage, "--k: every cut-off must be at least 1");
+  }
+  EvalResult result;
+  result.n_examples = static_cast<std::int64_t>(examples.size());
+  Tally per_code;
+  Tally per_chapter;
+  std::int64_t exact = 0;
+  auto identity = [](const std::string& code) { return code; };
+  auto chapter = [&](const std::string& code) { return chapter_of ? chapter_of(code) : std::string(); };
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    std::set<std::string> gold(examples[i].gold.begin(), examples[i].gold.end());
+    std::set<std::string> predicted = predicted_set(predictions[i]);
+    result.n_gold += static_cast<std::int64_t>(gold.size());
+    result.n_predicted += static_cast<std::int64_t>(predicted.size());
+    if (predicted.empty()) ++result.n_without_prediction;
+    if (predicted == gold) ++exact;
+    per_code.add(gold, predicted, identity);
+    per_chapter.add(gold, predicted, chapter);
+  }
+  for (const auto& [code, counts] : per_code.counts) {
+    result.micro.true_positives += counts.true_positives;
+    result.micro.false_positives += counts.false_positives;
+    result.micro.false_negatives += counts.false_negatives;
+    if (counts.true_positives + counts.false_negatives > 0) ++result.n_labels;
+  }
+  finish(result.micro);
+  result.macro = macro_average(per_code.counts);
+  result.exact_match = ratio(exact, result.n_examples);
+  if (!examples.empty()) score_at_k(examples, predictions, result, options.ks);
+  for (auto& [key, counts] : per_chapter.counts) {
+    finish(counts);
+    result.chapters.push_back({key, counts.true_positives + counts.false_negatives, counts});
+  }
+  std::sort(
+      result.chapters.begin(), result.chapters.end(),
+      [](const ChapterScores& a, const ChapterScores& b) { return chapter_before(a.chapter, b.chapter); });
+  return result;
+}
+
+nlohmann::json EvalResult::to_json() const {
+  nlohmann::json at = nlohmann::json::array();
+  for (const auto& scores : at_k) {
+    at.push_back({{"k", scores.k}, {"precision", scores.precision}, {"recall", scores.recall}});
+  }
+  nlohmann::json by_chapter = nlohmann::json::array();
+  for (const auto& row : chapters) {
+    nlohmann::json entry = prf_json(row.scores, true);
+    entry["chapter"] = row.chapter;
+    entry["support"] = row.support;
+    by_chapter.push_back(std::move(entry));
+  }
+  nlohmann::json macro_json = prf_json(macro, false);
+  macro_json["codes"] = n_labels;
+  return {{"n_examples", n_examples},
+          {"n_gold", n_gold},
+          {"n_predicted", n_predicted},
+          {"n_labels", n_labels},
+          {"n_without_prediction", n_without_prediction},
+          {"micro", prf_json(micro, true)},
+          {"macro", macro_json},
+          {"at_k", at},
+          {"exact_match", exact_match},
+          {"chapters", by_chapter}};
+}
+
+}  // namespace medcode::dataset
