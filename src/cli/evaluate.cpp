@@ -13,7 +13,7 @@
 #include "medcode/util/error.h"
 
 #ifdef MEDCODE_HAVE_MODEL
-#include "medcode/model/model_coder.h"  // model::make_model_coder(dir)
+#include "medcode/model/predictor.h"
 #endif
 
 namespace medcode::cli {
@@ -31,6 +31,10 @@ struct EvaluateCommandOptions {
   std::string split;
   std::size_t limit = 0;
   int year = 0;
+  std::size_t beam = 1;
+  bool unconstrained = false;
+  std::string device = "auto";
+  int threads = 0;
 };
 
 // The coder under test with the name its evaluation is recorded under.
@@ -39,10 +43,18 @@ struct CoderUnderTest {
   std::string name;
 };
 
-CoderUnderTest model_coder(const EvaluateCommandOptions& options) {
+CoderUnderTest model_coder(store::Database& db, const EvaluateCommandOptions& options) {
 #ifdef MEDCODE_HAVE_MODEL
-  return {model::make_model_coder(options.model), "model:" + options.model};
+  model::PredictOptions predict;
+  predict.model_dir = options.model;
+  if (options.year != 0) predict.year = options.year;
+  predict.beam_size = options.beam;
+  predict.constrained = !options.unconstrained;
+  predict.device = options.device;
+  predict.threads = options.threads;
+  return {std::make_unique<model::ModelCoder>(db, predict), "model:" + options.model};
 #else
+  (void)db;
   fail(ExitCode::usage, "--model {}: this build has no model support (built without LibTorch)",
        options.model);
 #endif
@@ -119,7 +131,7 @@ int run_evaluate(Context& context, const EvaluateCommandOptions& options) {
   std::optional<codes::ReleaseInfo> release = codes::try_find_release(db, codes::System::icd10cm, year);
   if (!release && year) codes::find_release(db, codes::System::icd10cm, year);  // says what to import
   CoderUnderTest under_test =
-      options.model.empty() ? baseline_coder(db, options, release) : model_coder(options);
+      options.model.empty() ? baseline_coder(db, options, release) : model_coder(db, options);
   if (!release)
     spdlog::warn("no ICD-10-CM release in the store: per-chapter rows group every code as (none)");
 
@@ -173,6 +185,17 @@ void add_evaluate_command(CLI::App& app, CommandList& commands) {
       ->check(CLI::PositiveNumber);
   command->add_option("--year", options->year, "ICD-10-CM release year (default: the newest imported)")
       ->check(CLI::Range(1900, 2999));
+  command->add_option("--beam", options->beam, "--model: beam width (1: greedy); other beams widen P@k")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_flag("--unconstrained", options->unconstrained,
+                    "--model: let the model emit any tokens, not only the release's valid codes");
+  command->add_option("--device", options->device, "--model: auto, cpu, cuda or mps")
+      ->envname("MEDCODE_DEVICE")
+      ->capture_default_str();
+  command->add_option("--threads", options->threads, "--model: CPU threads for LibTorch (0: its default)")
+      ->envname("MEDCODE_THREADS")
+      ->capture_default_str();
   commands.push_back({command, [options](Context& context) { return run_evaluate(context, *options); }});
 }
 

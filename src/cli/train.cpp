@@ -45,6 +45,7 @@ nlohmann::json summary_json(const model::TrainSummary& summary) {
                          {"val_examples", summary.val_examples},
                          {"tokens", summary.tokens},
                          {"seconds", summary.seconds},
+                         {"step_seconds", summary.step_seconds},
                          {"tokens_per_second", summary.tokens_per_second},
                          {"final_train_loss", summary.final_train_loss},
                          {"peak_memory_bytes", summary.peak_memory_bytes}};

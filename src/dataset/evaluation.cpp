@@ -137,6 +137,18 @@ std::vector<Prediction> predict_all(const Coder& coder, const std::vector<EvalEx
   std::vector<Prediction> predictions;
   predictions.reserve(examples.size());
   const auto total = static_cast<std::uint64_t>(examples.size());
+  if (const auto* deciding = dynamic_cast<const DecidingCoder*>(&coder)) {
+    constexpr std::size_t k_chunk = 64;  // texts handed to a batching coder at once
+    for (std::size_t start = 0; start < examples.size(); start += k_chunk) {
+      std::vector<std::string> texts;
+      for (std::size_t i = start; i < std::min(examples.size(), start + k_chunk); ++i)
+        texts.push_back(examples[i].text);
+      for (auto& prediction : deciding->predict_many(texts, std::max<std::size_t>(k, 1)))
+        predictions.push_back(std::move(prediction));
+      util::report(progress, "evaluate", predictions.size(), total);
+    }
+    return predictions;
+  }
   for (const auto& example : examples) {
     predictions.push_back(predict(coder, example.text, k));
     util::report(progress, "evaluate", predictions.size(), total);

@@ -105,21 +105,31 @@ ModelCoder::ModelCoder(store::Database& db, const PredictOptions& options)
       m_name("model:" + options.model_dir.lexically_normal().string()) {}
 
 std::vector<dataset::RankedCode> ModelCoder::code(std::string_view text, std::size_t k) const {
-  return code_many({std::string(text)}, k).front();
+  return predict(text, k).ranked;
 }
 
 std::vector<std::vector<dataset::RankedCode>> ModelCoder::code_many(const std::vector<std::string>& texts,
                                                                     std::size_t k) const {
   std::vector<std::vector<dataset::RankedCode>> answers;
-  m_last_counts.clear();
+  for (auto& prediction : predict_many(texts, k)) answers.push_back(std::move(prediction.ranked));
+  return answers;
+}
+
+dataset::Prediction ModelCoder::predict(std::string_view text, std::size_t k) const {
+  return predict_many({std::string(text)}, k).front();
+}
+
+std::vector<dataset::Prediction> ModelCoder::predict_many(const std::vector<std::string>& texts,
+                                                          std::size_t k) const {
+  std::vector<dataset::Prediction> answers;
   for (const Prediction& prediction : m_predictor->predict(texts)) {
-    std::vector<dataset::RankedCode> ranked;
+    dataset::Prediction answer;
     for (const auto& code : prediction.ranked) {
-      if (ranked.size() == k) break;
-      ranked.push_back({code.code, code.score});
+      if (answer.ranked.size() == std::max(k, prediction.codes.size())) break;
+      answer.ranked.push_back({code.code, code.score});
     }
-    m_last_counts.push_back(std::min(prediction.codes.size(), ranked.size()));
-    answers.push_back(std::move(ranked));
+    answer.n_predicted = std::min(prediction.codes.size(), answer.ranked.size());
+    answers.push_back(std::move(answer));
   }
   return answers;
 }

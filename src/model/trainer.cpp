@@ -336,6 +336,7 @@ TrainSummary train(store::Database& db, std::int64_t run_id, const TrainOptions&
   std::int64_t window_steps = 0;
   double last_loss = 0;
   for (std::int64_t step = start_step; step < options.max_steps; ++step) {
+    const auto step_started = Clock::now();
     double learning_rate = learning_rate_at(options, step);
     set_learning_rate(optimizer, learning_rate);
     optimizer.zero_grad();
@@ -361,6 +362,7 @@ TrainSummary train(store::Database& db, std::int64_t run_id, const TrainOptions&
     if (options.grad_clip > 0) torch::nn::utils::clip_grad_norm_(parameters, options.grad_clip);
     optimizer.step();
     last_loss = step_loss_sum / static_cast<double>(std::max<std::int64_t>(1, step_targets));
+    summary.step_seconds += std::chrono::duration<double>(Clock::now() - step_started).count();
     window_loss += last_loss;
     ++window_steps;
 
@@ -407,7 +409,8 @@ TrainSummary train(store::Database& db, std::int64_t run_id, const TrainOptions&
 
   summary.steps = options.max_steps;
   summary.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  summary.tokens_per_second = summary.seconds > 0 ? static_cast<double>(summary.tokens) / summary.seconds : 0;
+  summary.tokens_per_second =
+      summary.step_seconds > 0 ? static_cast<double>(summary.tokens) / summary.step_seconds : 0;
   summary.final_train_loss = last_loss;
   summary.peak_memory_bytes = peak_memory_bytes(device);
   return summary;

@@ -58,6 +58,12 @@ struct Prediction {
 class DecidingCoder : public Coder {
  public:
   virtual Prediction predict(std::string_view text, std::size_t k) const = 0;
+  // The same for many texts; a coder that works faster in batches (a trained model) overrides it.
+  virtual std::vector<Prediction> predict_many(const std::vector<std::string>& texts, std::size_t k) const {
+    std::vector<Prediction> predictions;
+    for (const auto& text : texts) predictions.push_back(predict(text, k));
+    return predictions;
+  }
 };
 
 // The coder's prediction for `text` with at least `k` ranked codes when it has them.

@@ -13,6 +13,7 @@
 
 #include "medcode/codes/catalog.h"
 #include "medcode/dataset/coder.h"
+#include "medcode/dataset/evaluation.h"
 #include "medcode/model/checkpoint.h"
 #include "medcode/model/decoding.h"
 #include "medcode/store/database.h"
@@ -74,23 +75,22 @@ class Predictor {
   std::string m_device;
 };
 
-// `model:<dir>` as a Coder: the model's codes, best first (beam search widens the list for @k).
-class ModelCoder : public dataset::Coder {
+// `model:<dir>` as a coder: the best sequence's codes are its predicted set; beam search widens the ranking
+// with the other beams' codes (for @k). Texts are decoded `batch_size` at a time.
+class ModelCoder : public dataset::DecidingCoder {
  public:
   ModelCoder(store::Database& db, const PredictOptions& options);
   std::string name() const override { return m_name; }
   std::vector<dataset::RankedCode> code(std::string_view text, std::size_t k) const override;
-  // Batched: the texts are decoded `batch_size` at a time.
   std::vector<std::vector<dataset::RankedCode>> code_many(const std::vector<std::string>& texts,
                                                           std::size_t k) const override;
-  // The size of the predicted set of each text's answer from the last code_many call: the best sequence's
-  // codes; the rest of an answer comes from other beams.
-  const std::vector<std::size_t>& last_predicted_counts() const { return m_last_counts; }
+  dataset::Prediction predict(std::string_view text, std::size_t k) const override;
+  std::vector<dataset::Prediction> predict_many(const std::vector<std::string>& texts,
+                                                std::size_t k) const override;
 
  private:
   std::unique_ptr<Predictor> m_predictor;
   std::string m_name;
-  mutable std::vector<std::size_t> m_last_counts;
 };
 
 }  // namespace medcode::model

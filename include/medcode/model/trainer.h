@@ -56,8 +56,9 @@ struct TrainSummary {
   std::int64_t train_examples = 0;
   std::int64_t val_examples = 0;
   std::int64_t tokens = 0;              // tokens processed by this invocation
-  double seconds = 0;
-  double tokens_per_second = 0;
+  double seconds = 0;           // the whole call
+  double step_seconds = 0;      // in training steps only (no validation, metrics or checkpoints)
+  double tokens_per_second = 0; // tokens / step_seconds
   double final_train_loss = 0;
   std::optional<double> final_val_loss;
   std::optional<double> best_val_loss;
