@@ -63,6 +63,7 @@ class Tokenizer {
  private:
   struct Impl;
   Tokenizer(std::unique_ptr<Impl> impl, std::filesystem::path path, std::string sha256);
+  static void write_model(const std::filesystem::path& model_path, std::string_view model);
   std::unique_ptr<Impl> m_impl;
   std::filesystem::path m_path;
   std::string m_sha256;
