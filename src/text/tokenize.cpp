@@ -34,6 +34,9 @@ namespace fs = std::filesystem;
 constexpr std::string_view k_tokenizer_file = "tokenizer.model";
 constexpr std::string_view k_corpus_split = "corpus";
 constexpr std::array<std::string_view, 4> k_split_order = {"train", "val", "test", "corpus"};
+// SentencePiece's EM sums in per-thread parts, so its thread count changes the model's scores: the tokenizer
+// is trained on a fixed count, whatever --threads says, to be the same on every machine.
+constexpr int k_training_threads = 8;
 // Examples a worker takes at a time: large enough to keep the shared counter cold, small enough to balance.
 constexpr std::size_t k_chunk_size = 256;
 
@@ -199,7 +202,7 @@ std::vector<std::string> training_texts(const std::vector<SourceExample>& exampl
 }
 
 Tokenizer train_or_load(const TokenizeOptions& options, const std::vector<SourceExample>& examples,
-                        int threads, bool& trained) {
+                        bool& trained) {
   if (options.tokenizer) {
     trained = false;
     return Tokenizer::load(*options.tokenizer);
@@ -209,7 +212,7 @@ Tokenizer train_or_load(const TokenizeOptions& options, const std::vector<Source
   train.model_path = fs::absolute(options.out_dir / k_tokenizer_file);
   train.vocab_size = options.vocab_size;
   train.model_type = options.model_type;
-  train.threads = threads;
+  train.threads = k_training_threads;
   train.seed = options.seed;
   util::report(options.progress, "train tokenizer", 0, 0);
   Tokenizer::train(train);
@@ -367,7 +370,7 @@ TokenizeSummary tokenize_dataset(store::Database& db, const TokenizeOptions& opt
                sources.size() - n_dataset);
 
   TokenizeSummary summary;
-  Tokenizer tokenizer = train_or_load(options, sources, threads, summary.tokenizer_trained);
+  Tokenizer tokenizer = train_or_load(options, sources, summary.tokenizer_trained);
   std::vector<Tokenized> results(sources.size());
   const auto max_length = static_cast<std::size_t>(options.max_length);
   parallel_for(

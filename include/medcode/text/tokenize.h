@@ -36,7 +36,8 @@ struct TokenizeOptions {
   std::string name = "default";        // the token set's name; an existing one is replaced
   DescriptionMode descriptions = DescriptionMode::dataset;
   std::optional<int> year;  // the ICD-10-CM release of the descriptions; default the newest
-  int threads = 0;          // 0: one per hardware thread
+  int threads = 0;          // tokenizing threads, 0: one per hardware thread (training always uses the same
+                            // count, so that the tokenizer does not depend on the machine)
   std::uint64_t seed = 42;
   std::optional<std::int64_t> run_id;
   util::ProgressCallback progress;

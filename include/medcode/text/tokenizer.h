@@ -32,7 +32,7 @@ struct TokenizerTrainOptions {
   std::filesystem::path model_path;  // the .model file written (and a .vocab beside it)
   int vocab_size = 4000;
   std::string model_type = "unigram";  // unigram | bpe
-  int threads = 2;
+  int threads = 2;  // the model's scores depend on it: keep it fixed for reproducible models
   std::uint64_t seed = 42;
 };
 
