@@ -71,5 +71,8 @@ void add_generate_command(CLI::App& app, CommandList& commands);
 void add_score_command(CLI::App& app, CommandList& commands);
 void add_report_command(CLI::App& app, CommandList& commands);
 void add_run_command(CLI::App& app, CommandList& commands);
+#ifdef MEDCODE_HAVE_MODEL
+void add_tokenize_command(CLI::App& app, CommandList& commands);
+#endif
 
 }  // namespace medcode::cli
