@@ -72,5 +72,10 @@ void add_score_command(CLI::App& app, CommandList& commands);
 void add_evaluate_command(CLI::App& app, CommandList& commands);
 void add_report_command(CLI::App& app, CommandList& commands);
 void add_run_command(CLI::App& app, CommandList& commands);
+#ifdef MEDCODE_HAVE_MODEL
+void add_tokenize_command(CLI::App& app, CommandList& commands);
+void add_train_command(CLI::App& app, CommandList& commands);
+void add_predict_command(CLI::App& app, CommandList& commands);
+#endif
 
 }  // namespace medcode::cli

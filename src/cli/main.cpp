@@ -85,6 +85,11 @@ int main(int argc, char** argv) {
   medcode::cli::add_score_command(app, commands);
   medcode::cli::add_export_command(app, commands);
   medcode::cli::add_evaluate_command(app, commands);
+#ifdef MEDCODE_HAVE_MODEL
+  medcode::cli::add_tokenize_command(app, commands);
+  medcode::cli::add_train_command(app, commands);
+  medcode::cli::add_predict_command(app, commands);
+#endif
   medcode::cli::add_report_command(app, commands);
   medcode::cli::add_run_command(app, commands);
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,7 +21,9 @@ struct TokenSetInfo {
   std::string tokenizer_sha256;
   int vocab_size = 0;
   int max_length = 0;
-  nlohmann::json stats;  // per split: examples, tokens, min/mean/p50/p95/max length, truncated
+  nlohmann::json stats;  // per split: examples, tokens, min/mean/p50/p95/max length, truncated, dropped
+  nlohmann::json source = nlohmann::json::array();  // the dataset files it was built from
+  std::string created_at;
 };
 
 struct TokenizedExample {
@@ -31,7 +34,14 @@ struct TokenizedExample {
   std::vector<std::int32_t> input_ids;
   std::vector<std::uint8_t> loss_mask;
   std::size_t n_prompt = 0;
+  bool truncated = false;  // the text was cut to fit max_length
 };
+
+// Stores a token set and its examples (in the order given) in one transaction, replacing the token set of the
+// same name with its examples; returns its id. The ids of `info` and `examples` are ignored.
+std::int64_t save_token_set(store::Database& db, const TokenSetInfo& info,
+                            const std::vector<TokenizedExample>& examples,
+                            std::optional<std::int64_t> run_id = std::nullopt);
 
 // Error(usage) naming the token sets the store holds when `name` is not one of them.
 TokenSetInfo find_token_set(store::Database& db, const std::string& name);

@@ -32,7 +32,7 @@ struct TokenizerTrainOptions {
   std::filesystem::path model_path;  // the .model file written (and a .vocab beside it)
   int vocab_size = 4000;
   std::string model_type = "unigram";  // unigram | bpe
-  int threads = 2;
+  int threads = 2;  // the model's scores depend on it: keep it fixed for reproducible models
   std::uint64_t seed = 42;
 };
 
@@ -63,6 +63,7 @@ class Tokenizer {
  private:
   struct Impl;
   Tokenizer(std::unique_ptr<Impl> impl, std::filesystem::path path, std::string sha256);
+  static void write_model(const std::filesystem::path& model_path, std::string_view model);
   std::unique_ptr<Impl> m_impl;
   std::filesystem::path m_path;
   std::string m_sha256;
