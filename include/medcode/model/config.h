@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace medcode::model {
 
@@ -40,5 +41,10 @@ struct ModelConfig {
 // `tiny` (tests; well under 1 M parameters), `small` (CPU training, ~10–30 M parameters), or a YAML file
 // with the ModelConfig field names; Error(usage) for an unknown preset or key.
 ModelConfig load_model_config(const std::string& preset_or_path);
+// Parses a config's YAML text; `origin` names it in errors.
+ModelConfig parse_model_config(const std::string& yaml_text, const std::string& origin);
+
+// The text of a built-in preset by file name ("tiny.yaml"), or "" (generated from config/models/).
+std::string_view builtin_model_preset_text(std::string_view name);
 
 }  // namespace medcode::model

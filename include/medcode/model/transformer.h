@@ -36,7 +36,9 @@ TORCH_MODULE(RMSNorm);
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const ModelConfig& config);
-  // x (B, T, C); cos/sin (B, T, head_dim/2); mask (B, 1, T, S) additive or undefined for plain causal.
+  // x (B, T, C); cos/sin (B, T, head_dim/2); mask (B, 1, T, S) bool, true where query t may see key s
+  // (causal and not padding). With cache_keys/cache_values (B, n_kv_heads, S - T, head_dim, undefined when
+  // empty), the new keys and values are appended to them.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, torch::Tensor* cache_keys, torch::Tensor* cache_values);
   // Linear layers are held as modules so that LoRA can replace them (see lora.h).
@@ -68,6 +70,22 @@ class BlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Block);
 
+// One replaceable linear layer of a block, for LoRA: `owner` registers it under `name`.
+struct LinearSlot {
+  std::string path;  // relative to the block: "self_attn.q_proj", "mlp.down_proj"
+  std::string name;  // PEFT's target name: "q_proj"
+  torch::nn::Module* owner = nullptr;
+  torch::nn::AnyModule* module = nullptr;
+};
+// The seven linear layers of a block: q, k, v, o, gate, up, down.
+std::vector<LinearSlot> linear_slots(BlockImpl& block);
+// The weight (out, in) of a slot's linear layer, whether plain or wrapped by LoRA (its base weight).
+torch::Tensor linear_weight(const torch::nn::AnyModule& module);
+
+// Positions (B, S) int64 of a left-padded batch from its key_padding (B, S) bool (true = padding): each
+// row counts from 0 at its first real token; padding gets position 0.
+torch::Tensor positions_from_padding(const torch::Tensor& key_padding);
+
 class TransformerImpl : public torch::nn::Module {
  public:
   explicit TransformerImpl(const ModelConfig& config);
@@ -86,7 +104,11 @@ class TransformerImpl : public torch::nn::Module {
   // ..., model.norm.weight, lm_head.weight unless tied), LoRA adapters excluded (merge them first to export
   // the merged model).
   std::map<std::string, torch::Tensor> hf_state_dict() const;
-  // Copies weights in by those names; Error(bad_input) naming the first missing or mis-shaped tensor.
+  // Hugging Face's LlamaForCausalLM applies rotary embeddings in the same "rotate_half" layout we train
+  // with, so q_proj and k_proj need no permutation either way (only a conversion from Meta's original
+  // interleaved checkpoints would). The tensors are copies, on the model's device.
+  // Copies weights in by those names; Error(bad_input) naming the first missing, unexpected or mis-shaped
+  // tensor.
   void load_hf_state_dict(const std::map<std::string, torch::Tensor>& weights, const std::string& source);
 
   torch::nn::Embedding embed_tokens{nullptr};

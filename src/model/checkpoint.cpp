@@ -1,0 +1,214 @@
+// Model and LoRA checkpoint folders in the layout Hugging Face transformers and PEFT read, plus medcode.json,
+// written last, so a folder without it is an unfinished checkpoint.
+#include "medcode/model/checkpoint.h"
+
+#include "medcode/model/safetensors.h"
+#include "medcode/util/error.h"
+#include "medcode/util/files.h"
+#include "medcode/util/hash.h"
+
+namespace medcode::model {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* k_weights_file = "model.safetensors";
+constexpr const char* k_config_file = "config.json";
+constexpr const char* k_tokenizer_file = "tokenizer.model";
+constexpr const char* k_info_file = "medcode.json";
+constexpr const char* k_adapter_config_file = "adapter_config.json";
+constexpr const char* k_adapter_weights_file = "adapter_model.safetensors";
+
+// transformers refuses safetensors files whose metadata lacks the framework.
+const std::map<std::string, std::string> k_weights_metadata = {{"format", "pt"}};
+
+fs::path required_file(const fs::path& dir, const char* name) {
+  auto path = dir / name;
+  if (!fs::is_regular_file(path)) fail(ExitCode::bad_input, "checkpoint {}: {} is missing", dir.string(), name);
+  return path;
+}
+
+nlohmann::json read_json(const fs::path& dir, const char* name) {
+  auto path = required_file(dir, name);
+  try {
+    return nlohmann::json::parse(util::read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail(ExitCode::bad_input, "checkpoint {}: {} is not valid JSON: {}", dir.string(), name, e.what());
+  }
+}
+
+void write_json(const fs::path& path, const nlohmann::json& json) { util::write_file_atomic(path, json.dump(2) + "\n"); }
+
+std::string folder_name(const fs::path& dir) {
+  auto normal = fs::absolute(dir).lexically_normal();
+  if (normal.filename().empty()) normal = normal.parent_path();
+  return normal.filename().string();
+}
+
+nlohmann::json info_to_json(const CheckpointInfo& info, const nlohmann::json& file_hashes) {
+  nlohmann::json json = {
+      {"stage", info.stage},     {"tokenizer_sha256", info.tokenizer_sha256},
+      {"token_set", info.token_set}, {"step", info.step},
+      {"extra", info.extra},     {"sha256", file_hashes},
+  };
+  if (info.base_dir) json["base_dir"] = info.base_dir->generic_string();
+  return json;
+}
+
+CheckpointInfo info_from_json(const nlohmann::json& json, const fs::path& dir) {
+  CheckpointInfo info;
+  try {
+    info.stage = json.at("stage").get<std::string>();
+    info.tokenizer_sha256 = json.value("tokenizer_sha256", "");
+    info.token_set = json.value("token_set", "");
+    info.step = json.at("step").get<std::int64_t>();
+    if (json.contains("base_dir")) info.base_dir = fs::path(json.at("base_dir").get<std::string>());
+    if (json.contains("extra")) info.extra = json.at("extra");
+  } catch (const nlohmann::json::exception& e) {
+    fail(ExitCode::bad_input, "checkpoint {}: {} is incomplete: {}", dir.string(), k_info_file, e.what());
+  }
+  return info;
+}
+
+// medcode.json records each file's SHA-256; a file changed since is an integrity failure.
+void verify_hashes(const fs::path& dir, const nlohmann::json& info_json) {
+  if (!info_json.contains("sha256")) return;
+  for (const auto& [name, expected] : info_json.at("sha256").items()) {
+    auto actual = util::sha256_file_hex(required_file(dir, name.c_str()));
+    if (actual != expected.get<std::string>()) {
+      fail(ExitCode::integrity, "checkpoint {}: {} has changed since it was saved (SHA-256 {}, expected {})",
+           dir.string(), name, actual, expected.get<std::string>());
+    }
+  }
+}
+
+nlohmann::json adapter_config_json(const LoraConfig& lora, const CheckpointInfo& info) {
+  return {
+      {"peft_type", "LORA"},
+      {"task_type", "CAUSAL_LM"},
+      {"r", lora.rank},
+      {"lora_alpha", lora.alpha},
+      {"lora_dropout", lora.dropout},
+      {"target_modules", lora.target_modules},
+      {"bias", "none"},
+      {"fan_in_fan_out", false},
+      {"base_model_name_or_path", info.base_dir ? fs::absolute(*info.base_dir).lexically_normal().string() : ""},
+      {"inference_mode", true},
+      {"modules_to_save", nullptr},
+      {"init_lora_weights", true},
+  };
+}
+
+LoraConfig lora_config_from_json(const nlohmann::json& json, const fs::path& dir) {
+  LoraConfig lora;
+  try {
+    if (json.at("peft_type").get<std::string>() != "LORA") {
+      fail(ExitCode::bad_input, "checkpoint {}: {} is not a LoRA adapter (peft_type {})", dir.string(),
+           k_adapter_config_file, json.at("peft_type").dump());
+    }
+    lora.rank = json.at("r").get<std::int64_t>();
+    lora.alpha = json.at("lora_alpha").get<double>();
+    lora.dropout = json.value("lora_dropout", 0.0);
+    lora.target_modules = json.at("target_modules").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    fail(ExitCode::bad_input, "checkpoint {}: {}: {}", dir.string(), k_adapter_config_file, e.what());
+  }
+  return lora;
+}
+
+// The base folder recorded in a LoRA folder's medcode.json, relative to the LoRA folder unless absolute.
+fs::path resolve_base_dir(const fs::path& lora_dir, const CheckpointInfo& info) {
+  if (!info.base_dir) {
+    fail(ExitCode::bad_input, "checkpoint {}: {} names no base_dir", lora_dir.string(), k_info_file);
+  }
+  return info.base_dir->is_absolute() ? *info.base_dir : (lora_dir / *info.base_dir).lexically_normal();
+}
+
+LoadedModel load_base_model(const fs::path& dir) {
+  const auto info_json = read_json(dir, k_info_file);
+  LoadedModel loaded;
+  loaded.info = info_from_json(info_json, dir);
+  auto config = ModelConfig::from_json(read_json(dir, k_config_file), (dir / k_config_file).string());
+  loaded.tokenizer_path = required_file(dir, k_tokenizer_file);
+  auto weights_path = required_file(dir, k_weights_file);
+  verify_hashes(dir, info_json);
+  loaded.model = Transformer(config);
+  loaded.model->load_hf_state_dict(read_safetensors(weights_path).tensors, weights_path.string());
+  loaded.model->eval();
+  return loaded;
+}
+
+}  // namespace
+
+void save_model(const fs::path& dir, const Transformer& model, const CheckpointInfo& info,
+                const fs::path& tokenizer_model) {
+  fs::create_directories(dir);
+  write_safetensors(dir / k_weights_file, model->hf_state_dict(), k_weights_metadata);
+  write_json(dir / k_config_file, model->config().to_json());
+  util::write_file_atomic(dir / k_tokenizer_file, util::read_file(tokenizer_model));
+
+  CheckpointInfo saved = info;
+  if (saved.stage.empty()) saved.stage = "base";
+  const auto tokenizer_sha256 = util::sha256_file_hex(dir / k_tokenizer_file);
+  if (!saved.tokenizer_sha256.empty() && saved.tokenizer_sha256 != tokenizer_sha256) {
+    fail(ExitCode::integrity, "{}: SHA-256 {} is not the {} the model was trained with", tokenizer_model.string(),
+         tokenizer_sha256, saved.tokenizer_sha256);
+  }
+  saved.tokenizer_sha256 = tokenizer_sha256;
+  nlohmann::json hashes = {{k_weights_file, util::sha256_file_hex(dir / k_weights_file)},
+                           {k_tokenizer_file, tokenizer_sha256}};
+  write_json(dir / k_info_file, info_to_json(saved, hashes));
+}
+
+void save_lora_adapter(const fs::path& dir, const Transformer& model, const LoraConfig& lora,
+                       const CheckpointInfo& info) {
+  if (!info.base_dir) fail(ExitCode::usage, "saving a LoRA adapter to {} needs its base model folder", dir.string());
+  fs::create_directories(dir);
+  write_safetensors(dir / k_adapter_weights_file, lora_state_dict(model), k_weights_metadata);
+  write_json(dir / k_adapter_config_file, adapter_config_json(lora, info));
+
+  CheckpointInfo saved = info;
+  if (saved.stage.empty()) saved.stage = "lora";
+  // relative to the adapter folder, so that the two folders can move together
+  const auto base = fs::absolute(*info.base_dir).lexically_normal();
+  const auto relative = base.lexically_relative(fs::absolute(dir).lexically_normal());
+  saved.base_dir = relative.empty() ? base : relative;
+  nlohmann::json hashes = {{k_adapter_weights_file, util::sha256_file_hex(dir / k_adapter_weights_file)}};
+  write_json(dir / k_info_file, info_to_json(saved, hashes));
+}
+
+bool is_lora_dir(const fs::path& dir) { return fs::is_regular_file(dir / k_adapter_config_file); }
+
+LoadedModel load_model(const fs::path& dir, bool merge) {
+  if (!fs::is_directory(dir)) fail(ExitCode::bad_input, "checkpoint {}: no such folder", dir.string());
+  if (!is_lora_dir(dir)) {
+    auto loaded = load_base_model(dir);
+    loaded.version = fmt::format("{}:{}@{}", loaded.info.stage, folder_name(dir), loaded.info.step);
+    return loaded;
+  }
+  const auto info_json = read_json(dir, k_info_file);
+  auto info = info_from_json(info_json, dir);
+  auto lora = lora_config_from_json(read_json(dir, k_adapter_config_file), dir);
+  auto weights_path = required_file(dir, k_adapter_weights_file);
+  verify_hashes(dir, info_json);
+  const auto base_dir = resolve_base_dir(dir, info);
+  if (is_lora_dir(base_dir)) fail(ExitCode::bad_input, "checkpoint {}: its base {} is itself a LoRA folder", dir.string(), base_dir.string());
+
+  auto loaded = load_base_model(base_dir);
+  if (!info.tokenizer_sha256.empty() && info.tokenizer_sha256 != loaded.info.tokenizer_sha256) {
+    fail(ExitCode::integrity, "checkpoint {}: trained with another tokenizer than its base {}", dir.string(),
+         base_dir.string());
+  }
+  apply_lora(loaded.model, lora);
+  load_lora_state_dict(loaded.model, read_safetensors(weights_path).tensors, weights_path.string());
+  if (merge) merge_lora(loaded.model);
+  loaded.model->eval();
+  loaded.info = info;
+  loaded.info.base_dir = base_dir;
+  loaded.lora = lora;
+  loaded.version = fmt::format("{}:{}@{}", info.stage, folder_name(dir), info.step);
+  return loaded;
+}
+
+}  // namespace medcode::model

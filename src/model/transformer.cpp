@@ -1,0 +1,321 @@
+// The Llama-family decoder on LibTorch, with the semantics of Hugging Face's LlamaForCausalLM so that either
+// side can load the other's weights: RMSNorm, rotary embeddings ("rotate_half"), grouped-query attention,
+// SwiGLU MLP. Each forward reads top to bottom with the shapes in comments.
+#include "medcode/model/transformer.h"
+
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "medcode/util/error.h"
+
+namespace medcode::model {
+
+namespace {
+
+constexpr double k_init_std = 0.02;
+
+torch::nn::AnyModule make_linear(std::int64_t in, std::int64_t out) {
+  torch::nn::Linear linear(torch::nn::LinearOptions(in, out).bias(false));
+  torch::NoGradGuard no_grad;
+  torch::nn::init::normal_(linear->weight, 0.0, k_init_std);
+  return torch::nn::AnyModule(linear);
+}
+
+torch::Tensor run_linear(torch::nn::AnyModule& module, const torch::Tensor& x) {
+  return module.forward<torch::Tensor>(x);
+}
+
+// (…, hd) with halves (x1, x2) → (…, hd) as (x1 cos − x2 sin, x2 cos + x1 sin): HF's
+// `x * cos + rotate_half(x) * sin` with cos and sin given once for both halves.
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  auto halves = x.chunk(2, -1);
+  const auto& x1 = halves[0];  // (B, H, T, hd/2)
+  const auto& x2 = halves[1];
+  return torch::cat({x1 * cos - x2 * sin, x2 * cos + x1 * sin}, -1);
+}
+
+// (B, n_kv, S, hd) → (B, n_kv * n_rep, S, hd), each kv head repeated n_rep times in place (HF repeat_kv).
+torch::Tensor repeat_kv(const torch::Tensor& x, std::int64_t n_rep) {
+  if (n_rep == 1) return x;
+  return x.repeat_interleave(n_rep, 1);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------- KvCache
+
+void KvCache::select_rows(const torch::Tensor& index) {
+  for (auto* tensors : {&keys, &values}) {
+    for (auto& tensor : *tensors) {
+      if (tensor.defined()) tensor = tensor.index_select(0, index.to(tensor.device()));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- RMSNorm
+
+RMSNormImpl::RMSNormImpl(std::int64_t dim, double eps) : m_eps(eps) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  // Computed in float32 whatever the input's type, as HF's LlamaRMSNorm does.
+  auto x32 = x.to(torch::kFloat);                                    // (B, T, C)
+  auto variance = x32.pow(2).mean(-1, /*keepdim=*/true);             // (B, T, 1)
+  auto normed = x32 * torch::rsqrt(variance + m_eps);                // (B, T, C)
+  return weight * normed.to(x.scalar_type());
+}
+
+// -------------------------------------------------------------------------------------------- Attention
+
+AttentionImpl::AttentionImpl(const ModelConfig& config)
+    : m_n_heads(config.n_heads),
+      m_n_kv_heads(config.n_kv_heads),
+      m_head_dim(config.head_dim()),
+      m_dropout(config.dropout) {
+  const std::int64_t kv_dim = m_n_kv_heads * m_head_dim;
+  q_proj = make_linear(config.dim, m_n_heads * m_head_dim);
+  k_proj = make_linear(config.dim, kv_dim);
+  v_proj = make_linear(config.dim, kv_dim);
+  o_proj = make_linear(m_n_heads * m_head_dim, config.dim);
+  register_module("q_proj", q_proj.ptr());
+  register_module("k_proj", k_proj.ptr());
+  register_module("v_proj", v_proj.ptr());
+  register_module("o_proj", o_proj.ptr());
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                     const torch::Tensor& mask, torch::Tensor* cache_keys,
+                                     torch::Tensor* cache_values) {
+  const auto B = x.size(0);
+  const auto T = x.size(1);
+  // project and split into heads
+  auto q = run_linear(q_proj, x).view({B, T, m_n_heads, m_head_dim}).transpose(1, 2);     // (B, H, T, hd)
+  auto k = run_linear(k_proj, x).view({B, T, m_n_kv_heads, m_head_dim}).transpose(1, 2);  // (B, KV, T, hd)
+  auto v = run_linear(v_proj, x).view({B, T, m_n_kv_heads, m_head_dim}).transpose(1, 2);  // (B, KV, T, hd)
+  // rotary position embedding on queries and keys
+  auto cos_h = cos.unsqueeze(1);  // (B, 1, T, hd/2)
+  auto sin_h = sin.unsqueeze(1);
+  q = apply_rotary(q, cos_h, sin_h);
+  k = apply_rotary(k, cos_h, sin_h);
+  // append to the cache: the keys and values of every position so far
+  if (cache_keys != nullptr && cache_values != nullptr) {
+    if (cache_keys->defined()) {
+      k = torch::cat({*cache_keys, k}, 2);  // (B, KV, S, hd)
+      v = torch::cat({*cache_values, v}, 2);
+    }
+    *cache_keys = k;
+    *cache_values = v;
+  }
+  // grouped-query attention: each kv head serves n_heads / n_kv_heads query heads
+  const auto n_rep = m_n_heads / m_n_kv_heads;
+  auto keys = repeat_kv(k, n_rep);    // (B, H, S, hd)
+  auto values = repeat_kv(v, n_rep);  // (B, H, S, hd)
+  // scaled dot product with the mask written out (LibTorch 1.13's C++ API has no fused SDPA). Masked scores
+  // get the lowest float rather than -inf, as in HF, so that a row with every key masked (a padding query)
+  // stays finite instead of turning into NaN that backward would spread.
+  auto scores = torch::matmul(q, keys.transpose(2, 3)) / std::sqrt(static_cast<double>(m_head_dim));  // (B, H, T, S)
+  scores = scores.masked_fill(mask.logical_not(), std::numeric_limits<float>::lowest());
+  auto probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());  // (B, H, T, S)
+  probs = torch::dropout(probs, m_dropout, is_training());
+  auto y = torch::matmul(probs, values);                             // (B, H, T, hd)
+  y = y.transpose(1, 2).contiguous().view({B, T, m_n_heads * m_head_dim});  // (B, T, C)
+  return run_linear(o_proj, y);                                      // (B, T, C)
+}
+
+// -------------------------------------------------------------------------------------------------- Mlp
+
+MlpImpl::MlpImpl(const ModelConfig& config) {
+  gate_proj = make_linear(config.dim, config.hidden_dim);
+  up_proj = make_linear(config.dim, config.hidden_dim);
+  down_proj = make_linear(config.hidden_dim, config.dim);
+  register_module("gate_proj", gate_proj.ptr());
+  register_module("up_proj", up_proj.ptr());
+  register_module("down_proj", down_proj.ptr());
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  auto gate = torch::silu(run_linear(gate_proj, x));  // (B, T, hidden)
+  auto up = run_linear(up_proj, x);                   // (B, T, hidden)
+  return run_linear(down_proj, gate * up);            // (B, T, C)
+}
+
+// ------------------------------------------------------------------------------------------------ Block
+
+BlockImpl::BlockImpl(const ModelConfig& config) : dropout(config.dropout) {
+  input_layernorm = register_module("input_layernorm", RMSNorm(config.dim, config.norm_eps));
+  self_attn = register_module("self_attn", Attention(config));
+  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(config.dim, config.norm_eps));
+  mlp = register_module("mlp", Mlp(config));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                 const torch::Tensor& mask, torch::Tensor* cache_keys, torch::Tensor* cache_values) {
+  // pre-norm residual blocks; dropout on each branch's output while training
+  auto attended = self_attn(input_layernorm(x), cos, sin, mask, cache_keys, cache_values);  // (B, T, C)
+  auto h = x + torch::dropout(attended, dropout, is_training());
+  auto mixed = mlp(post_attention_layernorm(h));  // (B, T, C)
+  return h + torch::dropout(mixed, dropout, is_training());
+}
+
+std::vector<LinearSlot> linear_slots(BlockImpl& block) {
+  auto& attn = *block.self_attn;
+  auto& mlp = *block.mlp;
+  return {
+      {"self_attn.q_proj", "q_proj", &attn, &attn.q_proj},
+      {"self_attn.k_proj", "k_proj", &attn, &attn.k_proj},
+      {"self_attn.v_proj", "v_proj", &attn, &attn.v_proj},
+      {"self_attn.o_proj", "o_proj", &attn, &attn.o_proj},
+      {"mlp.gate_proj", "gate_proj", &mlp, &mlp.gate_proj},
+      {"mlp.up_proj", "up_proj", &mlp, &mlp.up_proj},
+      {"mlp.down_proj", "down_proj", &mlp, &mlp.down_proj},
+  };
+}
+
+torch::Tensor linear_weight(const torch::nn::AnyModule& module) {
+  // A plain Linear registers "weight"; a LoraLinear holds its Linear as "base".
+  auto parameters = module.ptr()->named_parameters(/*recurse=*/true);
+  if (const auto* weight = parameters.find("weight")) return *weight;
+  if (const auto* weight = parameters.find("base.weight")) return *weight;
+  fail(ExitCode::internal, "a linear slot holds a module without a weight");
+}
+
+torch::Tensor positions_from_padding(const torch::Tensor& key_padding) {
+  auto real = key_padding.logical_not().to(torch::kLong);  // (B, S)
+  return (real.cumsum(1) - 1).clamp_min(0);                // (B, S)
+}
+
+// ------------------------------------------------------------------------------------------ Transformer
+
+TransformerImpl::TransformerImpl(const ModelConfig& config) : m_config(config) {
+  m_config.validate();
+  if (m_config.vocab_size <= 0) {
+    fail(ExitCode::usage, "model config: `vocab_size` must be set (it is {})", m_config.vocab_size);
+  }
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(m_config.vocab_size, m_config.dim));
+  {
+    torch::NoGradGuard no_grad;
+    torch::nn::init::normal_(embed_tokens->weight, 0.0, k_init_std);
+  }
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (std::int64_t i = 0; i < m_config.n_layers; ++i) {
+    Block block(m_config);
+    layers->push_back(block);
+    blocks.push_back(block);
+  }
+  norm = register_module("norm", RMSNorm(m_config.dim, m_config.norm_eps));
+  if (!m_config.tie_embeddings) {
+    lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(m_config.dim, m_config.vocab_size).bias(false)));
+    torch::NoGradGuard no_grad;
+    torch::nn::init::normal_(lm_head->weight, 0.0, k_init_std);
+  }
+  // inv_freq = 1 / theta^(2i / hd), computed in float32 as HF does
+  const auto hd = m_config.head_dim();
+  auto exponents = torch::arange(0, hd, 2, torch::kLong).to(torch::kFloat) / static_cast<float>(hd);  // (hd/2)
+  m_inv_freq = register_buffer("inv_freq", 1.0 / torch::pow(m_config.rope_theta, exponents));
+}
+
+KvCache TransformerImpl::make_cache() const {
+  KvCache cache;
+  cache.keys.resize(static_cast<std::size_t>(m_config.n_layers));
+  cache.values.resize(static_cast<std::size_t>(m_config.n_layers));
+  return cache;
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, const torch::Tensor& positions,
+                                       const torch::Tensor& key_padding, KvCache* cache) {
+  if (tokens.dim() != 2) fail(ExitCode::internal, "transformer: tokens must be (B, T), got {} dims", tokens.dim());
+  const auto B = tokens.size(0);
+  const auto T = tokens.size(1);
+  const auto past = cache != nullptr ? cache->length : 0;
+  const auto S = past + T;
+  const auto device = tokens.device();
+  // positions (B, T): given (left-padded rows), or past + 0..T-1
+  auto pos = positions.defined() ? positions.to(device, torch::kLong)
+                                 : (torch::arange(past, S, torch::TensorOptions(torch::kLong).device(device)))
+                                       .unsqueeze(0)
+                                       .expand({B, T});
+  if (pos.size(0) != B || pos.size(1) != T) fail(ExitCode::internal, "transformer: positions must be (B, T)");
+  // rotary angles (B, T, hd/2)
+  auto angles = pos.to(torch::kFloat).unsqueeze(-1) * m_inv_freq.to(device);
+  auto cos = angles.cos();
+  auto sin = angles.sin();
+  // mask (B, 1, T, S): query t (absolute index past + t) sees keys 0..past + t that are not padding
+  auto query_index = torch::arange(past, S, torch::TensorOptions(torch::kLong).device(device)).unsqueeze(1);  // (T, 1)
+  auto key_index = torch::arange(0, S, torch::TensorOptions(torch::kLong).device(device)).unsqueeze(0);       // (1, S)
+  auto mask = key_index.le(query_index).view({1, 1, T, S}).expand({B, 1, T, S});
+  if (key_padding.defined()) {
+    if (key_padding.size(0) != B || key_padding.size(1) != S) {
+      fail(ExitCode::internal, "transformer: key_padding must be (B, S) = ({}, {}), got ({}, {})", B, S,
+           key_padding.size(0), key_padding.size(1));
+    }
+    mask = mask.logical_and(key_padding.to(device).logical_not().view({B, 1, 1, S}));
+  }
+  // the blocks
+  auto x = embed_tokens(tokens);  // (B, T, C)
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    torch::Tensor* keys = cache != nullptr ? &cache->keys[i] : nullptr;
+    torch::Tensor* values = cache != nullptr ? &cache->values[i] : nullptr;
+    x = blocks[i](x, cos, sin, mask, keys, values);  // (B, T, C)
+  }
+  if (cache != nullptr) cache->length = S;
+  x = norm(x);  // (B, T, C)
+  // output head, tied to the embedding unless the config says otherwise
+  auto logits = lm_head ? lm_head(x) : torch::matmul(x, embed_tokens->weight.t());  // (B, T, V)
+  return logits.to(torch::kFloat);
+}
+
+// ------------------------------------------------------------------------------ Hugging Face state dict
+
+namespace {
+
+// Every HF name of the model with the tensor that holds it (the live parameter).
+std::vector<std::pair<std::string, torch::Tensor>> hf_parameters(const TransformerImpl& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  named.emplace_back("model.embed_tokens.weight", model.embed_tokens->weight);
+  for (std::size_t i = 0; i < model.blocks.size(); ++i) {
+    auto& block = *model.blocks[i].ptr();
+    const std::string prefix = fmt::format("model.layers.{}.", i);
+    named.emplace_back(prefix + "input_layernorm.weight", block.input_layernorm->weight);
+    for (const auto& slot : linear_slots(block)) named.emplace_back(prefix + slot.path + ".weight", linear_weight(*slot.module));
+    named.emplace_back(prefix + "post_attention_layernorm.weight", block.post_attention_layernorm->weight);
+  }
+  named.emplace_back("model.norm.weight", model.norm->weight);
+  if (model.lm_head) named.emplace_back("lm_head.weight", model.lm_head->weight);
+  return named;
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> TransformerImpl::hf_state_dict() const {
+  std::map<std::string, torch::Tensor> weights;
+  for (const auto& [name, tensor] : hf_parameters(*this)) weights[name] = tensor.detach().clone();
+  return weights;
+}
+
+void TransformerImpl::load_hf_state_dict(const std::map<std::string, torch::Tensor>& weights,
+                                         const std::string& source) {
+  auto named = hf_parameters(*this);
+  for (const auto& [name, parameter] : named) {
+    auto found = weights.find(name);
+    if (found == weights.end()) fail(ExitCode::bad_input, "{}: tensor `{}` is missing", source, name);
+    if (found->second.sizes() != parameter.sizes()) {
+      fail(ExitCode::bad_input, "{}: tensor `{}` has shape {}, the model expects {}", source, name,
+           fmt::join(found->second.sizes(), "x"), fmt::join(parameter.sizes(), "x"));
+    }
+  }
+  for (const auto& [name, tensor] : weights) {
+    bool known = std::any_of(named.begin(), named.end(), [&](const auto& entry) { return entry.first == name; });
+    if (!known) {
+      fail(ExitCode::bad_input, "{}: unexpected tensor `{}` (tie_word_embeddings or the layer count differs?)",
+           source, name);
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, parameter] : named) parameter.copy_(weights.at(name));
+}
+
+}  // namespace medcode::model
