@@ -7,7 +7,7 @@
 
 #include "context.h"
 #include "medcode/model/trainer.h"
-#include "medcode/util/text.h"
+#include "medcode/util/error.h"
 
 namespace medcode::cli {
 

@@ -12,6 +12,7 @@
 #include "medcode/model/checkpoint.h"
 #include "medcode/model/predictor.h"
 #include "medcode/model/trainer.h"
+#include "medcode/text/token_set.h"
 #include "medcode/text/tokenize.h"
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
