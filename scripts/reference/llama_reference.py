@@ -13,7 +13,8 @@ padded), computes the next-token cross-entropy, takes one AdamW step, and writes
                       non-zero lora_B) and expected.safetensors: logits with the adapters, and the adapters'
                       gradients
 
-Regenerate (needs PyTorch 1.13, the version of the LibTorch the C++ links; no other package):
+Regenerate (needs PyTorch 1.13, the version of the LibTorch the C++ links, e.g. Debian's python3-torch; no
+other package), then run the C++ side with `ctest -L model`:
   python3 scripts/reference/llama_reference.py tests/fixtures/model/golden
 Safetensors format: https://huggingface.co/docs/safetensors (written by hand below).
 """

@@ -25,7 +25,8 @@ const std::map<std::string, std::string> k_weights_metadata = {{"format", "pt"}}
 
 fs::path required_file(const fs::path& dir, const char* name) {
   auto path = dir / name;
-  if (!fs::is_regular_file(path)) fail(ExitCode::bad_input, "checkpoint {}: {} is missing", dir.string(), name);
+  if (!fs::is_regular_file(path))
+    fail(ExitCode::bad_input, "checkpoint {}: {} is missing", dir.string(), name);
   return path;
 }
 
@@ -38,7 +39,9 @@ nlohmann::json read_json(const fs::path& dir, const char* name) {
   }
 }
 
-void write_json(const fs::path& path, const nlohmann::json& json) { util::write_file_atomic(path, json.dump(2) + "\n"); }
+void write_json(const fs::path& path, const nlohmann::json& json) {
+  util::write_file_atomic(path, json.dump(2) + "\n");
+}
 
 std::string folder_name(const fs::path& dir) {
   auto normal = fs::absolute(dir).lexically_normal();
@@ -48,9 +51,9 @@ std::string folder_name(const fs::path& dir) {
 
 nlohmann::json info_to_json(const CheckpointInfo& info, const nlohmann::json& file_hashes) {
   nlohmann::json json = {
-      {"stage", info.stage},     {"tokenizer_sha256", info.tokenizer_sha256},
+      {"stage", info.stage},         {"tokenizer_sha256", info.tokenizer_sha256},
       {"token_set", info.token_set}, {"step", info.step},
-      {"extra", info.extra},     {"sha256", file_hashes},
+      {"extra", info.extra},         {"sha256", file_hashes},
   };
   if (info.base_dir) json["base_dir"] = info.base_dir->generic_string();
   return json;
@@ -93,7 +96,8 @@ nlohmann::json adapter_config_json(const LoraConfig& lora, const CheckpointInfo&
       {"target_modules", lora.target_modules},
       {"bias", "none"},
       {"fan_in_fan_out", false},
-      {"base_model_name_or_path", info.base_dir ? fs::absolute(*info.base_dir).lexically_normal().string() : ""},
+      {"base_model_name_or_path",
+       info.base_dir ? fs::absolute(*info.base_dir).lexically_normal().string() : ""},
       {"inference_mode", true},
       {"modules_to_save", nullptr},
       {"init_lora_weights", true},
@@ -152,8 +156,8 @@ void save_model(const fs::path& dir, const Transformer& model, const CheckpointI
   if (saved.stage.empty()) saved.stage = "base";
   const auto tokenizer_sha256 = util::sha256_file_hex(dir / k_tokenizer_file);
   if (!saved.tokenizer_sha256.empty() && saved.tokenizer_sha256 != tokenizer_sha256) {
-    fail(ExitCode::integrity, "{}: SHA-256 {} is not the {} the model was trained with", tokenizer_model.string(),
-         tokenizer_sha256, saved.tokenizer_sha256);
+    fail(ExitCode::integrity, "{}: SHA-256 {} is not the {} the model was trained with",
+         tokenizer_model.string(), tokenizer_sha256, saved.tokenizer_sha256);
   }
   saved.tokenizer_sha256 = tokenizer_sha256;
   nlohmann::json hashes = {{k_weights_file, util::sha256_file_hex(dir / k_weights_file)},
@@ -163,7 +167,8 @@ void save_model(const fs::path& dir, const Transformer& model, const CheckpointI
 
 void save_lora_adapter(const fs::path& dir, const Transformer& model, const LoraConfig& lora,
                        const CheckpointInfo& info) {
-  if (!info.base_dir) fail(ExitCode::usage, "saving a LoRA adapter to {} needs its base model folder", dir.string());
+  if (!info.base_dir)
+    fail(ExitCode::usage, "saving a LoRA adapter to {} needs its base model folder", dir.string());
   fs::create_directories(dir);
   write_safetensors(dir / k_adapter_weights_file, lora_state_dict(model), k_weights_metadata);
   write_json(dir / k_adapter_config_file, adapter_config_json(lora, info));
@@ -193,7 +198,9 @@ LoadedModel load_model(const fs::path& dir, bool merge) {
   auto weights_path = required_file(dir, k_adapter_weights_file);
   verify_hashes(dir, info_json);
   const auto base_dir = resolve_base_dir(dir, info);
-  if (is_lora_dir(base_dir)) fail(ExitCode::bad_input, "checkpoint {}: its base {} is itself a LoRA folder", dir.string(), base_dir.string());
+  if (is_lora_dir(base_dir))
+    fail(ExitCode::bad_input, "checkpoint {}: its base {} is itself a LoRA folder", dir.string(),
+         base_dir.string());
 
   auto loaded = load_base_model(base_dir);
   if (!info.tokenizer_sha256.empty() && info.tokenizer_sha256 != loaded.info.tokenizer_sha256) {

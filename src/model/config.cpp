@@ -12,9 +12,9 @@ namespace medcode::model {
 
 namespace {
 
-const std::set<std::string> k_yaml_keys = {"vocab_size", "dim",       "n_layers",    "n_heads",
-                                           "n_kv_heads", "hidden_dim", "max_seq_len", "rope_theta",
-                                           "norm_eps",   "tie_embeddings", "dropout"};
+const std::set<std::string> k_yaml_keys = {
+    "vocab_size",  "dim",        "n_layers", "n_heads",        "n_kv_heads", "hidden_dim",
+    "max_seq_len", "rope_theta", "norm_eps", "tie_embeddings", "dropout"};
 
 template <typename T>
 T yaml_value(const YAML::Node& node, const std::string& key, const std::string& origin) {
@@ -41,24 +41,29 @@ void ModelConfig::validate() const {
   auto positive = [](std::int64_t value, const char* name) {
     if (value <= 0) fail(ExitCode::usage, "model config: `{}` must be positive, not {}", name, value);
   };
-  if (vocab_size < 0) fail(ExitCode::usage, "model config: `vocab_size` must not be negative ({})", vocab_size);
+  if (vocab_size < 0)
+    fail(ExitCode::usage, "model config: `vocab_size` must not be negative ({})", vocab_size);
   positive(dim, "dim");
   positive(n_layers, "n_layers");
   positive(n_heads, "n_heads");
   positive(n_kv_heads, "n_kv_heads");
   positive(hidden_dim, "hidden_dim");
   positive(max_seq_len, "max_seq_len");
-  if (dim % n_heads != 0) fail(ExitCode::usage, "model config: `dim` {} is not a multiple of `n_heads` {}", dim, n_heads);
+  if (dim % n_heads != 0)
+    fail(ExitCode::usage, "model config: `dim` {} is not a multiple of `n_heads` {}", dim, n_heads);
   if (n_heads % n_kv_heads != 0) {
-    fail(ExitCode::usage, "model config: `n_heads` {} is not a multiple of `n_kv_heads` {}", n_heads, n_kv_heads);
+    fail(ExitCode::usage, "model config: `n_heads` {} is not a multiple of `n_kv_heads` {}", n_heads,
+         n_kv_heads);
   }
   if (head_dim() % 2 != 0) {
     fail(ExitCode::usage, "model config: the head size dim / n_heads = {} must be even for rotary embeddings",
          head_dim());
   }
-  if (rope_theta <= 0) fail(ExitCode::usage, "model config: `rope_theta` must be positive, not {}", rope_theta);
+  if (rope_theta <= 0)
+    fail(ExitCode::usage, "model config: `rope_theta` must be positive, not {}", rope_theta);
   if (norm_eps <= 0) fail(ExitCode::usage, "model config: `norm_eps` must be positive, not {}", norm_eps);
-  if (dropout < 0 || dropout >= 1) fail(ExitCode::usage, "model config: `dropout` must be in [0, 1), not {}", dropout);
+  if (dropout < 0 || dropout >= 1)
+    fail(ExitCode::usage, "model config: `dropout` must be in [0, 1), not {}", dropout);
 }
 
 std::int64_t ModelConfig::parameter_count() const {
@@ -104,7 +109,8 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& json, const std::string
   config.rope_theta = json_value<double>(json, "rope_theta", source);
   config.norm_eps = json_value<double>(json, "rms_norm_eps", source);
   config.tie_embeddings = json_value<bool>(json, "tie_word_embeddings", source);
-  if (json.contains("attention_dropout")) config.dropout = json_value<double>(json, "attention_dropout", source);
+  if (json.contains("attention_dropout"))
+    config.dropout = json_value<double>(json, "attention_dropout", source);
   try {
     config.validate();
   } catch (const Error& e) {
@@ -126,8 +132,9 @@ ModelConfig parse_model_config(const std::string& yaml_text, const std::string& 
     const auto key = entry.first.as<std::string>();
     const YAML::Node& value = entry.second;
     if (!k_yaml_keys.contains(key)) {
-      fail(ExitCode::usage, "{}: unknown key `{}` (known: vocab_size, dim, n_layers, n_heads, n_kv_heads, "
-                            "hidden_dim, max_seq_len, rope_theta, norm_eps, tie_embeddings, dropout)",
+      fail(ExitCode::usage,
+           "{}: unknown key `{}` (known: vocab_size, dim, n_layers, n_heads, n_kv_heads, "
+           "hidden_dim, max_seq_len, rope_theta, norm_eps, tie_embeddings, dropout)",
            origin, key);
     }
     if (key == "vocab_size") config.vocab_size = yaml_value<std::int64_t>(value, key, origin);

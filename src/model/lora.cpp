@@ -14,7 +14,7 @@ namespace medcode::model {
 
 namespace {
 
-const std::vector<std::string> k_target_names = {"q_proj", "k_proj", "v_proj", "o_proj",
+const std::vector<std::string> k_target_names = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                                  "gate_proj", "up_proj", "down_proj"};
 
 std::shared_ptr<LoraLinearImpl> as_lora(const torch::nn::AnyModule& module) {
@@ -36,8 +36,8 @@ std::vector<std::pair<std::string, std::shared_ptr<LoraLinearImpl>>> lora_layers
 
 void check_rank(std::int64_t rank, std::int64_t in, std::int64_t out, const std::string& layer) {
   if (rank <= 0 || rank > std::min(in, out)) {
-    fail(ExitCode::usage, "LoRA rank {} does not fit {} (in {}, out {}): it must be between 1 and {}", rank, layer,
-         in, out, std::min(in, out));
+    fail(ExitCode::usage, "LoRA rank {} does not fit {} (in {}, out {}): it must be between 1 and {}", rank,
+         layer, in, out, std::min(in, out));
   }
 }
 
@@ -63,8 +63,8 @@ torch::Tensor LoraLinearImpl::forward(const torch::Tensor& x) {
   auto y = base(x);  // (…, out)
   if (m_merged) return y;
   auto dropped = torch::dropout(x, m_dropout, is_training());  // (…, in)
-  auto low_rank = torch::matmul(dropped, lora_A.t());           // (…, r)
-  return y + torch::matmul(low_rank, lora_B.t()) * m_scaling;   // (…, out)
+  auto low_rank = torch::matmul(dropped, lora_A.t());          // (…, r)
+  return y + torch::matmul(low_rank, lora_B.t()) * m_scaling;  // (…, out)
 }
 
 void LoraLinearImpl::merge() {
@@ -85,11 +85,13 @@ void LoraLinearImpl::unmerge() {
 
 void apply_lora(Transformer& model, const LoraConfig& config) {
   if (config.target_modules.empty()) {
-    fail(ExitCode::usage, "LoRA needs at least one target module (among {})", fmt::join(k_target_names, ", "));
+    fail(ExitCode::usage, "LoRA needs at least one target module (among {})",
+         fmt::join(k_target_names, ", "));
   }
   for (const auto& target : config.target_modules) {
     if (std::find(k_target_names.begin(), k_target_names.end(), target) == k_target_names.end()) {
-      fail(ExitCode::usage, "unknown LoRA target module '{}' (valid: {})", target, fmt::join(k_target_names, ", "));
+      fail(ExitCode::usage, "unknown LoRA target module '{}' (valid: {})", target,
+           fmt::join(k_target_names, ", "));
     }
   }
   const std::set<std::string> targets(config.target_modules.begin(), config.target_modules.end());
@@ -97,9 +99,11 @@ void apply_lora(Transformer& model, const LoraConfig& config) {
   for (std::size_t i = 0; i < model->blocks.size(); ++i) {
     for (const auto& slot : linear_slots(*model->blocks[i])) {
       if (!targets.contains(slot.name)) continue;
-      if (as_lora(*slot.module)) fail(ExitCode::usage, "LoRA is already applied to model.layers.{}.{}", i, slot.path);
+      if (as_lora(*slot.module))
+        fail(ExitCode::usage, "LoRA is already applied to model.layers.{}.{}", i, slot.path);
       auto weight = linear_weight(*slot.module);
-      check_rank(config.rank, weight.size(1), weight.size(0), fmt::format("model.layers.{}.{}", i, slot.path));
+      check_rank(config.rank, weight.size(1), weight.size(0),
+                 fmt::format("model.layers.{}.{}", i, slot.path));
     }
   }
   for (auto& parameter : model->parameters()) parameter.set_requires_grad(false);
@@ -113,8 +117,10 @@ void apply_lora(Transformer& model, const LoraConfig& config) {
       *slot.module = torch::nn::AnyModule(lora);
     }
   }
-  if (model->is_training()) model->train();  // the new layers take the model's mode
-  else model->eval();
+  if (model->is_training())
+    model->train();  // the new layers take the model's mode
+  else
+    model->eval();
 }
 
 std::map<std::string, torch::Tensor> lora_state_dict(const Transformer& model) {
@@ -131,11 +137,13 @@ void load_lora_state_dict(Transformer& model, const std::map<std::string, torch:
   auto layers = lora_layers(model);
   std::set<std::string> expected;
   for (const auto& [prefix, lora] : layers) {
-    for (const auto& [suffix, parameter] : {std::pair{".lora_A.weight", lora->lora_A}, std::pair{".lora_B.weight", lora->lora_B}}) {
+    for (const auto& [suffix, parameter] :
+         {std::pair{".lora_A.weight", lora->lora_A}, std::pair{".lora_B.weight", lora->lora_B}}) {
       const std::string name = prefix + suffix;
       expected.insert(name);
       auto found = weights.find(name);
-      if (found == weights.end()) fail(ExitCode::bad_input, "{}: adapter tensor `{}` is missing", source, name);
+      if (found == weights.end())
+        fail(ExitCode::bad_input, "{}: adapter tensor `{}` is missing", source, name);
       if (found->second.sizes() != parameter.sizes()) {
         fail(ExitCode::bad_input, "{}: adapter tensor `{}` has shape {}, the model expects {}", source, name,
              fmt::join(found->second.sizes(), "x"), fmt::join(parameter.sizes(), "x"));
@@ -144,7 +152,8 @@ void load_lora_state_dict(Transformer& model, const std::map<std::string, torch:
   }
   for (const auto& [name, tensor] : weights) {
     if (!expected.contains(name)) {
-      fail(ExitCode::bad_input, "{}: unexpected adapter tensor `{}` (target_modules or layers differ?)", source, name);
+      fail(ExitCode::bad_input, "{}: unexpected adapter tensor `{}` (target_modules or layers differ?)",
+           source, name);
     }
   }
   torch::NoGradGuard no_grad;

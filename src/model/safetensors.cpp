@@ -39,8 +39,8 @@ const char* dtype_name(torch::ScalarType type, const std::string& tensor, const 
   for (const auto& dtype : k_dtypes) {
     if (dtype.type == type) return dtype.name;
   }
-  fail(ExitCode::usage, "{}: tensor `{}` has type {}, which safetensors files here do not hold", path.string(),
-       tensor, c10::toString(type));
+  fail(ExitCode::usage, "{}: tensor `{}` has type {}, which safetensors files here do not hold",
+       path.string(), tensor, c10::toString(type));
 }
 
 std::optional<torch::ScalarType> dtype_type(const std::string& name) {
@@ -67,7 +67,8 @@ Entry parse_entry(const std::string& name, const nlohmann::json& info, std::uint
   if (!info.is_object()) bad("the header entry is not an object");
   if (!info.contains("dtype") || !info["dtype"].is_string()) bad("no `dtype` string");
   if (!info.contains("shape") || !info["shape"].is_array()) bad("no `shape` array");
-  if (!info.contains("data_offsets") || !info["data_offsets"].is_array() || info["data_offsets"].size() != 2) {
+  if (!info.contains("data_offsets") || !info["data_offsets"].is_array() ||
+      info["data_offsets"].size() != 2) {
     bad("no `data_offsets` pair");
   }
   Entry entry;
@@ -94,17 +95,21 @@ Entry parse_entry(const std::string& name, const nlohmann::json& info, std::uint
                     data_size));
   }
   const auto item_size = static_cast<std::uint64_t>(c10::elementSize(entry.type));
-  if (count > std::numeric_limits<std::uint64_t>::max() / item_size || count * item_size != entry.end - entry.begin) {
-    bad(fmt::format("{} elements of {} do not fill data_offsets [{}, {}]", count, dtype, entry.begin, entry.end));
+  if (count > std::numeric_limits<std::uint64_t>::max() / item_size ||
+      count * item_size != entry.end - entry.begin) {
+    bad(fmt::format("{} elements of {} do not fill data_offsets [{}, {}]", count, dtype, entry.begin,
+                    entry.end));
   }
   return entry;
 }
 
-std::map<std::string, std::string> parse_metadata(const nlohmann::json& metadata, const std::filesystem::path& path) {
+std::map<std::string, std::string> parse_metadata(const nlohmann::json& metadata,
+                                                  const std::filesystem::path& path) {
   if (!metadata.is_object()) fail(ExitCode::bad_input, "{}: `__metadata__` is not an object", path.string());
   std::map<std::string, std::string> values;
   for (const auto& [key, value] : metadata.items()) {
-    if (!value.is_string()) fail(ExitCode::bad_input, "{}: metadata `{}` is not a string", path.string(), key);
+    if (!value.is_string())
+      fail(ExitCode::bad_input, "{}: metadata `{}` is not a string", path.string(), key);
     values[key] = value.get<std::string>();
   }
   return values;
@@ -118,12 +123,12 @@ void check_coverage(std::vector<Entry> entries, std::uint64_t data_size, const s
   std::uint64_t expected = 0;
   for (const auto& entry : entries) {
     if (entry.begin < expected) {
-      fail(ExitCode::bad_input, "{}: tensor `{}` overlaps the tensor before it (offset {} < {})", path.string(),
-           entry.name, entry.begin, expected);
+      fail(ExitCode::bad_input, "{}: tensor `{}` overlaps the tensor before it (offset {} < {})",
+           path.string(), entry.name, entry.begin, expected);
     }
     if (entry.begin > expected) {
-      fail(ExitCode::bad_input, "{}: a gap of {} bytes before tensor `{}`", path.string(), entry.begin - expected,
-           entry.name);
+      fail(ExitCode::bad_input, "{}: a gap of {} bytes before tensor `{}`", path.string(),
+           entry.begin - expected, entry.name);
     }
     expected = entry.end;
   }
@@ -160,7 +165,8 @@ void write_safetensors(const std::filesystem::path& path, const std::map<std::st
   file.write(std::string_view(reinterpret_cast<const char*>(&header_size), sizeof header_size));
   file.write(header_text);
   for (const auto& data : contiguous) {
-    file.write(std::string_view(static_cast<const char*>(data.data_ptr()), data.numel() * data.element_size()));
+    file.write(
+        std::string_view(static_cast<const char*>(data.data_ptr()), data.numel() * data.element_size()));
   }
   file.commit();
 }
@@ -173,12 +179,13 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   std::uint64_t header_size = 0;
   std::memcpy(&header_size, bytes.data(), sizeof header_size);
   if (header_size > k_max_header_bytes || header_size > bytes.size() - 8) {
-    fail(ExitCode::bad_input, "{}: the header claims {} bytes but the file has {} after the size", path.string(),
-         header_size, bytes.size() - 8);
+    fail(ExitCode::bad_input, "{}: the header claims {} bytes but the file has {} after the size",
+         path.string(), header_size, bytes.size() - 8);
   }
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_size));
+    header = nlohmann::json::parse(bytes.begin() + 8,
+                                   bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_size));
   } catch (const nlohmann::json::exception& e) {
     fail(ExitCode::bad_input, "{}: the header is not valid JSON: {}", path.string(), e.what());
   }

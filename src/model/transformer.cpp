@@ -63,9 +63,9 @@ RMSNormImpl::RMSNormImpl(std::int64_t dim, double eps) : m_eps(eps) {
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   // Computed in float32 whatever the input's type, as HF's LlamaRMSNorm does.
-  auto x32 = x.to(torch::kFloat);                                    // (B, T, C)
-  auto variance = x32.pow(2).mean(-1, /*keepdim=*/true);             // (B, T, 1)
-  auto normed = x32 * torch::rsqrt(variance + m_eps);                // (B, T, C)
+  auto x32 = x.to(torch::kFloat);                         // (B, T, C)
+  auto variance = x32.pow(2).mean(-1, /*keepdim=*/true);  // (B, T, 1)
+  auto normed = x32 * torch::rsqrt(variance + m_eps);     // (B, T, C)
   return weight * normed.to(x.scalar_type());
 }
 
@@ -87,9 +87,9 @@ AttentionImpl::AttentionImpl(const ModelConfig& config)
   register_module("o_proj", o_proj.ptr());
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                     const torch::Tensor& mask, torch::Tensor* cache_keys,
-                                     torch::Tensor* cache_values) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                     const torch::Tensor& sin, const torch::Tensor& mask,
+                                     torch::Tensor* cache_keys, torch::Tensor* cache_values) {
   const auto B = x.size(0);
   const auto T = x.size(1);
   // project and split into heads
@@ -117,13 +117,14 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   // scaled dot product with the mask written out (LibTorch 1.13's C++ API has no fused SDPA). Masked scores
   // get the lowest float rather than -inf, as in HF, so that a row with every key masked (a padding query)
   // stays finite instead of turning into NaN that backward would spread.
-  auto scores = torch::matmul(q, keys.transpose(2, 3)) / std::sqrt(static_cast<double>(m_head_dim));  // (B, H, T, S)
+  auto scores =
+      torch::matmul(q, keys.transpose(2, 3)) / std::sqrt(static_cast<double>(m_head_dim));  // (B, H, T, S)
   scores = scores.masked_fill(mask.logical_not(), std::numeric_limits<float>::lowest());
   auto probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());  // (B, H, T, S)
   probs = torch::dropout(probs, m_dropout, is_training());
-  auto y = torch::matmul(probs, values);                             // (B, H, T, hd)
+  auto y = torch::matmul(probs, values);                                    // (B, H, T, hd)
   y = y.transpose(1, 2).contiguous().view({B, T, m_n_heads * m_head_dim});  // (B, T, C)
-  return run_linear(o_proj, y);                                      // (B, T, C)
+  return run_linear(o_proj, y);                                             // (B, T, C)
 }
 
 // -------------------------------------------------------------------------------------------------- Mlp
@@ -148,12 +149,14 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
 BlockImpl::BlockImpl(const ModelConfig& config) : dropout(config.dropout) {
   input_layernorm = register_module("input_layernorm", RMSNorm(config.dim, config.norm_eps));
   self_attn = register_module("self_attn", Attention(config));
-  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(config.dim, config.norm_eps));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RMSNorm(config.dim, config.norm_eps));
   mlp = register_module("mlp", Mlp(config));
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                 const torch::Tensor& mask, torch::Tensor* cache_keys, torch::Tensor* cache_values) {
+                                 const torch::Tensor& mask, torch::Tensor* cache_keys,
+                                 torch::Tensor* cache_values) {
   // pre-norm residual blocks; dropout on each branch's output while training
   auto attended = self_attn(input_layernorm(x), cos, sin, mask, cache_keys, cache_values);  // (B, T, C)
   auto h = x + torch::dropout(attended, dropout, is_training());
@@ -208,13 +211,16 @@ TransformerImpl::TransformerImpl(const ModelConfig& config) : m_config(config) {
   }
   norm = register_module("norm", RMSNorm(m_config.dim, m_config.norm_eps));
   if (!m_config.tie_embeddings) {
-    lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(m_config.dim, m_config.vocab_size).bias(false)));
+    lm_head = register_module(
+        "lm_head",
+        torch::nn::Linear(torch::nn::LinearOptions(m_config.dim, m_config.vocab_size).bias(false)));
     torch::NoGradGuard no_grad;
     torch::nn::init::normal_(lm_head->weight, 0.0, k_init_std);
   }
   // inv_freq = 1 / theta^(2i / hd), computed in float32 as HF does
   const auto hd = m_config.head_dim();
-  auto exponents = torch::arange(0, hd, 2, torch::kLong).to(torch::kFloat) / static_cast<float>(hd);  // (hd/2)
+  auto exponents =
+      torch::arange(0, hd, 2, torch::kLong).to(torch::kFloat) / static_cast<float>(hd);  // (hd/2)
   m_inv_freq = register_buffer("inv_freq", 1.0 / torch::pow(m_config.rope_theta, exponents));
 }
 
@@ -227,7 +233,8 @@ KvCache TransformerImpl::make_cache() const {
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, const torch::Tensor& positions,
                                        const torch::Tensor& key_padding, KvCache* cache) {
-  if (tokens.dim() != 2) fail(ExitCode::internal, "transformer: tokens must be (B, T), got {} dims", tokens.dim());
+  if (tokens.dim() != 2)
+    fail(ExitCode::internal, "transformer: tokens must be (B, T), got {} dims", tokens.dim());
   const auto B = tokens.size(0);
   const auto T = tokens.size(1);
   const auto past = cache != nullptr ? cache->length : 0;
@@ -244,8 +251,10 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, const torch:
   auto cos = angles.cos();
   auto sin = angles.sin();
   // mask (B, 1, T, S): query t (absolute index past + t) sees keys 0..past + t that are not padding
-  auto query_index = torch::arange(past, S, torch::TensorOptions(torch::kLong).device(device)).unsqueeze(1);  // (T, 1)
-  auto key_index = torch::arange(0, S, torch::TensorOptions(torch::kLong).device(device)).unsqueeze(0);       // (1, S)
+  auto query_index =
+      torch::arange(past, S, torch::TensorOptions(torch::kLong).device(device)).unsqueeze(1);  // (T, 1)
+  auto key_index =
+      torch::arange(0, S, torch::TensorOptions(torch::kLong).device(device)).unsqueeze(0);  // (1, S)
   auto mask = key_index.le(query_index).view({1, 1, T, S}).expand({B, 1, T, S});
   if (key_padding.defined()) {
     if (key_padding.size(0) != B || key_padding.size(1) != S) {
@@ -280,7 +289,8 @@ std::vector<std::pair<std::string, torch::Tensor>> hf_parameters(const Transform
     auto& block = *model.blocks[i].ptr();
     const std::string prefix = fmt::format("model.layers.{}.", i);
     named.emplace_back(prefix + "input_layernorm.weight", block.input_layernorm->weight);
-    for (const auto& slot : linear_slots(block)) named.emplace_back(prefix + slot.path + ".weight", linear_weight(*slot.module));
+    for (const auto& slot : linear_slots(block))
+      named.emplace_back(prefix + slot.path + ".weight", linear_weight(*slot.module));
     named.emplace_back(prefix + "post_attention_layernorm.weight", block.post_attention_layernorm->weight);
   }
   named.emplace_back("model.norm.weight", model.norm->weight);
@@ -308,10 +318,11 @@ void TransformerImpl::load_hf_state_dict(const std::map<std::string, torch::Tens
     }
   }
   for (const auto& [name, tensor] : weights) {
-    bool known = std::any_of(named.begin(), named.end(), [&](const auto& entry) { return entry.first == name; });
+    bool known =
+        std::any_of(named.begin(), named.end(), [&](const auto& entry) { return entry.first == name; });
     if (!known) {
-      fail(ExitCode::bad_input, "{}: unexpected tensor `{}` (tie_word_embeddings or the layer count differs?)",
-           source, name);
+      fail(ExitCode::bad_input,
+           "{}: unexpected tensor `{}` (tie_word_embeddings or the layer count differs?)", source, name);
     }
   }
   torch::NoGradGuard no_grad;

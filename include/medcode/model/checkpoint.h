@@ -1,7 +1,7 @@
 // Checkpoint folders. A model folder holds model.safetensors (Hugging Face Llama names), config.json,
-// tokenizer.model and medcode.json (what it was trained on); a LoRA folder holds PEFT's adapter_config.json and
-// adapter_model.safetensors, plus medcode.json naming its base folder. Files are written to temporary names
-// and renamed, so a checkpoint counts only once complete.
+// tokenizer.model and medcode.json (what it was trained on); a LoRA folder holds PEFT's adapter_config.json
+// and adapter_model.safetensors, plus medcode.json naming its base folder. Files are written to temporary
+// names and renamed, so a checkpoint counts only once complete.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -22,7 +22,7 @@ struct CheckpointInfo {
   std::string tokenizer_sha256;
   std::string token_set;
   std::int64_t step = 0;
-  std::optional<std::filesystem::path> base_dir;  // lora: the base model folder
+  std::optional<std::filesystem::path> base_dir;    // lora: the base model folder
   nlohmann::json extra = nlohmann::json::object();  // training settings, final losses
 };
 

@@ -16,7 +16,7 @@ struct ModelConfig {
   std::int64_t dim = 256;       // hidden size
   std::int64_t n_layers = 4;
   std::int64_t n_heads = 8;
-  std::int64_t n_kv_heads = 4;  // grouped-query attention: n_heads % n_kv_heads == 0
+  std::int64_t n_kv_heads = 4;    // grouped-query attention: n_heads % n_kv_heads == 0
   std::int64_t hidden_dim = 704;  // SwiGLU inner size
   std::int64_t max_seq_len = 256;
   double rope_theta = 10000.0;

@@ -100,15 +100,14 @@ class TransformerImpl : public torch::nn::Module {
   const ModelConfig& config() const { return m_config; }
   KvCache make_cache() const;
 
-  // The weights under Hugging Face Llama names (model.embed_tokens.weight, model.layers.0.self_attn.q_proj.weight,
-  // ..., model.norm.weight, lm_head.weight unless tied), LoRA adapters excluded (merge them first to export
-  // the merged model).
+  // The weights under Hugging Face Llama names (model.embed_tokens.weight,
+  // model.layers.0.self_attn.q_proj.weight, ..., model.norm.weight, lm_head.weight unless tied), LoRA
+  // adapters excluded (merge them first to export the merged model); copies, on the model's device.
+  // HF's LlamaForCausalLM applies rotary embeddings in the same "rotate_half" layout as we do, so q_proj
+  // and k_proj need no permutation either way (only Meta's original interleaved checkpoints would).
   std::map<std::string, torch::Tensor> hf_state_dict() const;
-  // Hugging Face's LlamaForCausalLM applies rotary embeddings in the same "rotate_half" layout we train
-  // with, so q_proj and k_proj need no permutation either way (only a conversion from Meta's original
-  // interleaved checkpoints would). The tensors are copies, on the model's device.
-  // Copies weights in by those names; Error(bad_input) naming the first missing, unexpected or mis-shaped
-  // tensor.
+  // Copies weights in by those names; Error(bad_input) naming `source` and the first missing, unexpected
+  // or mis-shaped tensor.
   void load_hf_state_dict(const std::map<std::string, torch::Tensor>& weights, const std::string& source);
 
   torch::nn::Embedding embed_tokens{nullptr};

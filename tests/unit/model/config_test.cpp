@@ -41,7 +41,8 @@ TEST(ModelConfig, ParameterCountCountsATiedHeadOnce) {
 
 TEST(ModelConfig, ReadsAYamlFile) {
   TempDir dir;
-  util::write_file_atomic(dir / "m.yaml", "vocab_size: 300\ndim: 48\nn_heads: 6\nn_kv_heads: 3\ntie_embeddings: false\n");
+  util::write_file_atomic(dir / "m.yaml",
+                          "vocab_size: 300\ndim: 48\nn_heads: 6\nn_kv_heads: 3\ntie_embeddings: false\n");
   auto config = load_model_config((dir / "m.yaml").string());
   EXPECT_EQ(config.vocab_size, 300);
   EXPECT_EQ(config.dim, 48);
@@ -60,10 +61,12 @@ TEST(ModelConfig, UnknownPresetOrKeyIsAUsageError) {
 }
 
 TEST(ModelConfig, HeadsMustDivideEvenly) {
-  auto [code, message] = error_of([] { parse_model_config("n_heads: 6\nn_kv_heads: 4\ndim: 48\n", "m.yaml"); });
+  auto [code, message] =
+      error_of([] { parse_model_config("n_heads: 6\nn_kv_heads: 4\ndim: 48\n", "m.yaml"); });
   EXPECT_EQ(code, ExitCode::usage);
   EXPECT_NE(message.find("n_kv_heads"), std::string::npos) << message;
-  std::tie(code, message) = error_of([] { parse_model_config("dim: 50\nn_heads: 4\nn_kv_heads: 2\n", "m.yaml"); });
+  std::tie(code, message) =
+      error_of([] { parse_model_config("dim: 50\nn_heads: 4\nn_kv_heads: 2\n", "m.yaml"); });
   EXPECT_EQ(code, ExitCode::usage);
   EXPECT_NE(message.find("`dim` 50"), std::string::npos) << message;
   EXPECT_EQ(error_of([] { parse_model_config("dim: 36\nn_heads: 12\nn_kv_heads: 4\n", "m.yaml"); }).first,

@@ -74,18 +74,22 @@ class Golden : public ::testing::TestWithParam<std::string> {};
 TEST_P(Golden, LogitsAndLossMatchPyTorch) {
   auto golden_case = load_case(GetParam());
   torch::NoGradGuard no_grad;
-  auto logits = golden_case.model->forward(golden_case.tokens, golden_case.positions, golden_case.key_padding);
+  auto logits =
+      golden_case.model->forward(golden_case.tokens, golden_case.positions, golden_case.key_padding);
   EXPECT_TRUE(all_close(logits, golden_case.expected.at("logits"), k_rtol, k_atol));
-  EXPECT_TRUE(all_close(loss_of(logits, golden_case.targets), golden_case.expected.at("loss").squeeze(), k_rtol, k_atol));
+  EXPECT_TRUE(all_close(loss_of(logits, golden_case.targets), golden_case.expected.at("loss").squeeze(),
+                        k_rtol, k_atol));
 }
 
 TEST_P(Golden, LeftPaddedRowEqualsTheSameTokensUnpadded) {
   auto golden_case = load_case(GetParam());
   torch::NoGradGuard no_grad;
   // row 1 has two padding tokens in front; alone and unpadded it must give the same logits
-  auto row = golden_case.tokens.index({torch::indexing::Slice(1, 2), torch::indexing::Slice(2, torch::indexing::None)});
+  auto row = golden_case.tokens.index(
+      {torch::indexing::Slice(1, 2), torch::indexing::Slice(2, torch::indexing::None)});
   auto alone = golden_case.model->forward(row);
-  auto expected = golden_case.expected.at("logits").index({torch::indexing::Slice(1, 2), torch::indexing::Slice(2, torch::indexing::None)});
+  auto expected = golden_case.expected.at("logits").index(
+      {torch::indexing::Slice(1, 2), torch::indexing::Slice(2, torch::indexing::None)});
   EXPECT_TRUE(all_close(alone, expected, k_rtol, k_atol));
 }
 
@@ -103,7 +107,8 @@ TEST_P(Golden, KvCacheDecodingEqualsTheFullForward) {
   for (std::int64_t t = 3; t < T; ++t) {
     pieces.push_back(golden_case.model->forward(golden_case.tokens.index({Slice(), Slice(t, t + 1)}),
                                                 golden_case.positions.index({Slice(), Slice(t, t + 1)}),
-                                                golden_case.key_padding.index({Slice(), Slice(0, t + 1)}), &cache));
+                                                golden_case.key_padding.index({Slice(), Slice(0, t + 1)}),
+                                                &cache));
   }
   EXPECT_EQ(cache.length, T);
   EXPECT_EQ(cache.keys[0].sizes(), (std::vector<std::int64_t>{2, 2, T, 8}));
@@ -124,9 +129,10 @@ TEST_P(Golden, KvCacheRowsFollowSelectRows) {
                              golden_case.positions.index({Slice(), Slice(0, 6)}),
                              golden_case.key_padding.index({Slice(), Slice(0, 6)}), &cache);
   cache.select_rows(swap);
-  auto last = golden_case.model->forward(golden_case.tokens.index({Slice(), Slice(6, 7)}).index_select(0, swap),
-                                         golden_case.positions.index({Slice(), Slice(6, 7)}).index_select(0, swap),
-                                         golden_case.key_padding.index_select(0, swap), &cache);
+  auto last =
+      golden_case.model->forward(golden_case.tokens.index({Slice(), Slice(6, 7)}).index_select(0, swap),
+                                 golden_case.positions.index({Slice(), Slice(6, 7)}).index_select(0, swap),
+                                 golden_case.key_padding.index_select(0, swap), &cache);
   auto expected = golden_case.expected.at("logits").index({Slice(), Slice(6, 7)}).index_select(0, swap);
   EXPECT_TRUE(all_close(last, expected, k_rtol, k_atol));
 }
@@ -139,14 +145,16 @@ TEST_P(Golden, GradientsAndOneAdamWStepMatchPyTorch) {
   auto grads = checked_names(golden_case, "grad");
   ASSERT_GE(grads.size(), 5U);
   for (const auto& name : grads) {
-    EXPECT_TRUE(all_close(parameter(model, name).grad(), golden_case.expected.at("grad." + name), k_grad_rtol, k_grad_atol))
+    EXPECT_TRUE(all_close(parameter(model, name).grad(), golden_case.expected.at("grad." + name), k_grad_rtol,
+                          k_grad_atol))
         << name;
   }
-  torch::optim::AdamW optimizer(model->parameters(),
-                                torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.1));
+  torch::optim::AdamW optimizer(
+      model->parameters(), torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.1));
   optimizer.step();
   for (const auto& name : checked_names(golden_case, "updated")) {
-    EXPECT_TRUE(all_close(parameter(model, name), golden_case.expected.at("updated." + name), k_rtol, k_atol)) << name;
+    EXPECT_TRUE(all_close(parameter(model, name), golden_case.expected.at("updated." + name), k_rtol, k_atol))
+        << name;
   }
 }
 
@@ -161,7 +169,8 @@ struct LoraCase {
 
 LoraCase load_lora_case() {
   LoraCase lora_case{load_case("untied"), {}, {}};
-  auto adapter_config = nlohmann::json::parse(medcode::testing::read_text(golden("lora/adapter_config.json")));
+  auto adapter_config =
+      nlohmann::json::parse(medcode::testing::read_text(golden("lora/adapter_config.json")));
   lora_case.lora.rank = adapter_config.at("r").get<std::int64_t>();
   lora_case.lora.alpha = adapter_config.at("lora_alpha").get<double>();
   lora_case.lora.dropout = 0.0;
@@ -177,19 +186,22 @@ TEST(GoldenLora, AdaptedLogitsMatchPyTorchMergedOrNot) {
   auto lora_case = load_lora_case();
   auto& golden_case = lora_case.base;
   torch::NoGradGuard no_grad;
-  auto logits = golden_case.model->forward(golden_case.tokens, golden_case.positions, golden_case.key_padding);
+  auto logits =
+      golden_case.model->forward(golden_case.tokens, golden_case.positions, golden_case.key_padding);
   EXPECT_TRUE(all_close(logits, lora_case.expected.at("logits"), k_rtol, k_atol));
   // the adapters matter: the base alone gives other logits
   EXPECT_GT(testing::max_abs_difference(logits, golden_case.expected.at("logits")), 1e-3);
   merge_lora(golden_case.model);
-  auto merged = golden_case.model->forward(golden_case.tokens, golden_case.positions, golden_case.key_padding);
+  auto merged =
+      golden_case.model->forward(golden_case.tokens, golden_case.positions, golden_case.key_padding);
   EXPECT_TRUE(all_close(merged, lora_case.expected.at("logits"), k_rtol, k_atol));
 }
 
 TEST(GoldenLora, AdapterGradientsMatchPyTorch) {
   auto lora_case = load_lora_case();
   auto& golden_case = lora_case.base;
-  auto logits = golden_case.model->forward(golden_case.tokens, golden_case.positions, golden_case.key_padding);
+  auto logits =
+      golden_case.model->forward(golden_case.tokens, golden_case.positions, golden_case.key_padding);
   auto loss = loss_of(logits, golden_case.targets);
   EXPECT_TRUE(all_close(loss, lora_case.expected.at("loss").squeeze(), k_rtol, k_atol));
   loss.backward();
@@ -199,8 +211,10 @@ TEST(GoldenLora, AdapterGradientsMatchPyTorch) {
   for (const auto& [name, tensor] : lora_state_dict(golden_case.model)) {
     (void)tensor;
     // PEFT's "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight" is our "layers.0...lora_A"
-    auto ours = name.substr(peft_prefix.size(), name.size() - peft_prefix.size() - std::string(".weight").size());
-    EXPECT_TRUE(all_close(parameters[ours].grad(), lora_case.expected.at("grad." + name), k_grad_rtol, k_grad_atol))
+    auto ours =
+        name.substr(peft_prefix.size(), name.size() - peft_prefix.size() - std::string(".weight").size());
+    EXPECT_TRUE(
+        all_close(parameters[ours].grad(), lora_case.expected.at("grad." + name), k_grad_rtol, k_grad_atol))
         << name;
     ++checked;
   }

@@ -41,7 +41,8 @@ TEST(Lora, OutputEqualsTheBaseModelAtInitialisation) {
   auto tokens = sample_tokens();
   torch::NoGradGuard no_grad;
   auto base = model->forward(tokens);
-  apply_lora(model, lora_config({"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}));
+  apply_lora(model,
+             lora_config({"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}));
   EXPECT_TRUE(model->forward(tokens).equal(base));
 }
 
@@ -53,12 +54,14 @@ TEST(Lora, MergedForwardEqualsUnmergedAndUnmergeRestoresTheWeights) {
   auto tokens = sample_tokens();
   torch::NoGradGuard no_grad;
   auto unmerged = model->forward(tokens);
-  EXPECT_GT(testing::max_abs_difference(unmerged, make_model()->forward(tokens)), 1e-4);  // the adapters count
+  EXPECT_GT(testing::max_abs_difference(unmerged, make_model()->forward(tokens)),
+            1e-4);  // the adapters count
 
   merge_lora(model);
   EXPECT_TRUE(all_close(model->forward(tokens), unmerged, 1e-5, 1e-6));
-  EXPECT_FALSE(model->hf_state_dict().at("model.layers.0.self_attn.q_proj.weight").equal(
-      base_weights.at("model.layers.0.self_attn.q_proj.weight")));
+  EXPECT_FALSE(model->hf_state_dict()
+                   .at("model.layers.0.self_attn.q_proj.weight")
+                   .equal(base_weights.at("model.layers.0.self_attn.q_proj.weight")));
   merge_lora(model);  // a second merge does nothing
   EXPECT_TRUE(all_close(model->forward(tokens), unmerged, 1e-5, 1e-6));
 
@@ -127,7 +130,8 @@ TEST(Lora, StateDictRoundTripsIntoAnotherModel) {
 
   auto missing = lora_state_dict(model);
   missing.erase(missing.begin());
-  auto [code, message] = error_of([&] { load_lora_state_dict(other, missing, "lora/adapter_model.safetensors"); });
+  auto [code, message] =
+      error_of([&] { load_lora_state_dict(other, missing, "lora/adapter_model.safetensors"); });
   EXPECT_EQ(code, ExitCode::bad_input);
   EXPECT_NE(message.find("lora/adapter_model.safetensors"), std::string::npos) << message;
 }

@@ -41,8 +41,8 @@ inline double max_abs_difference(const torch::Tensor& a, const torch::Tensor& b)
 }
 
 // allclose with |a - b| <= atol + rtol |b|, reporting the largest difference when it fails.
-inline ::testing::AssertionResult all_close(const torch::Tensor& actual, const torch::Tensor& expected, double rtol,
-                                            double atol) {
+inline ::testing::AssertionResult all_close(const torch::Tensor& actual, const torch::Tensor& expected,
+                                            double rtol, double atol) {
   if (actual.sizes() != expected.sizes()) {
     return ::testing::AssertionFailure() << "shapes differ: " << actual.sizes() << " vs " << expected.sizes();
   }

@@ -28,7 +28,8 @@ std::string little_endian_u64(std::uint64_t value) {
 std::filesystem::path write_raw(const TempDir& dir, const std::string& header, const std::string& data,
                                 std::uint64_t claimed_header_size = 0) {
   auto path = dir / "raw.safetensors";
-  util::write_file_atomic(path, little_endian_u64(claimed_header_size ? claimed_header_size : header.size()) + header + data);
+  util::write_file_atomic(
+      path, little_endian_u64(claimed_header_size ? claimed_header_size : header.size()) + header + data);
   return path;
 }
 
@@ -122,8 +123,10 @@ TEST(Safetensors, BadHeaderJsonIsBadInput) {
 
 TEST(Safetensors, OffsetsOutOfRangeAreBadInput) {
   TempDir dir;
-  expect_bad_input(write_raw(dir, R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "1234"), "outside");
-  expect_bad_input(write_raw(dir, R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", "12345678"), "outside");
+  expect_bad_input(write_raw(dir, R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "1234"),
+                   "outside");
+  expect_bad_input(write_raw(dir, R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", "12345678"),
+                   "outside");
 }
 
 TEST(Safetensors, ShapeThatDoesNotFillItsOffsetsIsBadInput) {
@@ -139,7 +142,8 @@ TEST(Safetensors, OverlappingTensorsAndGapsAreBadInput) {
                              R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                              "12345678"),
                    "overlaps");
-  expect_bad_input(write_raw(dir, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", "12345678"), "gap");
+  expect_bad_input(write_raw(dir, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", "12345678"),
+                   "gap");
   expect_bad_input(write_raw(dir, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", "12345678"),
                    "belong to none");
 }
@@ -152,10 +156,12 @@ TEST(Safetensors, UnknownDtypeIsBadInput) {
 
 TEST(Safetensors, MalformedEntriesAndMetadataAreBadInput) {
   TempDir dir;
-  expect_bad_input(write_raw(dir, R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", "1234"), "shape");
+  expect_bad_input(write_raw(dir, R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", "1234"),
+                   "shape");
   expect_bad_input(write_raw(dir, R"({"w":{"dtype":"F32","shape":[1]}})", "1234"), "data_offsets");
   expect_bad_input(write_raw(dir, R"({"__metadata__":{"n":1}})", ""), "metadata `n`");
-  expect_bad_input(write_raw(dir, R"({"b":{"dtype":"BOOL","shape":[1],"data_offsets":[0,1]}})", "\x02"), "BOOL");
+  expect_bad_input(write_raw(dir, R"({"b":{"dtype":"BOOL","shape":[1],"data_offsets":[0,1]}})", "\x02"),
+                   "BOOL");
 }
 
 TEST(Safetensors, MissingFileIsBadInput) {

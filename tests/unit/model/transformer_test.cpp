@@ -43,7 +43,8 @@ TEST(Transformer, ChangingALaterTokenLeavesEarlierLogitsAlone) {
   auto model = make_model(config);
   auto tokens = torch::randint(config.vocab_size, {2, 8}, torch::kLong);
   auto changed = tokens.clone();
-  changed.index_put_({torch::indexing::Slice(), 5}, (tokens.index({torch::indexing::Slice(), 5}) + 1) % config.vocab_size);
+  changed.index_put_({torch::indexing::Slice(), 5},
+                     (tokens.index({torch::indexing::Slice(), 5}) + 1) % config.vocab_size);
   torch::NoGradGuard no_grad;
   auto before = model->forward(tokens);
   auto after = model->forward(changed);
@@ -57,9 +58,12 @@ TEST(Transformer, KeyAndValueProjectionsAreSizedForTheKvHeads) {
   auto model = make_model(config);
   auto& attn = *model->blocks[0]->self_attn;
   const auto head_dim = config.head_dim();
-  EXPECT_EQ(linear_weight(attn.q_proj).sizes(), (std::vector<std::int64_t>{config.n_heads * head_dim, config.dim}));
-  EXPECT_EQ(linear_weight(attn.k_proj).sizes(), (std::vector<std::int64_t>{config.n_kv_heads * head_dim, config.dim}));
-  EXPECT_EQ(linear_weight(attn.v_proj).sizes(), (std::vector<std::int64_t>{config.n_kv_heads * head_dim, config.dim}));
+  EXPECT_EQ(linear_weight(attn.q_proj).sizes(),
+            (std::vector<std::int64_t>{config.n_heads * head_dim, config.dim}));
+  EXPECT_EQ(linear_weight(attn.k_proj).sizes(),
+            (std::vector<std::int64_t>{config.n_kv_heads * head_dim, config.dim}));
+  EXPECT_EQ(linear_weight(attn.v_proj).sizes(),
+            (std::vector<std::int64_t>{config.n_kv_heads * head_dim, config.dim}));
 }
 
 TEST(Transformer, GroupedQueryAttentionEqualsFullAttentionWithRepeatedKvWeights) {
