@@ -30,7 +30,7 @@ def measure(command):
     _, status, usage = os.wait4(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{' '.join(command[:-1])} failed with {os.waitstatus_to_exitcode(status)}")
-    return json.loads(Path(command[-1]).read_text().strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    return json.loads(Path(command[-1]).read_text()), usage.ru_maxrss / 1024
 
 
 def main():
