@@ -105,6 +105,10 @@ std::string describe_training(const model::TrainSummary& trained) {
 void evaluate(store::Database& db, const RunOptions& options, const fs::path& lora_dir, RunSummary& summary,
               const StageSink& done) {
   fs::path test_file = split_file(options, "test");
+  if (fs::file_size(test_file) == 0) {
+    done("evaluate", "skipped: the golden test split is empty (raise --target-size)", false);
+    return;
+  }
   std::vector<dataset::EvalExample> examples = dataset::load_eval_dataset(test_file);
   std::vector<dataset::EvalExample> train = dataset::load_train_examples(split_file(options, "train"));
   codes::ReleaseInfo release = codes::find_release(db, codes::System::icd10cm, options.year);

@@ -1,0 +1,151 @@
+// Tests of decoding: the code trie, constrained decoding that emits only valid codes, batched decoding equal
+// to one prompt at a time, beam search, and the limits on codes and tokens.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "medcode/model/decoding.h"
+#include "medcode/text/prompt_format.h"
+#include "model_test_support.h"
+#include "support/medcode_process.h"
+
+namespace medcode::model {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> k_codes = {"E11.65", "E11.9", "I10", "J20.9", "S06.0X1A", "R51.9", "N18.30"};
+
+class Decoding : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    s_dir = new medcode::testing::TempDir();
+    text::TokenizerTrainOptions options;
+    for (int i = 0; i < 60; ++i) {
+      options.texts.push_back(fmt::format("{}patient {} with diabetes, hypertension and headache",
+                                          text::k_prompt_prefix, i));
+      options.texts.push_back(fmt::format("{}, {}", k_codes[i % k_codes.size()], k_codes[(i + 3) % k_codes.size()]));
+    }
+    options.model_path = s_dir->path() / "tokenizer.model";
+    options.vocab_size = 120;
+    text::Tokenizer::train(options);
+    s_tokenizer = new text::Tokenizer(text::Tokenizer::load(options.model_path));
+  }
+  static void TearDownTestSuite() {
+    delete s_tokenizer;
+    delete s_dir;
+  }
+
+  void SetUp() override {
+    ModelConfig config = testing::tiny_test_config();
+    config.vocab_size = s_tokenizer->vocab_size();
+    config.max_seq_len = 96;
+    torch::manual_seed(7);
+    m_model = Transformer(config);
+    m_trie = CodeTrie::build(*s_tokenizer, k_codes);
+  }
+
+  std::vector<std::int32_t> prompt(const std::string& text) const {
+    return text::encode_prompt(*s_tokenizer, text);
+  }
+
+  static medcode::testing::TempDir* s_dir;
+  static text::Tokenizer* s_tokenizer;
+  Transformer m_model{nullptr};
+  CodeTrie m_trie;
+};
+
+medcode::testing::TempDir* Decoding::s_dir = nullptr;
+text::Tokenizer* Decoding::s_tokenizer = nullptr;
+
+TEST_F(Decoding, TrieHoldsEachCodesTokensAndNamesTheCodeAtItsEnd) {
+  EXPECT_EQ(m_trie.size(), k_codes.size());
+  for (const std::string& code : k_codes) {
+    std::int32_t node = CodeTrie::k_root;
+    for (std::int32_t token : text::encode_code(*s_tokenizer, code)) {
+      node = m_trie.child(node, token);
+      ASSERT_GE(node, 0) << code;
+    }
+    ASSERT_NE(m_trie.code_at(node), nullptr) << code;
+    EXPECT_EQ(*m_trie.code_at(node), code);
+  }
+  EXPECT_EQ(m_trie.child(CodeTrie::k_root, text::k_eos_id), -1);
+  const auto& first = m_trie.next_tokens(CodeTrie::k_root);
+  EXPECT_TRUE(std::is_sorted(first.begin(), first.end()));
+}
+
+TEST_F(Decoding, ConstrainedDecodingEmitsOnlyValidCodesEvenFromAnUntrainedModel) {
+  DecodeOptions options;
+  options.trie = &m_trie;
+  options.max_codes = 3;
+  for (std::size_t beam : {1U, 3U}) {
+    options.beam_size = beam;
+    std::vector<Decoded> decoded =
+        decode(m_model, *s_tokenizer, {prompt("headache"), prompt("type 2 diabetes with hyperglycemia")}, options);
+    ASSERT_EQ(decoded.size(), 2U);
+    for (const Decoded& result : decoded) {
+      ASSERT_FALSE(result.codes.empty());
+      EXPECT_LE(result.codes.size(), 3U);
+      for (const DecodedCode& code : result.codes) {
+        EXPECT_NE(std::find(k_codes.begin(), k_codes.end(), code.code), k_codes.end()) << code.code;
+        EXPECT_GT(code.score, 0.0);
+        EXPECT_LE(code.score, 1.0);
+      }
+      EXPECT_LE(result.log_probability, 0.0);
+    }
+  }
+}
+
+TEST_F(Decoding, ABatchDecodesAsEachPromptAlone) {
+  DecodeOptions options;
+  options.trie = &m_trie;
+  std::vector<std::vector<std::int32_t>> prompts = {prompt("headache"),
+                                                    prompt("chronic kidney disease stage 3 with hypertension"),
+                                                    prompt("a")};
+  for (std::size_t beam : {1U, 2U}) {
+    options.beam_size = beam;
+    std::vector<Decoded> together = decode(m_model, *s_tokenizer, prompts, options);
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      Decoded alone = decode(m_model, *s_tokenizer, {prompts[i]}, options).front();
+      EXPECT_EQ(together[i].completion, alone.completion) << "prompt " << i << ", beam " << beam;
+      EXPECT_NEAR(together[i].log_probability, alone.log_probability, 1e-4);
+    }
+  }
+}
+
+TEST_F(Decoding, BeamSearchRanksOtherBeamsCodesAfterTheBestSequences) {
+  DecodeOptions options;
+  options.trie = &m_trie;
+  options.beam_size = 4;
+  options.max_codes = 1;
+  Decoded decoded = decode(m_model, *s_tokenizer, {prompt("headache")}, options).front();
+  ASSERT_EQ(decoded.codes.size(), 1U);
+  ASSERT_GE(decoded.ranked.size(), 2U);  // four beams of one code each: several distinct codes
+  EXPECT_EQ(decoded.ranked.front().code, decoded.codes.front().code);
+  std::set<std::string> distinct;
+  for (const auto& code : decoded.ranked) distinct.insert(code.code);
+  EXPECT_EQ(distinct.size(), decoded.ranked.size());
+}
+
+TEST_F(Decoding, UnconstrainedDecodingStopsAtTheTokenLimit) {
+  DecodeOptions options;
+  options.max_new_tokens = 5;
+  Decoded decoded = decode(m_model, *s_tokenizer, {prompt("headache")}, options).front();
+  EXPECT_LE(decoded.n_generated, 5U);
+}
+
+TEST_F(Decoding, GreedyDecodingIsDeterministic) {
+  DecodeOptions options;
+  options.trie = &m_trie;
+  Decoded first = decode(m_model, *s_tokenizer, {prompt("acute bronchitis")}, options).front();
+  Decoded second = decode(m_model, *s_tokenizer, {prompt("acute bronchitis")}, options).front();
+  EXPECT_EQ(first.completion, second.completion);
+  EXPECT_EQ(first.log_probability, second.log_probability);
+}
+
+}  // namespace
+}  // namespace medcode::model
