@@ -2,6 +2,7 @@
 // One text (--text or --file) prints one JSON object; --input batch.jsonl prints one JSON line per input.
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -94,6 +95,9 @@ int run_predict(Context& context, const PredictCommandOptions& options) {
   predict_options.system = codes::require_system(options.system);
   predict_options.year = options.year;
 
+  // Predictions need the store's code set: a store that does not exist would only be created empty.
+  if (!std::filesystem::exists(context.options().db))
+    fail(ExitCode::bad_input, "{}: no such store (import a code set first)", context.options().db);
   store::RunRecorder& run = context.start_run("predict");
   model::Predictor predictor(context.store(), predict_options);
   std::vector<std::string> texts;

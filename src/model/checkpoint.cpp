@@ -2,6 +2,8 @@
 // written last, so a folder without it is an unfinished checkpoint.
 #include "medcode/model/checkpoint.h"
 
+#include "medcode/text/tokenizer.h"
+
 #include "medcode/model/safetensors.h"
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
@@ -149,7 +151,12 @@ void save_model(const fs::path& dir, const Transformer& model, const CheckpointI
                 const fs::path& tokenizer_model) {
   fs::create_directories(dir);
   write_safetensors(dir / k_weights_file, model->hf_state_dict(), k_weights_metadata);
-  write_json(dir / k_config_file, model->config().to_json());
+  // The tokenizer's special ids, so that transformers' generate() stops where medcode does.
+  nlohmann::json config = model->config().to_json();
+  config["bos_token_id"] = text::k_bos_id;
+  config["eos_token_id"] = text::k_eos_id;
+  config["pad_token_id"] = text::k_pad_id;
+  write_json(dir / k_config_file, config);
   util::write_file_atomic(dir / k_tokenizer_file, util::read_file(tokenizer_model));
 
   CheckpointInfo saved = info;

@@ -110,6 +110,11 @@ void finish_code(Beam& beam, const text::Tokenizer& tokenizer, const CodeTrie* t
     code = tokenizer.decode(beam.code_tokens);
     code.erase(0, code.find_first_not_of(' '));
     code.erase(code.find_last_not_of(' ') + 1);
+    // Unconstrained output can hold control pieces or prose: only code-shaped text counts as a code.
+    bool code_shaped = std::all_of(code.begin(), code.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.';
+    });
+    if (!code_shaped) code.clear();
   }
   bool repeated = std::any_of(beam.codes.begin(), beam.codes.end(),
                               [&](const DecodedCode& seen) { return seen.code == code; });
@@ -121,7 +126,7 @@ void finish_code(Beam& beam, const text::Tokenizer& tokenizer, const CodeTrie* t
 
 // Moves a beam one token on, keeping the grammar (or parse) state.
 void advance(Beam& beam, std::int32_t token, double log_probability, const text::Tokenizer& tokenizer,
-             const CodeTrie* trie, const Special& special) {
+             const CodeTrie* trie, const Special& special, std::size_t max_codes) {
   beam.tokens.push_back(token);
   beam.log_probability += log_probability;
   if (token == special.eos) {
@@ -136,6 +141,8 @@ void advance(Beam& beam, std::int32_t token, double log_probability, const text:
   }
   if (token == special.separator) {
     finish_code(beam, tokenizer, trie);
+    // The grammar enforces the limit when constrained; unconstrained output is cut here.
+    if (beam.codes.size() >= max_codes) beam.done = true;
     return;
   }
   beam.code_tokens.push_back(token);
@@ -276,7 +283,8 @@ std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer
         const Candidate& candidate = chosen[k];
         next[k] = beams[b][candidate.beam];
         if (candidate.token >= 0)
-          advance(next[k], candidate.token, candidate.token_log_probability, tokenizer, options.trie, special);
+          advance(next[k], candidate.token, candidate.token_log_probability, tokenizer, options.trie, special,
+                  options.max_codes);
         all_done = all_done && next[k].done;
       }
       for (std::size_t k = 0; k < width; ++k) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <numbers>
 
 #include <ATen/autocast_mode.h>
@@ -58,7 +59,7 @@ struct Setup {
 };
 
 std::int64_t peak_memory_bytes(const torch::Device& device) {
-  (void)device;  // device memory statistics need the CUDA headers; the CPU figure is the process's peak RSS
+  (void)device;  // device memory statistics would need the CUDA headers; this is host memory on any device
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<std::int64_t>(usage.ru_maxrss) * 1024;
@@ -248,6 +249,10 @@ CheckpointInfo checkpoint_info(const Setup& setup, const TrainOptions& options, 
   info.extra = {{"max_steps", options.max_steps},         {"batch_size", options.batch_size},
                 {"grad_accumulation", options.grad_accumulation}, {"learning_rate", options.learning_rate},
                 {"seed", options.seed},                   {"loss_on", setup.loss_on_all ? "all" : "completion"}};
+  if (options.stage == "lora") {
+    info.extra["lora_rank"] = options.lora.rank;
+    info.extra["lora_targets"] = options.lora.target_modules;
+  }
   return info;
 }
 
@@ -257,6 +262,22 @@ void save_weights(const fs::path& dir, const Setup& setup, const TrainOptions& o
     save_model(dir, setup.model, info, setup.tokenizer_path);
   } else {
     save_lora_adapter(dir, setup.model, options.lora, info);
+  }
+}
+
+// A resumed run must see the batches and the objective of the run it continues; --max-steps may change (the
+// schedule then follows the new length).
+void require_same_settings(const fs::path& checkpoint, const CheckpointInfo& current) {
+  std::ifstream in(checkpoint / "medcode.json");
+  nlohmann::json saved = nlohmann::json::parse(in, nullptr, false);
+  if (saved.is_discarded() || !saved.contains("extra")) return;
+  for (const char* key : {"batch_size", "grad_accumulation", "seed", "loss_on", "lora_rank", "lora_targets"}) {
+    const nlohmann::json& before = saved["extra"].contains(key) ? saved["extra"][key] : nlohmann::json();
+    const nlohmann::json& now = current.extra.contains(key) ? current.extra[key] : nlohmann::json();
+    if (before != now) {
+      fail(ExitCode::usage, "--resume: the checkpoint in {} was trained with {} {}, this run asks for {}",
+           checkpoint.string(), key, before.dump(), now.dump());
+    }
   }
 }
 
@@ -302,6 +323,7 @@ TrainSummary train(store::Database& db, std::int64_t run_id, const TrainOptions&
   std::int64_t start_step = 0;
   if (options.resume) {
     if (auto latest = latest_checkpoint(checkpoints_dir)) {
+      require_same_settings(*latest, checkpoint_info(setup, options, 0));
       start_step = restore_training_state(*latest, setup.model, optimizer, options.stage == "lora");
       spdlog::info("resuming from {} (step {})", latest->string(), start_step);
     } else {

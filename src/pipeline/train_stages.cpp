@@ -127,7 +127,7 @@ void evaluate(store::Database& db, const RunOptions& options, const fs::path& lo
   for (const auto& coder : coders) {
     std::vector<dataset::Prediction> predictions = dataset::predict_all(*coder, examples, 5);
     dataset::EvalResult result = dataset::evaluate(examples, predictions, {}, chapters);
-    dataset::record_evaluation(db, options.run_id, coder->name(), test_file.string(), result);
+    dataset::record_evaluation(db, options.run_id, coder->name(), fs::absolute(test_file).string(), result);
     summary.micro_f1.emplace_back(coder->name(), result.micro.f1);
     parts.push_back(fmt::format("{} {:.3f}", coder->name(), result.micro.f1));
   }
@@ -148,6 +148,8 @@ void run_training_stages(store::Database& db, const RunOptions& options, RunSumm
   if (read_marker(model_dir / k_trained_marker) == fingerprint && token_set_exists(db) &&
       fs::exists(lora_dir / "adapter_model.safetensors")) {
     done("train", fmt::format("up to date: {} holds the model of this dataset", model_dir.string()), false);
+    summary.outputs.push_back(base_dir);
+    summary.outputs.push_back(lora_dir);
     return;
   }
   if (read_marker(model_dir / k_tokenized_marker) != fingerprint || !token_set_exists(db)) {

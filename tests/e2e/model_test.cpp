@@ -69,6 +69,7 @@ TEST_F(ModelCommands, TrainWritesAHuggingFaceModelFolderAndAPeftAdapter) {
     EXPECT_TRUE(fs::exists(path("lora") / file)) << file;
   nlohmann::json config = nlohmann::json::parse(testing::read_text(path("base/config.json")));
   EXPECT_EQ(config["model_type"], "llama");
+  EXPECT_EQ(config["eos_token_id"], 3);  // </s>, so that transformers' generate() stops where medcode does
   nlohmann::json adapter = nlohmann::json::parse(testing::read_text(path("lora/adapter_config.json")));
   EXPECT_EQ(adapter["peft_type"], "LORA");
   EXPECT_EQ(adapter["r"], 4);
@@ -174,6 +175,12 @@ TEST(RunTrain, TrainsOnceAndThenFindsTheModelUpToDate) {
   EXPECT_TRUE(fs::exists(dir.path() / "medcode-output/model/lora/adapter_model.safetensors"));
   EXPECT_EQ(query_int(dir.path() / "m.db", "SELECT count(*) FROM evaluations"), 3);
 
+  ProcessResult second = run();
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  nlohmann::json again = nlohmann::json::parse(second.out);
+  EXPECT_FALSE(again["new_work"].get<bool>()) << second.out;
+  EXPECT_EQ(query_int(dir.path() / "m.db", "SELECT count(*) FROM evaluations"), 3);
+
   // The run's model re-codes the run's entries as a score coder.
   ProcessResult scored = run_medcode({"--db", (dir.path() / "m.db").string(), "score", "--coder",
                                       "model:medcode-output/model/lora"},
@@ -182,12 +189,6 @@ TEST(RunTrain, TrainsOnceAndThenFindsTheModelUpToDate) {
   EXPECT_EQ(query_int(dir.path() / "m.db",
                       "SELECT count(*) FROM entry_scores WHERE coder = 'model:medcode-output/model/lora'"),
             query_int(dir.path() / "m.db", "SELECT count(*) FROM dataset_entries"));
-
-  ProcessResult second = run();
-  ASSERT_EQ(second.exit_code, 0) << second.err;
-  nlohmann::json again = nlohmann::json::parse(second.out);
-  EXPECT_FALSE(again["new_work"].get<bool>()) << second.out;
-  EXPECT_EQ(query_int(dir.path() / "m.db", "SELECT count(*) FROM evaluations"), 3);
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ struct TrainSummary {
   double final_train_loss = 0;
   std::optional<double> final_val_loss;
   std::optional<double> best_val_loss;
-  std::int64_t peak_memory_bytes = 0;   // peak resident set size (CPU) or allocated device memory (CUDA)
+  std::int64_t peak_memory_bytes = 0;   // the process's peak resident set size (host memory, on any device)
 };
 
 // A line of progress per log interval: the CLI renders it on stderr.

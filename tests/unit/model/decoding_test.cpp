@@ -131,11 +131,20 @@ TEST_F(Decoding, BeamSearchRanksOtherBeamsCodesAfterTheBestSequences) {
   EXPECT_EQ(distinct.size(), decoded.ranked.size());
 }
 
-TEST_F(Decoding, UnconstrainedDecodingStopsAtTheTokenLimit) {
+TEST_F(Decoding, UnconstrainedDecodingStopsAtTheTokenLimitAndKeepsOnlyCodeShapedText) {
   DecodeOptions options;
   options.max_new_tokens = 5;
   Decoded decoded = decode(m_model, *s_tokenizer, {prompt("headache")}, options).front();
   EXPECT_LE(decoded.n_generated, 5U);
+  options.max_new_tokens = 40;
+  options.max_codes = 1;
+  for (const Decoded& result : decode(m_model, *s_tokenizer, {prompt("headache"), prompt("cough")}, options)) {
+    EXPECT_LE(result.codes.size(), 1U);
+    for (const auto& code : result.codes)
+      EXPECT_EQ(code.code.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789."),
+                std::string::npos)
+          << code.code;
+  }
 }
 
 TEST_F(Decoding, GreedyDecodingIsDeterministic) {

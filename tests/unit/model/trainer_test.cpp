@@ -126,6 +126,17 @@ TEST_F(Trainer, AnInterruptedLoraRunThatResumesReachesTheSameAdapters) {
   EXPECT_TRUE(loaded.lora.has_value());
 }
 
+TEST_F(Trainer, ResumingWithAnotherBatchSizeIsRefused) {
+  fs::path out = m_dir.path() / "changed";
+  train(*m_db, 0, base_options(out, 3));
+  TrainOptions again = base_options(out, 6);
+  again.resume = true;
+  again.batch_size = 2;
+  auto [code, message] = error_of([&] { train(*m_db, 0, again); });
+  EXPECT_EQ(code, ExitCode::usage);
+  EXPECT_NE(message.find("batch_size"), std::string::npos) << message;
+}
+
 TEST_F(Trainer, ResumingAFinishedRunDoesNoNewStep) {
   fs::path out = m_dir.path() / "done";
   train(*m_db, 0, base_options(out, 4));
