@@ -21,7 +21,7 @@ std::int64_t BatchSource::batches_per_epoch() const {
   return (size() + m_batch_size - 1) / m_batch_size;
 }
 
-std::vector<std::size_t> BatchSource::epoch_order(std::int64_t epoch) const {
+const std::vector<std::size_t>& BatchSource::epoch_order(std::int64_t epoch) const {
   if (epoch == m_cached_epoch) return m_cached_order;
   std::vector<std::size_t> order(m_examples.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
@@ -32,15 +32,15 @@ std::vector<std::size_t> BatchSource::epoch_order(std::int64_t epoch) const {
     std::swap(order[i - 1], order[j]);
   }
   m_cached_epoch = epoch;
-  m_cached_order = order;
-  return order;
+  m_cached_order = std::move(order);
+  return m_cached_order;
 }
 
 Batch BatchSource::batch(std::int64_t index) const {
   const std::int64_t per_epoch = batches_per_epoch();
   const std::int64_t epoch = index / per_epoch;
   const std::int64_t within = index % per_epoch;
-  std::vector<std::size_t> order = epoch_order(epoch);
+  const std::vector<std::size_t>& order = epoch_order(epoch);
   // The last batch of an epoch is filled up from the epoch's start, so every batch has batch_size rows.
   std::vector<std::size_t> rows;
   for (std::int64_t i = 0; i < m_batch_size; ++i) {

@@ -35,7 +35,8 @@ class BatchSource {
 
  private:
   Batch collate(const std::vector<std::size_t>& rows) const;
-  std::vector<std::size_t> epoch_order(std::int64_t epoch) const;
+  // The shuffled order of `epoch`, computed once per epoch and kept until the next one is asked for.
+  const std::vector<std::size_t>& epoch_order(std::int64_t epoch) const;
 
   const std::vector<text::TokenizedExample>& m_examples;
   std::int64_t m_batch_size;
