@@ -169,6 +169,7 @@ bool Engine::answer_from_cache(ModelRun& run, const Pending& pending) {
   if (!cached) return false;
   AnswerReading reading;
   if (check_answer(cached->answer, pending, reading)) return false;  // a stored answer the task now rejects
+  for (auto& result : reading.results) result.cached = true;
   store::Transaction transaction(m_db);
   if (!reading.results.empty()) m_on_results(run.model->name, cached->id, reading.results);
   transaction.commit();
@@ -327,9 +328,10 @@ void Engine::settle_success(ModelRun& run, InFlight flight, const HttpResponse& 
   m_ledger.finish(flight.ledger_id, finish);
   run.batcher.record(Outcome::failure, std::chrono::duration<double>(response.seconds));
   run.progress.last_error = "invalid answer: " + *problem;
+  int max_repairs = m_options.max_repairs.value_or(run.model->max_repairs);
   spdlog::debug("{}: invalid answer ({}), repair {} of {}", run.model->name, *problem,
-                flight.request.repairs + 1, run.model->max_repairs);
-  if (flight.request.repairs >= run.model->max_repairs) {
+                flight.request.repairs + 1, max_repairs);
+  if (flight.request.repairs >= max_repairs) {
     give_up(run, flight.request.items,
             fmt::format("invalid answer after {} repair prompts: {}", flight.request.repairs, *problem));
     return;
@@ -459,6 +461,7 @@ void Engine::report_progress(bool final) {
 }
 
 EngineResult Engine::run(std::vector<ModelWork> work) {
+  check_data_use(m_task, work);  // before any key is read, request built or byte sent
   std::uint64_t seed = m_options.seed.value_or(std::random_device{}());
   for (auto& entry : work) {
     auto run = std::make_unique<ModelRun>(*entry.model, seed++);
@@ -514,6 +517,21 @@ EngineResult Engine::run(std::vector<ModelWork> work) {
 
 }  // namespace
 
+void check_data_use(const BatchTask& task, const std::vector<ModelWork>& work) {
+  if (!task.carries_credentialed_data()) return;
+  for (const auto& entry : work) {
+    const ModelConfig& model = *entry.model;
+    if (model.phi_allowed) continue;
+    fail(
+        ExitCode::policy,
+        "refused by the data-use policy: the {} task sends content derived from credentialed clinical data "
+        "(MIMIC), and model {} ({} {}) is not phi_allowed. PhysioNet's data use agreement forbids sending it "
+        "to services that keep or learn from it; use a local or self-hosted model, or one under a "
+        "zero-retention agreement, and mark it `phi_allowed: true` under models.{} in medcode.yaml",
+        task.name(), model.name, provider_name(model.provider), model.model_id, model.name);
+  }
+}
+
 EngineResult run_engine(store::Database& db, const BatchTask& task, std::vector<ModelWork> work,
                         const ResultSink& on_results, const FailureSink& on_failure,
                         const EngineOptions& options) {
@@ -523,6 +541,7 @@ EngineResult run_engine(store::Database& db, const BatchTask& task, std::vector<
 
 std::vector<ModelPlan> plan_engine(store::Database& db, const BatchTask& task,
                                    const std::vector<ModelWork>& work, const EngineOptions& options) {
+  check_data_use(task, work);
   Ledger ledger(db);
   std::vector<ModelPlan> plans;
   for (const auto& entry : work) {

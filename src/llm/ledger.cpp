@@ -28,9 +28,15 @@ std::string request_key(ProviderKind provider, const nlohmann::json& cache_param
 Ledger::Ledger(store::Database& db) : m_db(db) {}
 
 std::optional<CachedAnswer> Ledger::find_done(const std::string& key) {
+  // The request itself when it is done; when its answer was invalid, the newest done repair that followed
+  // it (so a run after a repaired answer pays for neither the first request nor the repair again).
   auto statement = m_db.prepare(
+      "WITH RECURSIVE chain (id, status) AS ("
+      "  SELECT id, status FROM llm_requests WHERE request_key = ?"
+      "  UNION ALL SELECT r.id, r.status FROM llm_requests r JOIN chain c ON r.repair_of = c.id"
+      "  WHERE c.status = 'invalid') "
       "SELECT id, answer, tokens_in, tokens_out, tokens_cached, usage_estimated, cost_usd FROM llm_requests "
-      "WHERE request_key = ? AND status = 'done'");
+      "WHERE id IN (SELECT id FROM chain WHERE status = 'done') ORDER BY id DESC LIMIT 1");
   statement.bind(1, key);
   if (!statement.step()) return std::nullopt;
   CachedAnswer cached;

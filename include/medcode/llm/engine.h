@@ -31,6 +31,7 @@ struct WorkItem {
 struct ItemResult {
   std::string key;
   nlohmann::json value;
+  bool cached = false;  // set by the engine: the answer came from the ledger, not from a request of this run
 };
 
 struct AnswerReading {
@@ -50,6 +51,9 @@ class BatchTask {
   virtual AnswerReading read_answer(const nlohmann::json& answer, std::span<const WorkItem> batch) const = 0;
   // About how many output tokens a batch's answer takes: for dry-run projections.
   virtual std::int64_t expected_output_tokens(std::span<const WorkItem> batch) const = 0;
+  // True when prompts carry content derived from credentialed clinical data (MIMIC): the engine then refuses,
+  // before building or sending any request, every model not marked phi_allowed (the data-use policy).
+  virtual bool carries_credentialed_data() const { return false; }
 };
 
 // Stores what an answer produced, inside the engine's transaction (with the ledger row closing).
@@ -95,6 +99,8 @@ struct EngineOptions {
   std::optional<double> max_cost_usd;  // never exceeded; in-flight requests count at their maximum cost
   bool use_cache = true;               // false: send fresh requests even when the ledger has the answer
   std::optional<int> fixed_batch_size;
+  std::optional<int>
+      max_repairs;  // repair prompts after an invalid answer; default: each model's max_repairs
   std::optional<std::int64_t> run_id;
   std::function<void(const EngineProgress&)> progress;  // about once a second, and once at the end
   std::chrono::milliseconds progress_interval{1000};
@@ -111,10 +117,14 @@ struct EngineResult {
 };
 
 // Runs `work` (one entry per model) to completion, or until every model has stopped or the budget is spent.
-// Error(usage) when a model's API key is missing; other failures are reported in the result.
+// Error(policy) when the task carries credentialed data and a model is not phi_allowed, Error(usage) when a
+// model's API key is missing, both before anything is sent; other failures are reported in the result.
 EngineResult run_engine(store::Database& db, const BatchTask& task, std::vector<ModelWork> work,
                         const ResultSink& on_results, const FailureSink& on_failure,
                         const EngineOptions& options);
+
+// Error(policy) unless every model of `work` may receive what `task` sends (see carries_credentialed_data).
+void check_data_use(const BatchTask& task, const std::vector<ModelWork>& work);
 
 // What a run would send, without sending anything.
 struct ModelPlan {
@@ -130,6 +140,7 @@ struct ModelPlan {
   double minutes_at_limits = 0;  // the least time the rate limits allow
 };
 
+// Error(policy) as run_engine, for a task carrying credentialed data and a model not phi_allowed.
 std::vector<ModelPlan> plan_engine(store::Database& db, const BatchTask& task,
                                    const std::vector<ModelWork>& work, const EngineOptions& options);
 

@@ -57,7 +57,7 @@ class Ledger {
  public:
   explicit Ledger(store::Database& db);
 
-  // The finished ('done') request with this key, if any.
+  // The finished ('done') request with this key, or the done repair of it when its own answer was invalid.
   std::optional<CachedAnswer> find_done(const std::string& key);
   // Marks the request in flight before it is sent (a new row, or one more attempt of an unfinished one);
   // committed at once so that a killed run knows the request may have been sent. Returns the row id.
