@@ -1,6 +1,8 @@
 // File reading (plain, gzip via zlib, zip via libzip) and atomic writes.
 #include "medcode/util/files.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <zip.h>
 #include <zlib.h>
@@ -181,6 +183,28 @@ void write_file_atomic(const fs::path& path, std::string_view bytes) {
   AtomicFile file(path);
   file.write(bytes);
   file.commit();
+}
+
+void replace_directory(const fs::path& built, const fs::path& target) {
+  std::error_code error;
+  if (!fs::exists(target, error)) {
+    fs::rename(built, target);
+    return;
+  }
+  fs::path old = target;
+  old += fmt::format(".old-{}", ::getpid());
+  fs::remove_all(old, error);
+#ifdef RENAME_EXCHANGE
+  if (::renameat2(AT_FDCWD, built.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
+    fs::remove_all(built);  // now the old folder
+    return;
+  }
+#endif
+  // No atomic exchange here (an older kernel or a file system without it): a reader may find no folder
+  // for the moment between the two renames, never a half-written one.
+  fs::rename(target, old);
+  fs::rename(built, target);
+  fs::remove_all(old);
 }
 
 }  // namespace medcode::util

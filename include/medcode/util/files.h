@@ -57,4 +57,9 @@ class AtomicFile {
 
 void write_file_atomic(const fs::path& path, std::string_view bytes);
 
+// Puts the finished folder `built` at `target` in one step: where the file system allows it the two are
+// exchanged atomically (renameat2 RENAME_EXCHANGE), else the old folder is moved aside first; the old
+// folder is removed only once the new one is in place. `built` must be on the same file system.
+void replace_directory(const fs::path& built, const fs::path& target);
+
 }  // namespace medcode::util
