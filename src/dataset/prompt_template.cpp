@@ -63,6 +63,7 @@ PromptTemplate parse_prompt_template(const std::string& task, const std::string&
   prompt.user = root["user"].as<std::string>();
   prompt.repair = root["repair"].as<std::string>();
   prompt.schema = to_json(root["schema"]);
+  if (root["version"]) prompt.version = root["version"].as<std::string>();
   if (!prompt.schema.is_object()) fail(ExitCode::usage, "{}: `schema` must be a JSON schema object", origin);
   return prompt;
 }

@@ -14,8 +14,9 @@
 namespace medcode::dataset {
 
 struct PromptTemplate {
-  std::string name;    // the task
-  std::string origin;  // where it was read from, for errors
+  std::string name;     // the task
+  std::string origin;   // where it was read from, for errors
+  std::string version;  // the template's optional `version`, recorded with what it produced
   std::string system;
   std::string user;
   std::string repair;
@@ -23,7 +24,7 @@ struct PromptTemplate {
 };
 
 // `<dir>/<task>.yaml` when `dir` is given and has it, else the built-in template. Error(usage) naming the
-// file when it is not valid YAML or lacks system, user, repair or schema.
+// file when it is not valid YAML or lacks system, user, repair or schema (`version` is optional).
 PromptTemplate load_prompt_template(const std::string& task, const std::optional<std::filesystem::path>& dir);
 
 // Parses template YAML; `origin` names it in errors.
