@@ -68,6 +68,8 @@ void add_import_command(CLI::App& app, CommandList& commands);
 void add_codes_command(CLI::App& app, CommandList& commands);
 void add_export_command(CLI::App& app, CommandList& commands);
 void add_generate_command(CLI::App& app, CommandList& commands);
+// `cohort packet`, registered under the `cohort` command by cohort.cpp.
+void add_cohort_packet_command(CLI::App& cohort, CommandList& commands);
 void add_score_command(CLI::App& app, CommandList& commands);
 void add_evaluate_command(CLI::App& app, CommandList& commands);
 void add_report_command(CLI::App& app, CommandList& commands);

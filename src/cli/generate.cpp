@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "context.h"
+#include "medcode/dataset/conversation.h"
 #include "medcode/dataset/generate.h"
 #include "medcode/util/error.h"
 
@@ -33,6 +34,18 @@ struct GenerateCommandOptions {
   int batch_size = 0;
   std::string prompts;
   bool list_models = false;
+  // conversation
+  std::int64_t subject_id = 0;
+  std::int64_t hadm_id = 0;
+  int max_admissions = 0;
+  int row_cap_labs = 200;
+  int row_cap_radiology = 20;
+  int row_cap_emar = 200;
+  bool include_without_discharge = false;
+  std::string source = "mimic-iv";
+  std::string output_dir = "conversations";
+  int retry_limit = 2;
+  int min_turns = 8;
 };
 
 std::string duration_text(double seconds) {
@@ -246,14 +259,135 @@ int outcome(const dataset::GenerateSummary& summary) {
   return code;
 }
 
+dataset::ConversationOptions conversation_options(const GenerateCommandOptions& options) {
+  dataset::ConversationOptions conversation;
+  auto source = mimic::parse_source(options.source);
+  if (!source) fail(ExitCode::usage, "--source {}: expected mimic-iv or mimic-iii", options.source);
+  conversation.packets.source = *source;
+  conversation.packets.subject_id = options.subject_id;
+  if (options.hadm_id != 0) conversation.packets.hadm_id = options.hadm_id;
+  if (options.max_admissions != 0) conversation.packets.max_admissions = options.max_admissions;
+  conversation.packets.row_cap_labs = options.row_cap_labs;
+  conversation.packets.row_cap_radiology = options.row_cap_radiology;
+  conversation.packets.row_cap_emar = options.row_cap_emar;
+  conversation.packets.include_admissions_without_discharge = options.include_without_discharge;
+  conversation.models = options.models;
+  conversation.output_dir = options.output_dir;
+  conversation.rules.min_turns = options.min_turns;
+  conversation.retry_limit = options.retry_limit;
+  if (options.max_cost >= 0) conversation.max_cost_usd = options.max_cost;
+  conversation.use_cache = !options.no_cache;
+  conversation.dry_run = options.dry_run;
+  if (!options.prompts.empty()) conversation.prompts_dir = options.prompts;
+  return conversation;
+}
+
+void print_conversations(const Context& context, const dataset::ConversationSummary& summary, bool dry_run) {
+  nlohmann::json admissions = nlohmann::json::array();
+  for (const auto& admission : summary.admissions) {
+    nlohmann::json entry = {{"hadm_id", admission.hadm_id},
+                            {"status", admission.status},
+                            {"turns", admission.turns},
+                            {"cached", admission.cached}};
+    if (admission.error) entry["error"] = *admission.error;
+    admissions.push_back(entry);
+  }
+  nlohmann::json out = {{"task", "conversation"},
+                        {"subject_id", summary.subject_id},
+                        {"model", summary.model},
+                        {"dry_run", dry_run},
+                        {"admissions", admissions},
+                        {"admissions_done", summary.admissions_done},
+                        {"admissions_failed", summary.admissions_failed},
+                        {"admissions_pending", summary.admissions_pending}};
+  if (!summary.patient_dir.empty()) out["output"] = summary.patient_dir.string();
+  if (!summary.plans.empty()) out["plan"] = plans_json(summary.plans);
+  if (summary.engine) {
+    out["models"] = models_json(summary.engine->models);
+    out["cost_usd"] = summary.engine->cost_usd;
+    out["seconds"] = summary.engine->elapsed_seconds;
+    out["items_left"] = summary.engine->items_left;
+    out["budget_exhausted"] = summary.engine->budget_exhausted;
+  }
+  if (context.json()) {
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  if (dry_run) {
+    for (const auto& plan : summary.plans) {
+      std::cout << fmt::format(
+          "dry run: conversation for subject {} with {}: {} admissions, {} requests ({} cached), about {} "
+          "tokens "
+          "in and {} out, projected ${:.4f} (at most ${:.4f}); nothing sent\n",
+          summary.subject_id, plan.model, plan.items, plan.requests, plan.requests_cached, plan.input_tokens,
+          plan.output_tokens, plan.projected_cost_usd, plan.max_cost_usd);
+    }
+    return;
+  }
+  for (const auto& admission : summary.admissions) {
+    std::cout << fmt::format("admission {}: {}{}{}\n", admission.hadm_id, admission.status,
+                             admission.status == "done" ? fmt::format(", {} turns", admission.turns) : "",
+                             admission.cached ? " (from the ledger)" : "");
+  }
+  std::cout << fmt::format("subject {}: {} of {} admissions written to {}; ${:.4f}\n", summary.subject_id,
+                           summary.admissions_done, summary.admissions.size(), summary.patient_dir.string(),
+                           summary.engine ? summary.engine->cost_usd : 0.0);
+}
+
+// Like outcome(), and admissions whose answer never met the rules fail the run too: their conversation is
+// missing from the patient folder.
+int conversation_outcome(const dataset::ConversationSummary& summary) {
+  if (!summary.engine) return 0;
+  dataset::GenerateSummary as_generate;
+  as_generate.engine = summary.engine;
+  int code = outcome(as_generate);
+  if (summary.admissions_failed > 0) {
+    for (const auto& admission : summary.admissions) {
+      if (admission.status == "failed") {
+        spdlog::error("admission {}: no valid conversation: {}", admission.hadm_id,
+                      admission.error.value_or("?"));
+      }
+    }
+    spdlog::error(
+        "{} of {} admissions got no valid conversation (recorded in {}/patient_manifest.json); run the same "
+        "command again, or raise --retry-limit",
+        summary.admissions_failed, summary.admissions.size(), summary.patient_dir.string());
+    if (code == 0) code = static_cast<int>(ExitCode::network);
+  }
+  return code;
+}
+
+int run_conversation(Context& context, const GenerateCommandOptions& options,
+                     const llm::ModelRegistry& registry) {
+  dataset::ConversationOptions conversation = conversation_options(options);
+  if (!options.dry_run) conversation.run_id = context.start_run("generate").id();
+  conversation.engine_progress = engine_progress(context);
+  dataset::ConversationSummary summary =
+      dataset::generate_conversations(context.store(), registry, conversation);
+  if (auto* run = context.run()) {
+    run->counters()["task"] = "conversation";
+    run->counters()["subject_id"] = summary.subject_id;
+    run->counters()["admissions_done"] = summary.admissions_done;
+    run->counters()["admissions_failed"] = summary.admissions_failed;
+    if (summary.engine) {
+      run->counters()["cost_usd"] = summary.engine->cost_usd;
+      run->counters()["models"] = models_json(summary.engine->models);
+    }
+  }
+  print_conversations(context, summary, options.dry_run);
+  return conversation_outcome(summary);
+}
+
 }  // namespace
 
 void add_generate_command(CLI::App& app, CommandList& commands) {
   auto options = std::make_shared<GenerateCommandOptions>();
   CLI::App* command =
       app.add_subcommand("generate", "Generate a dataset from a code set: CMS text or LLM providers");
-  command->add_option("--task", options->task, "cms-terms (offline, no cost), descriptions or facets")
-      ->check(CLI::IsMember({"cms-terms", "descriptions", "facets"}))
+  command
+      ->add_option("--task", options->task,
+                   "cms-terms (offline, no cost), descriptions, facets, or conversation (from MIMIC packets)")
+      ->check(CLI::IsMember({"cms-terms", "descriptions", "facets", "conversation"}))
       ->capture_default_str();
   command->add_option("--system", options->system, "Code system (default: icd10cm; hcpcs for facets)");
   command->add_option("--year", options->year, "Release year (default: the newest imported)")
@@ -288,6 +422,37 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
       ->envname("MEDCODE_PROMPTS")
       ->check(CLI::ExistingDirectory);
   command->add_flag("--list-models", options->list_models, "List the configured models and exit");
+  command->add_option("--subject-id", options->subject_id, "conversation: the MIMIC patient (subject_id)");
+  command->add_option("--hadm-id", options->hadm_id, "conversation: only this admission");
+  command
+      ->add_option("--max-admissions", options->max_admissions, "conversation: the first N admissions only")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--row-cap-labs", options->row_cap_labs, "conversation: lab rows per packet")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--row-cap-radiology", options->row_cap_radiology,
+                   "conversation: radiology reports per packet")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->add_option("--row-cap-emar", options->row_cap_emar, "conversation: eMAR rows per packet")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->add_flag("--include-admissions-without-discharge", options->include_without_discharge,
+                    "conversation: also admissions without a discharge note");
+  command->add_option("--source", options->source, "conversation: mimic-iv or mimic-iii")
+      ->check(CLI::IsMember({"mimic-iv", "mimic-iii"}))
+      ->capture_default_str();
+  command->add_option("--output-dir", options->output_dir, "conversation: folder of the per-patient output")
+      ->capture_default_str();
+  command
+      ->add_option("--retry-limit", options->retry_limit,
+                   "conversation: repair prompts after an answer that breaks the rules")
+      ->check(CLI::Range(0, 10))
+      ->capture_default_str();
+  command->add_option("--min-turns", options->min_turns, "conversation: fewest turns a conversation may have")
+      ->check(CLI::Range(2, 120))
+      ->capture_default_str();
 
   commands.push_back({command, [options](Context& context) {
                         llm::ModelRegistry registry = context.model_registry();
@@ -295,6 +460,8 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
                           print_models(registry, context.json());
                           return 0;
                         }
+                        if (options->task == "conversation")
+                          return run_conversation(context, *options, registry);
                         dataset::GenerateOptions generate;
                         generate.task = options->task;
                         if (!options->system.empty())
