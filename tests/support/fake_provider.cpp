@@ -146,9 +146,49 @@ void send_truncated(httplib::Response& response, const std::string& body) {
                                 });
 }
 
+// A conversation grounded in the packet after "PACKET:": the doctor opens with the admission, then the
+// pair goes through the chief complaint, the diagnoses, the labs and the discharge until MIN_TURNS is met.
+std::string conversation_answer(const std::string& user) {
+  auto packet_at = user.find("PACKET:");
+  auto packet = nlohmann::json::parse(user.substr(user.find('{', packet_at)), nullptr, false);
+  int min_turns = 8;
+  if (auto at = user.find("MIN_TURNS: "); at != std::string::npos)
+    min_turns = std::atoi(user.c_str() + at + 11);
+  std::vector<std::string> topics;
+  if (packet.is_object()) {
+    const auto& admission = packet.value("admission", nlohmann::json::object());
+    topics.push_back("you came in as an " + admission.value("admission_type", std::string("unplanned")) +
+                     " admission on " + admission.value("admittime", std::string("the day you arrived")));
+    for (const auto& diagnosis : packet.value("diagnoses", nlohmann::json::array())) {
+      if (diagnosis.contains("long_title") && diagnosis["long_title"].is_string()) {
+        topics.push_back("we are treating " + diagnosis["long_title"].get<std::string>());
+      }
+    }
+    for (const auto& lab : packet.value("labs", nlohmann::json::array())) {
+      if (lab.contains("label") && lab["label"].is_string()) {
+        topics.push_back("your " + lab["label"].get<std::string>() + " came back");
+      }
+    }
+  }
+  nlohmann::json turns = nlohmann::json::array();
+  for (int i = 0; i < min_turns || turns.size() % 2 != 0; ++i) {
+    std::string topic =
+        topics.empty() ? "how you are feeling" : topics[static_cast<std::size_t>(i / 2) % topics.size()];
+    if (i % 2 == 0) {
+      turns.push_back({{"speaker", "doctor"}, {"text", "Doctor here: " + topic + "."}});
+    } else {
+      turns.push_back({{"speaker", "patient"}, {"text", "I understand that " + topic + ", thank you."}});
+    }
+  }
+  return nlohmann::json{{"turns", turns}}.dump();
+}
+
 }  // namespace
 
 std::string default_answer(const ProviderRequest& request) {
+  for (auto it = request.user_messages.rbegin(); it != request.user_messages.rend(); ++it) {
+    if (it->find("PACKET:") != std::string::npos) return conversation_answer(*it);
+  }
   std::string user = request.user;
   for (auto it = request.user_messages.rbegin(); it != request.user_messages.rend(); ++it) {
     if (it->find("ITEMS:") != std::string::npos) {
@@ -357,7 +397,9 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
   } else {
     if (fault == ProviderFault::timeout) std::this_thread::sleep_for(m_options.timeout_hold);
     std::string text = m_answerer(request);
-    if (fault == ProviderFault::schema_violation) {
+    if (fault == ProviderFault::schema_violation && text.find("\"turns\"") != std::string::npos) {
+      text = nlohmann::json{{"turns", {{{"speaker", "nurse"}, {"text", "The nurse speaks first."}}}}}.dump();
+    } else if (fault == ProviderFault::schema_violation) {
       auto answer = nlohmann::json::parse(text, nullptr, false);
       std::string id = "?";
       if (answer.is_object() && answer.contains("items") && !answer["items"].empty()) {

@@ -36,6 +36,7 @@ enum class ProviderFault {
   truncated_body,    // announces the full length, sends half of the body, closes the connection
   invalid_json,      // 200 with a body that is not JSON
   schema_violation,  // 200, well-formed wire JSON, but the answer text is JSON that breaks the task schema
+                     // (for a conversation: one turn by a "nurse")
   not_json_answer,   // 200, well-formed wire JSON, the answer text is prose
 };
 
@@ -69,7 +70,8 @@ using Answerer = std::function<std::string(const ProviderRequest& request)>;
 // Answers the prompts medcode's descriptions and facets tasks send: reads the JSON array of items after the
 // "ITEMS:" line of the latest user message that has one (a repair prompt follows the original) and writes a
 // valid answer for each item (descriptions when the system prompt's schema asks for "clinical", facets when
-// it asks for "body_region").
+// it asks for "body_region"). A conversation prompt (a "PACKET:" line) gets a valid doctor–patient
+// conversation of MIN_TURNS turns or one more, drawn from the packet's admission, diagnoses and labs.
 std::string default_answer(const ProviderRequest& request);
 
 class FakeProvider {

@@ -38,6 +38,10 @@ std::string binary_stamp() {
 }  // namespace
 
 fs::path shared_store(const std::string& name, const std::vector<std::string>& import_args) {
+  return shared_store(name, std::vector<std::vector<std::string>>{import_args});
+}
+
+fs::path shared_store(const std::string& name, const std::vector<std::vector<std::string>>& imports) {
   fs::path dir = fs::path(MEDCODE_TEST_CACHE_DIR);
   fs::create_directories(dir);
   fs::path store = dir / (name + "-" + binary_stamp() + ".db");
@@ -45,10 +49,12 @@ fs::path shared_store(const std::string& name, const std::vector<std::string>& i
   if (fs::exists(store)) return store;
   fs::path building = dir / (name + ".building.db");
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(building.string() + suffix);
-  std::vector<std::string> args{"--quiet", "--db", building.string(), "import"};
-  args.insert(args.end(), import_args.begin(), import_args.end());
-  ProcessResult result = run_medcode(args);
-  if (result.exit_code != 0) throw std::runtime_error("building the shared store failed: " + result.err);
+  for (const auto& import_args : imports) {
+    std::vector<std::string> args{"--quiet", "--db", building.string(), "import"};
+    args.insert(args.end(), import_args.begin(), import_args.end());
+    ProcessResult result = run_medcode(args);
+    if (result.exit_code != 0) throw std::runtime_error("building the shared store failed: " + result.err);
+  }
   fs::rename(building, store);
   return store;
 }
@@ -57,6 +63,11 @@ fs::path icd10cm_2023_store() {
   return shared_store("icd10cm-2023", {"icd10cm", "--year", "2023",
                                        shared_data("cms/icd10cm/2023/icd10cm_tabular_2023.xml.gz").string(),
                                        shared_data("cms/icd10cm/2023/icd10cm_index_2023.xml.gz").string()});
+}
+
+fs::path mimic_iv_demo_notes_store() {
+  return shared_store("mimic-iv-demo-notes", {{"mimic-iv", shared_data("mimic-iv-demo-2.2").string()},
+                                              {"mimic-iv", fixture("mimic").string()}});
 }
 
 }  // namespace medcode::testing
