@@ -70,7 +70,7 @@ void add_system(CLI::App& import, CommandList& commands, const std::string& name
 }  // namespace
 
 void add_import_command(CLI::App& app, CommandList& commands) {
-  CLI::App* import = app.add_subcommand("import", "Import official code sets into the store");
+  CLI::App* import = app.add_subcommand("import", "Import official code sets and MIMIC tables into the store");
   import->require_subcommand(1);
   add_system(*import, commands, "icd10cm", "ICD-10-CM: tabular XML, Alphabetic Index XML, order file",
              "Tabular XML, index XML and/or order file (.xml, .txt, .gz or .zip), recognised by content; "
@@ -83,6 +83,7 @@ void add_import_command(CLI::App& app, CommandList& commands) {
              "The annual file (e.g. HCPC2019_CONTR_ANWEB.txt) or the zip CMS distributes; none: the file "
              "fetched for --year",
              &codes::import_hcpcs);
+  add_import_mimic_commands(*import, commands);
 }
 
 }  // namespace medcode::cli
