@@ -1,5 +1,5 @@
 // CMS General Equivalence Mappings (GEMs) between ICD-9-CM and ICD-10-CM/PCS: reading the published text
-// files.
+// files and looking up, in the mappings imported into the store, what a code translates to.
 //
 // Layout, as CMS documents it ("General Equivalence Mappings: Documentation for Technical Users",
 // GemsTechDoc, and the diagnosis and procedure GEM guides published with each year's files,
@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "medcode/store/database.h"
 
 namespace medcode::codes {
 
@@ -76,5 +78,51 @@ bool looks_like_gem_file(std::string_view text);
 // "source:line" and the field at fault for a malformed line, and naming `source` when the direction cannot be
 // told.
 GemFile parse_gem_file(std::string_view text, std::string_view source);
+
+// A target of a lookup, with the flags of its GEM entry.
+struct GemTarget {
+  std::string code;  // stored form (ICD-10-CM dotted)
+  bool approximate = false;
+  bool combination = false;
+  int scenario = 0;
+  int choice_list = 0;
+};
+
+enum class GemMappingKind { exact, approximate, combination };
+
+// combination when the combination flag is set, else approximate when that flag is, else exact.
+GemMappingKind gem_mapping_kind(const GemTarget& target);
+std::string_view gem_mapping_kind_name(GemMappingKind kind);  // "exact", "approximate", "combination"
+
+// Lookups in one direction of the imported GEMs, for one GEM year; statements are prepared once, so a caller
+// mapping many codes keeps one object.
+class GemLookup {
+ public:
+  // The year given, or the newest imported for the direction. Error(bad_input) when no GEM of the direction
+  // (or none of that year) is imported, saying to run `medcode import gem`.
+  GemLookup(store::Database& db, GemDirection direction, std::optional<int> year = std::nullopt);
+
+  GemDirection direction() const { return m_direction; }
+  int year() const { return m_year; }
+
+  // What `code` (any common form, see gem_code) translates to, in file order:
+  // - every target of its entries when none is a combination (each is an alternative on its own);
+  // - when the code has combination entries, every target of its lowest scenario, ordered by choice list: one
+  //   scenario is one complete translation, and a caller takes one target per choice list (the GEM lists
+  //   alternatives within a list). Plain alternatives of such a code are left out, since the combination says
+  //   more of what the source means.
+  // Empty when the entry is a no map, or the code is not in the GEM (or not a code of the source set).
+  std::vector<GemTarget> targets(std::string_view code);
+
+ private:
+  GemDirection m_direction;
+  int m_year = 0;
+  store::Statement m_select;
+};
+
+// One-off lookup of an ICD-9-CM diagnosis (procedure = false) or procedure code in the ICD-9 → ICD-10 GEM of
+// `year` (else the newest imported); see GemLookup::targets.
+std::vector<GemTarget> map_icd9_to_icd10(store::Database& db, std::string_view icd9_code, bool procedure,
+                                         std::optional<int> year = std::nullopt);
 
 }  // namespace medcode::codes
