@@ -1,4 +1,5 @@
-// `medcode import icd10cm|icd10pcs|hcpcs`: parse official code-set files into the store as one release.
+// `medcode import icd10cm|icd10pcs|hcpcs|gem`: parse official code-set files into the store as one release,
+// or CMS's ICD-9 ↔ ICD-10 mappings into gem_mappings.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -18,6 +19,7 @@ struct ImportCommandOptions {
 };
 
 using ImportFunction = codes::ImportSummary (*)(store::Database&, const codes::ImportOptions&);
+using SummaryPrinter = void (*)(const Context&, const codes::ImportSummary&, double seconds);
 
 void print_summary(const Context& context, const codes::ImportSummary& summary, double seconds) {
   if (context.json()) {
@@ -38,15 +40,35 @@ void print_summary(const Context& context, const codes::ImportSummary& summary, 
   std::cout << fmt::format(" ({:.2f} s)\n", seconds);
 }
 
+// GEMs write no release: one line per direction imported.
+void print_gem_summary(const Context& context, const codes::ImportSummary& summary, double seconds) {
+  if (context.json()) {
+    nlohmann::json out = {{"gem", summary.counters}, {"year", summary.year}, {"seconds", seconds}};
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  for (const auto& [direction, counts] : summary.counters.items()) {
+    std::cout << fmt::format(
+        "imported GEM {} {}: {} entries, {} source codes, {} mappings ({} approximate, {} combination), "
+        "{} no map\n",
+        direction, counts["year"].get<int>(), counts["entries"].get<std::int64_t>(),
+        counts["source_codes"].get<std::int64_t>(), counts["mappings"].get<std::int64_t>(),
+        counts["approximate"].get<std::int64_t>(), counts["combination"].get<std::int64_t>(),
+        counts["no_map"].get<std::int64_t>());
+  }
+  std::cout << fmt::format("({:.2f} s)\n", seconds);
+}
+
 void add_system(CLI::App& import, CommandList& commands, const std::string& name, const std::string& help,
-                const std::string& paths_help, ImportFunction function) {
+                const std::string& paths_help, ImportFunction function,
+                SummaryPrinter print = &print_summary) {
   auto options = std::make_shared<ImportCommandOptions>();
   CLI::App* command = import.add_subcommand(name, help);
   command->add_option("--year", options->year,
                       "Release year (fiscal year for ICD-10); taken from the files when they state it, "
                       "required when importing fetched files");
   command->add_option("paths", options->paths, paths_help)->check(CLI::ExistingFile);
-  commands.push_back({command, [options, function, name](Context& context) {
+  commands.push_back({command, [options, function, print, name](Context& context) {
                         codes::ImportOptions import_options;
                         if (options->year != 0) import_options.year = options->year;
                         for (const auto& path : options->paths) import_options.paths.emplace_back(path);
@@ -59,10 +81,12 @@ void add_system(CLI::App& import, CommandList& commands, const std::string& name
                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
                         for (const auto& warning : summary.warnings) spdlog::warn("{}", warning);
                         run.counters() = summary.counters;
-                        run.counters()["codes"] = summary.n_codes;
-                        run.counters()["billable"] = summary.n_billable;
+                        if (summary.release_id != 0) {  // code counts describe a release
+                          run.counters()["codes"] = summary.n_codes;
+                          run.counters()["billable"] = summary.n_billable;
+                        }
                         run.counters()["year"] = summary.year;
-                        print_summary(context, summary, seconds);
+                        print(context, summary, seconds);
                         return 0;
                       }});
 }
@@ -70,7 +94,7 @@ void add_system(CLI::App& import, CommandList& commands, const std::string& name
 }  // namespace
 
 void add_import_command(CLI::App& app, CommandList& commands) {
-  CLI::App* import = app.add_subcommand("import", "Import official code sets into the store");
+  CLI::App* import = app.add_subcommand("import", "Import official code sets and MIMIC tables into the store");
   import->require_subcommand(1);
   add_system(*import, commands, "icd10cm", "ICD-10-CM: tabular XML, Alphabetic Index XML, order file",
              "Tabular XML, index XML and/or order file (.xml, .txt, .gz or .zip), recognised by content; "
@@ -83,6 +107,13 @@ void add_import_command(CLI::App& app, CommandList& commands) {
              "The annual file (e.g. HCPC2019_CONTR_ANWEB.txt) or the zip CMS distributes; none: the file "
              "fetched for --year",
              &codes::import_hcpcs);
+  add_system(
+      *import, commands, "gem",
+      "CMS General Equivalence Mappings ICD-9-CM <-> ICD-10-CM/PCS (GEMs are not fetched: give the files)",
+      "GEM files (e.g. 2018_I9gem.txt, gem_i9pcs.txt; .txt, .gz or CMS's zip), direction recognised by "
+      "content; year from --year, else from each file's name",
+      &codes::import_gem, &print_gem_summary);
+  add_import_mimic_commands(*import, commands);
 }
 
 }  // namespace medcode::cli

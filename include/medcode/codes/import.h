@@ -39,4 +39,12 @@ ImportSummary import_icd10cm(store::Database& db, const ImportOptions& options);
 ImportSummary import_icd10pcs(store::Database& db, const ImportOptions& options);
 ImportSummary import_hcpcs(store::Database& db, const ImportOptions& options);
 
+// CMS General Equivalence Mappings (see gem.h) into gem_mappings, all files in one transaction, one file per
+// direction. Paths are required (GEMs are not fetched); each file's year is options.year, else the year in
+// its name. Importing a (year, direction) again replaces its rows. No release is written (release_id 0),
+// `system` keeps its default (a GEM spans two code sets) and `year` is the newest of the files; n_codes
+// counts the entries stored; counters holds, per direction ("icd9cm_to_icd10cm", ...): year, file, entries,
+// source_codes, mappings (entries with a target), no_map, approximate (mappings so flagged) and combination.
+ImportSummary import_gem(store::Database& db, const ImportOptions& options);
+
 }  // namespace medcode::codes

@@ -25,6 +25,11 @@ class Statement {
   Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
   Statement& bind(int index, const std::string& value) { return bind(index, std::string_view(value)); }
   Statement& bind(int index, std::nullptr_t);
+  // Text bound by pointer, without a copy: `value` must stay valid until the statement is stepped.
+  Statement& bind_text_view(int index, std::string_view value) {
+    bind_view(index, value);
+    return *this;
+  }
   template <typename T>
   Statement& bind(int index, const std::optional<T>& value) {
     return value ? bind(index, *value) : bind(index, nullptr);

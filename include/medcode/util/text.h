@@ -24,6 +24,12 @@ std::string collapse_whitespace(std::string_view text);
 // Splits on '\n', dropping a trailing '\r' from each line; a final empty line is not returned.
 std::vector<std::string_view> split_lines(std::string_view text);
 
+// The parts of `text` between the separators (an empty text gives one empty part).
+std::vector<std::string_view> split(std::string_view text, char separator);
+
+// The words of `text`, split at runs of spaces, tabs and line breaks.
+std::vector<std::string_view> split_whitespace(std::string_view text);
+
 // Current UTC time as "YYYY-MM-DDTHH:MM:SSZ".
 std::string utc_now_iso8601();
 

@@ -18,8 +18,8 @@ CREATE TABLE mimic_tables (
 );
 
 -- CMS General Equivalence Mappings between ICD-9-CM and ICD-10-CM/PCS, one row per mapping entry.
--- Codes are canonical (ICD-10-CM dotted; ICD-9-CM diagnoses dotted after the third character, or the fourth
--- for E codes; ICD-9-CM procedures dotted after the second).
+-- ICD-10 codes are canonical (ICD-10-CM dotted, ICD-10-PCS as published); ICD-9-CM codes are kept undotted
+-- and upper-case, the form both the GEM files and MIMIC use.
 CREATE TABLE gem_mappings (
   id          INTEGER PRIMARY KEY,
   year        INTEGER NOT NULL,                 -- the GEM release
