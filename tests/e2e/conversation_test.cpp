@@ -20,6 +20,7 @@ using testing::FakeProvider;
 using testing::ProcessResult;
 using testing::ProviderFault;
 using testing::read_text;
+using testing::run_medcode;
 using testing::TempDir;
 
 constexpr const char* k_subject = "10000032";  // three admissions with discharge notes in the fixtures

@@ -398,7 +398,10 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
     if (fault == ProviderFault::timeout) std::this_thread::sleep_for(m_options.timeout_hold);
     std::string text = m_answerer(request);
     if (fault == ProviderFault::schema_violation && text.find("\"turns\"") != std::string::npos) {
-      text = nlohmann::json{{"turns", {{{"speaker", "nurse"}, {"text", "The nurse speaks first."}}}}}.dump();
+      text = nlohmann::json{{"turns",
+                             {{{"speaker", "nurse"}, {"text", "The nurse speaks first."}},
+                              {{"speaker", "patient"}, {"text", "Hello."}}}}}
+                 .dump();
     } else if (fault == ProviderFault::schema_violation) {
       auto answer = nlohmann::json::parse(text, nullptr, false);
       std::string id = "?";

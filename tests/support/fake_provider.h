@@ -36,7 +36,7 @@ enum class ProviderFault {
   truncated_body,    // announces the full length, sends half of the body, closes the connection
   invalid_json,      // 200 with a body that is not JSON
   schema_violation,  // 200, well-formed wire JSON, but the answer text is JSON that breaks the task schema
-                     // (for a conversation: one turn by a "nurse")
+                     // (for a conversation: the first turn by a "nurse")
   not_json_answer,   // 200, well-formed wire JSON, the answer text is prose
 };
 

@@ -87,7 +87,8 @@ TEST_F(PacketTest, OnePacketPerAdmissionWithADischargeNoteInAdmittimeOrder) {
 }
 
 TEST_F(PacketTest, DiagnosesFollowSeqNumWithTheirLongTitles) {
-  const auto& diagnoses = build_packets(m_db, subject(7))[0].json["diagnoses"];
+  auto packets = build_packets(m_db, subject(7));
+  const auto& diagnoses = packets[0].json["diagnoses"];
   ASSERT_EQ(diagnoses.size(), 2u);
   EXPECT_EQ(diagnoses[0]["icd_code"], "K766");
   EXPECT_EQ(diagnoses[0]["icd_version"], 10);
@@ -96,7 +97,8 @@ TEST_F(PacketTest, DiagnosesFollowSeqNumWithTheirLongTitles) {
 }
 
 TEST_F(PacketTest, LabsAreOrderedByCharttimeItemAndIdWithTheirLabels) {
-  const auto& labs = build_packets(m_db, subject(7))[0].json["labs"];
+  auto packets = build_packets(m_db, subject(7));
+  const auto& labs = packets[0].json["labs"];
   ASSERT_EQ(labs.size(), 3u);
   EXPECT_EQ(labs[0]["labevent_id"], 3);
   EXPECT_EQ(labs[1]["labevent_id"], 4);
@@ -109,7 +111,8 @@ TEST_F(PacketTest, LabsAreOrderedByCharttimeItemAndIdWithTheirLabels) {
 TEST_F(PacketTest, RowCapKeepsTheFirstRowsAndRecordsHowManyWereLeftOut) {
   PacketOptions options = subject(7);
   options.row_cap_labs = 2;
-  const auto& packet = build_packets(m_db, options)[0].json;
+  auto packets = build_packets(m_db, options);
+  const auto& packet = packets[0].json;
   ASSERT_EQ(packet["labs"].size(), 2u);
   EXPECT_EQ(packet["labs"][1]["labevent_id"], 4);
   EXPECT_EQ(packet["row_counts"]["labs"]["total"], 3);
@@ -119,7 +122,8 @@ TEST_F(PacketTest, RowCapKeepsTheFirstRowsAndRecordsHowManyWereLeftOut) {
 }
 
 TEST_F(PacketTest, SectionsOfTablesNotImportedAreEmptyAndNamedInSources) {
-  const auto& packet = build_packets(m_db, subject(7))[0].json;
+  auto packets = build_packets(m_db, subject(7));
+  const auto& packet = packets[0].json;
   EXPECT_TRUE(packet["emar"].empty());
   EXPECT_TRUE(packet["radiology"].empty());
   EXPECT_EQ(packet["sources"]["emar"]["absent"], nlohmann::json({"mimic4_emar"}));
