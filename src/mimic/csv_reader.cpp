@@ -1,5 +1,5 @@
-// A streaming RFC 4180 reader: finds each record's end (quotes may hide line breaks), then splits it in place,
-// undoubling quotes, so that most fields are views into the read buffer with no copy.
+// A streaming RFC 4180 reader: finds each record's end (quotes may hide line breaks), then splits it in
+// place, undoubling quotes, so that most fields are views into the read buffer with no copy.
 #include "medcode/mimic/csv_reader.h"
 
 #include <zlib.h>
