@@ -66,6 +66,7 @@ using CommandList = std::vector<Command>;
 void add_fetch_command(CLI::App& app, CommandList& commands);
 void add_import_command(CLI::App& app, CommandList& commands);
 void add_import_mimic_commands(CLI::App& import, CommandList& commands);
+void add_cohort_command(CLI::App& app, CommandList& commands);
 void add_codes_command(CLI::App& app, CommandList& commands);
 void add_export_command(CLI::App& app, CommandList& commands);
 void add_generate_command(CLI::App& app, CommandList& commands);

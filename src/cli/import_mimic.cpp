@@ -76,7 +76,8 @@ void add_source(CLI::App& import, CommandList& commands, mimic::Source source, c
                         auto& run = context.start_run("import " + name);
                         import_options.run_id = run.id();
                         import_options.progress = context.progress();
-                        mimic::MimicImportSummary summary = mimic::import_mimic(context.store(), import_options);
+                        mimic::MimicImportSummary summary =
+                            mimic::import_mimic(context.store(), import_options);
                         std::int64_t imported = 0;
                         for (const auto& table : summary.tables) imported += table.status == "imported";
                         run.counters()["tables_imported"] = imported;

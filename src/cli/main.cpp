@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   CommandList commands;
   medcode::cli::add_fetch_command(app, commands);
   medcode::cli::add_import_command(app, commands);
+  medcode::cli::add_cohort_command(app, commands);
   medcode::cli::add_codes_command(app, commands);
   medcode::cli::add_generate_command(app, commands);
   {

@@ -1,5 +1,5 @@
-// A streaming RFC 4180 reader: finds each record's end (quotes may hide line breaks), then splits it in place,
-// undoubling quotes, so that most fields are views into the read buffer with no copy.
+// A streaming RFC 4180 reader: finds each record's end (quotes may hide line breaks), then splits it in
+// place, undoubling quotes, so that most fields are views into the read buffer with no copy.
 #include "medcode/mimic/csv_reader.h"
 
 #include <zlib.h>
@@ -50,10 +50,12 @@ bool CsvReader::fill() {
     m_begin = 0;
   }
   if (m_buffer.size() - m_end < k_read_size) m_buffer.resize(m_end + 2 * k_read_size);
-  int n = gzread(static_cast<gzFile>(m_file.get()), m_buffer.data() + m_end, static_cast<unsigned>(k_read_size));
-  if (n < 0) {
-    int code = 0;
-    const char* message = gzerror(static_cast<gzFile>(m_file.get()), &code);
+  auto* file = static_cast<gzFile>(m_file.get());
+  int n = gzread(file, m_buffer.data() + m_end, static_cast<unsigned>(k_read_size));
+  int code = Z_OK;
+  const char* message = gzerror(file, &code);
+  // A stream cut short reads as its end with Z_BUF_ERROR set, not as an error return.
+  if (n < 0 || (n == 0 && code != Z_OK)) {
     fail(ExitCode::bad_input, "{}: corrupt or truncated gzip stream after line {}: {}", m_path.string(),
          m_next_line, message ? message : "read error");
   }

@@ -57,7 +57,8 @@ std::map<std::string, std::string> read_checksums(const fs::path& dir) {
   return sums;
 }
 
-void verify_checksum(const std::map<std::string, std::string>& sums, const fs::path& dir, const fs::path& path) {
+void verify_checksum(const std::map<std::string, std::string>& sums, const fs::path& dir,
+                     const fs::path& path) {
   std::string relative = fs::relative(path, dir).generic_string();
   auto found = sums.find(relative);
   if (found == sums.end()) return;
@@ -80,7 +81,8 @@ std::vector<const TableLayout*> requested_layouts(const MimicImportOptions& opti
       std::string known;
       for (const auto& candidate : table_layouts(options.source))
         known += (known.empty() ? "" : ", ") + std::string(candidate.name);
-      fail(ExitCode::usage, "--tables: {} has no table '{}' (known: {})", source_name(options.source), name, known);
+      fail(ExitCode::usage, "--tables: {} has no table '{}' (known: {})", source_name(options.source), name,
+           known);
     }
     layouts.push_back(layout);
   }
@@ -109,14 +111,15 @@ MimicImportSummary import_mimic(store::Database& db, const MimicImportOptions& o
     if (auto path = find_table_file(options.dir, *layout)) {
       found.emplace_back(layout, *path);
     } else if (!options.tables.empty()) {
-      fail(ExitCode::bad_input, "{}: no file for {} (looked for {})", options.dir.string(), published_name(*layout),
-           candidate_paths(options.dir, *layout).front().filename().string());
+      fail(ExitCode::bad_input, "{}: no file for {} (looked for {})", options.dir.string(),
+           published_name(*layout), candidate_paths(options.dir, *layout).front().filename().string());
     }
   }
   if (found.empty()) {
-    fail(ExitCode::bad_input, "{}: holds none of the {} tables (looked for files such as {})", options.dir.string(),
-         source_name(options.source),
-         fs::relative(candidate_paths(options.dir, table_layouts(options.source)[1]).front(), options.dir).string());
+    fail(ExitCode::bad_input, "{}: holds none of the {} tables (looked for files such as {})",
+         options.dir.string(), source_name(options.source),
+         fs::relative(candidate_paths(options.dir, table_layouts(options.source)[1]).front(), options.dir)
+             .string());
   }
 
   std::map<std::string, std::string> sums;
@@ -126,8 +129,8 @@ MimicImportSummary import_mimic(store::Database& db, const MimicImportOptions& o
   for (const auto& [layout, path] : found) {
     std::string store_name = store_table_name(*layout);
     if (!options.replace && has_table(db, store_name)) {
-      spdlog::info("{}: already in the store as {}; skipped (--replace re-imports it)", published_name(*layout),
-                   store_name);
+      spdlog::info("{}: already in the store as {}; skipped (--replace re-imports it)",
+                   published_name(*layout), store_name);
       summary.tables.push_back({published_name(*layout), store_name, path, "skipped", 0, 0});
       continue;
     }

@@ -42,12 +42,14 @@ struct Column {
 // The header's columns, lower-cased, typed from the layout; checks the columns the layout requires.
 std::vector<Column> read_header(CsvReader& reader, const TableLayout& layout) {
   std::vector<std::string_view> fields;
-  if (!reader.next(fields)) fail(ExitCode::bad_input, "{}: empty file; expected a header line", reader.path().string());
+  if (!reader.next(fields))
+    fail(ExitCode::bad_input, "{}: empty file; expected a header line", reader.path().string());
   std::vector<Column> columns;
   std::set<std::string> seen;
   for (auto field : fields) {
     std::string name = util::to_lower(util::trim(field));
-    if (name.empty()) fail(ExitCode::bad_input, "{}:1: column {} has no name", reader.path().string(), columns.size() + 1);
+    if (name.empty())
+      fail(ExitCode::bad_input, "{}:1: column {} has no name", reader.path().string(), columns.size() + 1);
     if (!seen.insert(name).second)
       fail(ExitCode::bad_input, "{}:1: column '{}' appears twice", reader.path().string(), name);
     columns.push_back({name, column_type(layout, name)});
@@ -68,12 +70,13 @@ std::vector<Column> read_header(CsvReader& reader, const TableLayout& layout) {
 
 class RowBinder {
  public:
-  RowBinder(const CsvReader& reader, const std::vector<Column>& columns) : m_reader(reader), m_columns(columns) {}
+  RowBinder(const CsvReader& reader, const std::vector<Column>& columns)
+      : m_reader(reader), m_columns(columns) {}
 
   void bind(store::Statement& insert, const std::vector<std::string_view>& fields) const {
     if (fields.size() != m_columns.size()) {
-      fail(ExitCode::bad_input, "{}:{}: expected {} fields, found {}", m_reader.path().string(), m_reader.line(),
-           m_columns.size(), fields.size());
+      fail(ExitCode::bad_input, "{}:{}: expected {} fields, found {}", m_reader.path().string(),
+           m_reader.line(), m_columns.size(), fields.size());
     }
     for (std::size_t i = 0; i < fields.size(); ++i) {
       std::string_view field = fields[i];
@@ -103,8 +106,8 @@ class RowBinder {
     const char* end = field.data() + field.size();
     auto [ptr, error] = std::from_chars(field.data(), end, value);
     if (error != std::errc() || ptr != end) {
-      fail(ExitCode::bad_input, "{}:{}: column '{}': '{}' is not {}", m_reader.path().string(), m_reader.line(),
-           m_columns[column].name, field.substr(0, 40), what);
+      fail(ExitCode::bad_input, "{}:{}: column '{}': '{}' is not {}", m_reader.path().string(),
+           m_reader.line(), m_columns[column].name, field.substr(0, 40), what);
     }
     return value;
   }
@@ -138,12 +141,13 @@ void create_indexes(store::Database& db, const TableLayout& layout, const std::s
       if (duplicate.step()) {
         std::string values;
         for (std::size_t i = 0; i < columns.size(); ++i)
-          values += (i ? ", " : "") + columns[i] + " " + duplicate.column_optional_text(static_cast<int>(i)).value_or("NULL");
+          values += (i ? ", " : "") + columns[i] + " " +
+                    duplicate.column_optional_text(static_cast<int>(i)).value_or("NULL");
         fail(ExitCode::bad_input, "{}: duplicate key: more than one row has {}", path.string(), values);
       }
     }
-    db.exec(fmt::format("CREATE {}INDEX {} ON {}({})", unique ? "UNIQUE " : "", sql_identifier(name), sql_identifier(table),
-                        quoted_columns));
+    db.exec(fmt::format("CREATE {}INDEX {} ON {}({})", unique ? "UNIQUE " : "", sql_identifier(name),
+                        sql_identifier(table), quoted_columns));
   }
 }
 
@@ -161,13 +165,15 @@ TableImport import_table(store::Database& db, const TableLayout& layout, const s
     std::string definitions;
     std::string placeholders;
     for (const auto& column : columns) {
-      definitions += (definitions.empty() ? "" : ", ") + sql_identifier(column.name) + " " + std::string(sql_type(column.type));
+      definitions += (definitions.empty() ? "" : ", ") + sql_identifier(column.name) + " " +
+                     std::string(sql_type(column.type));
       placeholders += placeholders.empty() ? "?" : ", ?";
     }
     db.exec("DROP TABLE IF EXISTS " + sql_identifier(staging));
     db.exec(fmt::format("CREATE TABLE {} ({})", sql_identifier(staging), definitions));
 
-    store::Statement insert = db.prepare(fmt::format("INSERT INTO {} VALUES ({})", sql_identifier(staging), placeholders));
+    store::Statement insert =
+        db.prepare(fmt::format("INSERT INTO {} VALUES ({})", sql_identifier(staging), placeholders));
     RowBinder binder(reader, columns);
     std::vector<std::string_view> fields;
     std::string stage = std::string(layout.name);
@@ -181,8 +187,9 @@ TableImport import_table(store::Database& db, const TableLayout& layout, const s
         ++in_transaction;
         if (++result.rows % k_rows_per_progress == 0 && context.progress) {
           double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          context.progress(fmt::format("{} {} rows, {:.0f} rows/s", stage, result.rows, result.rows / seconds),
-                           reader.bytes_read(), reader.file_size());
+          context.progress(
+              fmt::format("{} {} rows, {:.0f} rows/s", stage, result.rows, result.rows / seconds),
+              reader.bytes_read(), reader.file_size());
         }
       }
       transaction.commit();
@@ -198,8 +205,8 @@ TableImport import_table(store::Database& db, const TableLayout& layout, const s
           "INSERT OR REPLACE INTO mimic_tables (name, source, source_table, path, bytes, rows, seconds, "
           "imported_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
         .bind_all(table, source_name(layout.source), result.table, std::filesystem::absolute(path).string(),
-                  static_cast<std::int64_t>(reader.file_size()), result.rows, result.seconds, util::utc_now_iso8601(),
-                  context.run_id)
+                  static_cast<std::int64_t>(reader.file_size()), result.rows, result.seconds,
+                  util::utc_now_iso8601(), context.run_id)
         .run();
     swap.commit();
     util::report(context.progress, fmt::format("{} {} rows", stage, result.rows), reader.file_size(),

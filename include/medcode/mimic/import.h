@@ -26,8 +26,8 @@ struct MimicImportOptions {
 };
 
 struct TableImport {
-  std::string table;      // published name, e.g. "hosp/labevents"
-  std::string store_name; // mimic4_labevents
+  std::string table;       // published name, e.g. "hosp/labevents"
+  std::string store_name;  // mimic4_labevents
   std::filesystem::path path;
   std::string status;  // imported | skipped (already in the store)
   std::int64_t rows = 0;

@@ -53,8 +53,8 @@ TEST(CsvReader, SplitsPlainRecordsAndKeepsEmptyFields) {
 TEST(CsvReader, ReadsQuotedCommasDoubledQuotesAndLineBreaks) {
   TempDir dir;
   std::vector<std::int64_t> lines;
-  auto records =
-      read_all(write(dir, "a.csv", "id,text\n1,\"a, b\"\n2,\"say \"\"hi\"\"\nnext line\n\n\"\n3,\"\"\n"), &lines);
+  auto records = read_all(
+      write(dir, "a.csv", "id,text\n1,\"a, b\"\n2,\"say \"\"hi\"\"\nnext line\n\n\"\n3,\"\"\n"), &lines);
   ASSERT_EQ(records.size(), 4u);
   EXPECT_EQ(records[1], (std::vector<std::string>{"1", "a, b"}));
   EXPECT_EQ(records[2], (std::vector<std::string>{"2", "say \"hi\"\nnext line\n\n"}));
