@@ -83,12 +83,6 @@ int main(int argc, char** argv) {
   medcode::cli::add_cohort_command(app, commands);
   medcode::cli::add_codes_command(app, commands);
   medcode::cli::add_generate_command(app, commands);
-  {
-    // Stand-in for cohort.cpp's `cohort` command until it lands; drop this block then.
-    CLI::App* cohort = app.add_subcommand("cohort", "MIMIC cohorts: patients, admission facts, EHR packets");
-    cohort->require_subcommand(1);
-    medcode::cli::add_cohort_packet_command(*cohort, commands);
-  }
   medcode::cli::add_score_command(app, commands);
   medcode::cli::add_export_command(app, commands);
   medcode::cli::add_evaluate_command(app, commands);
