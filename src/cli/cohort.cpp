@@ -194,6 +194,7 @@ void add_cohort_command(CLI::App& app, CommandList& commands) {
   add_build(*cohort, commands);
   add_facts(*cohort, commands);
   add_export(*cohort, commands);
+  add_cohort_packet_command(*cohort, commands);
 }
 
 }  // namespace medcode::cli

@@ -11,6 +11,7 @@
 #include "medcode/dataset/conversation.h"
 #include "medcode/dataset/generate.h"
 #include "medcode/util/error.h"
+#include "packet_options.h"
 
 namespace medcode::cli {
 
@@ -35,14 +36,7 @@ struct GenerateCommandOptions {
   std::string prompts;
   bool list_models = false;
   // conversation
-  std::int64_t subject_id = 0;
-  std::int64_t hadm_id = 0;
-  int max_admissions = 0;
-  int row_cap_labs = 200;
-  int row_cap_radiology = 20;
-  int row_cap_emar = 200;
-  bool include_without_discharge = false;
-  std::string source = "mimic-iv";
+  PacketCommandOptions packet;
   std::string output_dir = "conversations";
   int retry_limit = 2;
   int min_turns = 8;
@@ -166,6 +160,16 @@ nlohmann::json models_json(const std::vector<llm::ModelProgress>& models) {
   return out;
 }
 
+// What the engine did, added to a summary's JSON when it ran.
+void add_engine_json(nlohmann::json& out, const std::optional<llm::EngineResult>& engine) {
+  if (!engine) return;
+  out["models"] = models_json(engine->models);
+  out["cost_usd"] = engine->cost_usd;
+  out["seconds"] = engine->elapsed_seconds;
+  out["items_left"] = engine->items_left;
+  out["budget_exhausted"] = engine->budget_exhausted;
+}
+
 void print_summary(const Context& context, const dataset::GenerateSummary& summary, bool dry_run) {
   nlohmann::json out = {
       {"task", summary.task},     {"release", summary.release},     {"codes", summary.codes},
@@ -179,13 +183,7 @@ void print_summary(const Context& context, const dataset::GenerateSummary& summa
                         {"inclusion_terms", summary.cms->inclusion_terms}};
   }
   if (!summary.plans.empty()) out["plan"] = plans_json(summary.plans);
-  if (summary.engine) {
-    out["models"] = models_json(summary.engine->models);
-    out["cost_usd"] = summary.engine->cost_usd;
-    out["seconds"] = summary.engine->elapsed_seconds;
-    out["items_left"] = summary.engine->items_left;
-    out["budget_exhausted"] = summary.engine->budget_exhausted;
-  }
+  add_engine_json(out, summary.engine);
   if (context.json()) {
     std::cout << out.dump(2) << "\n";
     return;
@@ -261,16 +259,7 @@ int outcome(const dataset::GenerateSummary& summary) {
 
 dataset::ConversationOptions conversation_options(const GenerateCommandOptions& options) {
   dataset::ConversationOptions conversation;
-  auto source = mimic::parse_source(options.source);
-  if (!source) fail(ExitCode::usage, "--source {}: expected mimic-iv or mimic-iii", options.source);
-  conversation.packets.source = *source;
-  conversation.packets.subject_id = options.subject_id;
-  if (options.hadm_id != 0) conversation.packets.hadm_id = options.hadm_id;
-  if (options.max_admissions != 0) conversation.packets.max_admissions = options.max_admissions;
-  conversation.packets.row_cap_labs = options.row_cap_labs;
-  conversation.packets.row_cap_radiology = options.row_cap_radiology;
-  conversation.packets.row_cap_emar = options.row_cap_emar;
-  conversation.packets.include_admissions_without_discharge = options.include_without_discharge;
+  conversation.packets = packet_options(options.packet);
   conversation.models = options.models;
   conversation.output_dir = options.output_dir;
   conversation.rules.min_turns = options.min_turns;
@@ -302,13 +291,7 @@ void print_conversations(const Context& context, const dataset::ConversationSumm
                         {"admissions_pending", summary.admissions_pending}};
   if (!summary.patient_dir.empty()) out["output"] = summary.patient_dir.string();
   if (!summary.plans.empty()) out["plan"] = plans_json(summary.plans);
-  if (summary.engine) {
-    out["models"] = models_json(summary.engine->models);
-    out["cost_usd"] = summary.engine->cost_usd;
-    out["seconds"] = summary.engine->elapsed_seconds;
-    out["items_left"] = summary.engine->items_left;
-    out["budget_exhausted"] = summary.engine->budget_exhausted;
-  }
+  add_engine_json(out, summary.engine);
   if (context.json()) {
     std::cout << out.dump(2) << "\n";
     return;
@@ -422,27 +405,7 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
       ->envname("MEDCODE_PROMPTS")
       ->check(CLI::ExistingDirectory);
   command->add_flag("--list-models", options->list_models, "List the configured models and exit");
-  command->add_option("--subject-id", options->subject_id, "conversation: the MIMIC patient (subject_id)");
-  command->add_option("--hadm-id", options->hadm_id, "conversation: only this admission");
-  command
-      ->add_option("--max-admissions", options->max_admissions, "conversation: the first N admissions only")
-      ->check(CLI::PositiveNumber);
-  command->add_option("--row-cap-labs", options->row_cap_labs, "conversation: lab rows per packet")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  command
-      ->add_option("--row-cap-radiology", options->row_cap_radiology,
-                   "conversation: radiology reports per packet")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  command->add_option("--row-cap-emar", options->row_cap_emar, "conversation: eMAR rows per packet")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  command->add_flag("--include-admissions-without-discharge", options->include_without_discharge,
-                    "conversation: also admissions without a discharge note");
-  command->add_option("--source", options->source, "conversation: mimic-iv or mimic-iii")
-      ->check(CLI::IsMember({"mimic-iv", "mimic-iii"}))
-      ->capture_default_str();
+  add_packet_options(command, options->packet, "conversation: ");
   command->add_option("--output-dir", options->output_dir, "conversation: folder of the per-patient output")
       ->capture_default_str();
   command

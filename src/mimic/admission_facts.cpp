@@ -158,13 +158,15 @@ class FactBuilder {
     if (m_pcs.empty())
       warn("the store has no ICD-10-PCS release: procedure codes are kept but marked as not in a release");
     if (options.map_icd9) open_gems(options.gem_year);
+    m_diagnoses = prepare_codes(m_tables.diagnoses);
+    m_procedures = prepare_codes(m_tables.procedures);
   }
 
   std::vector<FactCode> codes_of(std::int64_t hadm_id, std::optional<int> year) {
     std::vector<FactCode> result;
     std::set<std::string> seen;
-    read_codes("diagnosis", m_tables.diagnoses, hadm_id, year, seen, result);
-    read_codes("procedure", m_tables.procedures, hadm_id, year, seen, result);
+    if (m_diagnoses) read_codes("diagnosis", *m_diagnoses, hadm_id, year, seen, result);
+    if (m_procedures) read_codes("procedure", *m_procedures, hadm_id, year, seen, result);
     return result;
   }
 
@@ -181,19 +183,22 @@ class FactBuilder {
       try {
         auto& slot = procedure ? m_gem_procedures : m_gem_diagnoses;
         slot.emplace(m_db, procedure ? codes::k_icd9pcs_to_icd10pcs : codes::k_icd9cm_to_icd10cm, year);
-      } catch (const Error& error) {
+      } catch (const Error&) {
         if (!procedure) throw;  // --map-icd9 without the diagnosis GEM cannot do what it was asked
         warn("no ICD-9-PCS to ICD-10-PCS GEM imported: ICD-9 procedure codes are left out");
       }
     }
   }
 
-  void read_codes(const std::string& kind, const std::string& table, std::int64_t hadm_id,
+  // The codes of one admission in a diagnoses or procedures table; nullopt when the table is not imported.
+  std::optional<store::Statement> prepare_codes(const std::string& table) {
+    if (!table_exists(m_db, table)) return std::nullopt;
+    return m_db.prepare(fmt::format("SELECT seq_num, {}, {} FROM {} WHERE hadm_id = ? ORDER BY seq_num, {}",
+                                    m_tables.icd_code, m_tables.icd_version, table, m_tables.icd_code));
+  }
+
+  void read_codes(const std::string& kind, store::Statement& query, std::int64_t hadm_id,
                   std::optional<int> year, std::set<std::string>& seen, std::vector<FactCode>& out) {
-    if (!table_exists(m_db, table)) return;
-    auto query =
-        m_db.prepare(fmt::format("SELECT seq_num, {}, {} FROM {} WHERE hadm_id = ? ORDER BY seq_num, {}",
-                                 m_tables.icd_code, m_tables.icd_version, table, m_tables.icd_code));
     query.bind(1, hadm_id);
     bool procedure = kind == "procedure";
     codes::System system = procedure ? codes::System::icd10pcs : codes::System::icd10cm;
@@ -220,6 +225,7 @@ class FactBuilder {
         out.push_back(std::move(code));
       }
     }
+    query.reset();
   }
 
   // One code per choice list of the GEM's translation (the first alternative of each), so that an ICD-9 code
@@ -255,6 +261,8 @@ class FactBuilder {
   ReleaseChooser m_pcs;
   std::optional<codes::GemLookup> m_gem_diagnoses;
   std::optional<codes::GemLookup> m_gem_procedures;
+  std::optional<store::Statement> m_diagnoses;
+  std::optional<store::Statement> m_procedures;
 };
 
 struct Note {
