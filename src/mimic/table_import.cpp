@@ -10,6 +10,7 @@
 #include <set>
 
 #include "medcode/mimic/csv_reader.h"
+#include "medcode/store/runs.h"
 #include "medcode/util/error.h"
 #include "medcode/util/text.h"
 
@@ -208,6 +209,11 @@ TableImport import_table(store::Database& db, const TableLayout& layout, const s
                   static_cast<std::int64_t>(reader.file_size()), result.rows, result.seconds,
                   util::utc_now_iso8601(), context.run_id)
         .run();
+    if (context.run_id && result.seconds > 0) {
+      store::record_metric(db, *context.run_id, "mimic_import_rows_per_second",
+                           static_cast<double>(result.rows) / result.seconds,
+                           {{"table", result.table}, {"rows", result.rows}});
+    }
     swap.commit();
     util::report(context.progress, fmt::format("{} {} rows", stage, result.rows), reader.file_size(),
                  reader.file_size());

@@ -84,6 +84,7 @@ TEST_F(ImportMimic, ImportsEveryDemoTableWithItsRowsAndTypes) {
   EXPECT_EQ(count("SELECT count(*) FROM sqlite_master WHERE name = 'mimic4_labevents_by_hadm_id'"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM sqlite_master WHERE name LIKE '%__staging'"), 0);
   EXPECT_EQ(text("SELECT status FROM runs WHERE command = 'import mimic-iv'"), "ok");
+  EXPECT_EQ(count("SELECT count(*) FROM metrics WHERE name = 'mimic_import_rows_per_second'"), 30);
 }
 
 TEST_F(ImportMimic, SkipsImportedTablesUnlessReplaceIsGiven) {
