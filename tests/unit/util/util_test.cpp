@@ -73,5 +73,31 @@ TEST(Files, AtomicFileLeavesNothingBehindWhenNotCommitted) {
   EXPECT_EQ(read_file(dir / "out.txt"), "whole");
 }
 
+TEST(Files, ReplaceDirectorySwapsAFinishedFolderIntoPlace) {
+  TempDir dir;
+  auto build = [&](const std::string& name, const std::string& content) {
+    std::filesystem::create_directories(dir / name);
+    write_file_atomic(dir / name / "a.txt", content);
+    return dir / name;
+  };
+  replace_directory(build("new1", "first"), dir / "out");
+  EXPECT_EQ(read_file(dir / "out/a.txt"), "first");
+  write_file_atomic(dir / "out/stale.txt", "from the old folder");
+  replace_directory(build("new2", "second"), dir / "out");
+  EXPECT_EQ(read_file(dir / "out/a.txt"), "second");
+  EXPECT_FALSE(std::filesystem::exists(dir / "out/stale.txt"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "new2"));
+  std::size_t entries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    entries += entry.path().filename() != "new1";
+  EXPECT_EQ(entries, 1u);  // only the result: no old copy left behind
+}
+
+TEST(Text, SplitsOnASeparatorAndOnWhitespace) {
+  EXPECT_EQ(split("a,,b", ','), (std::vector<std::string_view>{"a", "", "b"}));
+  EXPECT_EQ(split("", ','), (std::vector<std::string_view>{""}));
+  EXPECT_EQ(split_whitespace("  a\tb\n c "), (std::vector<std::string_view>{"a", "b", "c"}));
+}
+
 }  // namespace
 }  // namespace medcode::util
