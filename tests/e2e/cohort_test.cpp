@@ -200,6 +200,20 @@ TEST_F(Cohort, ExportWritesNoteToCodesJsonLinesPerSplit) {
   EXPECT_EQ(per_split, 2);
 }
 
+#ifdef MEDCODE_HAVE_MODEL
+TEST_F(Cohort, TokenizeReadsTheExportUnchanged) {
+  facts({"--num-samples", "3"});
+  ASSERT_EQ(medcode({"cohort", "export", "--out", "ds"}).exit_code, 0);
+  // Admission notes carry dozens of codes: the completion needs more room than the default 128 tokens.
+  ProcessResult result =
+      medcode({"--json", "tokenize", "--dataset", "ds", "--name", "mimic", "--max-length", "1024"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(count("SELECT count(*) FROM token_examples WHERE token_set_id = (SELECT id FROM token_sets WHERE "
+                  "name = 'mimic') AND split IN ('train', 'val', 'test')"),
+            2);
+}
+#endif
+
 TEST_F(Cohort, CommandsWithoutImportedMimicExitThree) {
   TempDir other;
   ProcessResult result = run_medcode({"--db", (other / "x.db").string(), "cohort", "build"});
