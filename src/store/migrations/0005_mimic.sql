@@ -80,3 +80,6 @@ CREATE INDEX admission_fact_codes_by_fact ON admission_fact_codes(fact_id);
 CREATE VIEW admission_facts_train AS SELECT * FROM admission_facts WHERE split = 'train';
 CREATE VIEW admission_facts_val AS SELECT * FROM admission_facts WHERE split = 'val';
 CREATE VIEW admission_facts_test AS SELECT * FROM admission_facts WHERE split = 'test';
+
+-- The ledger finds the repair that followed an invalid answer (a re-run then pays for neither again).
+CREATE INDEX llm_requests_by_repair_of ON llm_requests(repair_of) WHERE repair_of IS NOT NULL;
