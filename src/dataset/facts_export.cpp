@@ -24,12 +24,13 @@ FactsExportSummary export_facts(store::Database& db, const FactsExportOptions& o
     fail(ExitCode::bad_input, "{}: cannot create the folder: {}", options.out_dir.string(), error.message());
 
   auto facts = db.prepare(
-      "SELECT f.id, f.subject_id, f.hadm_id, f.note_text, f.split, f.release_year, "
-      "(SELECT json_group_array(code) FROM (SELECT code FROM admission_fact_codes c WHERE c.fact_id = f.id "
-      "AND "
-      "c.in_release = 1 ORDER BY CASE c.kind WHEN 'diagnosis' THEN 0 ELSE 1 END, c.seq_num, c.rowid)) "
+      "SELECT f.id, f.subject_id, f.hadm_id, f.note_text, f.split, f.release_year "
       "FROM admission_facts f WHERE f.source = ? ORDER BY f.subject_id, f.admittime, f.hadm_id");
   facts.bind(1, mimic::source_name(source));
+  // Diagnoses first, each kind in MIMIC's sequence order.
+  auto fact_codes = db.prepare(
+      "SELECT code FROM admission_fact_codes WHERE fact_id = ? AND in_release = 1 "
+      "ORDER BY CASE kind WHEN 'diagnosis' THEN 0 ELSE 1 END, seq_num, rowid");
 
   const std::vector<std::pair<std::string, std::string_view>> files = {{"all", k_export_all_file},
                                                                        {"train", k_export_train_file},
@@ -48,7 +49,10 @@ FactsExportSummary export_facts(store::Database& db, const FactsExportOptions& o
       ++summary.without_note;
       continue;
     }
-    nlohmann::json codes = nlohmann::json::parse(facts.column_text(6));
+    nlohmann::json codes = nlohmann::json::array();
+    fact_codes.bind(1, facts.column_int64(0));
+    while (fact_codes.step()) codes.push_back(fact_codes.column_text(0));
+    fact_codes.reset();
     if (codes.empty()) {
       ++summary.without_codes;
       continue;

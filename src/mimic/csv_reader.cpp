@@ -56,7 +56,7 @@ bool CsvReader::fill() {
   const char* message = gzerror(file, &code);
   // A stream cut short reads as its end with Z_BUF_ERROR set, not as an error return.
   if (n < 0 || (n == 0 && code != Z_OK)) {
-    fail(ExitCode::bad_input, "{}: corrupt or truncated gzip stream after line {}: {}", m_path.string(),
+    fail(ExitCode::bad_input, "{}: corrupt or truncated gzip stream at line {}: {}", m_path.string(),
          m_next_line, message ? message : "read error");
   }
   if (n == 0) {

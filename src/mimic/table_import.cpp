@@ -21,7 +21,12 @@ namespace {
 constexpr std::int64_t k_rows_per_transaction = 250000;
 constexpr std::int64_t k_rows_per_progress = 65536;
 
-std::string sql_identifier(std::string_view identifier) { return "\"" + std::string(identifier) + "\""; }
+// A quoted SQL identifier; a double quote inside is doubled.
+std::string sql_identifier(std::string_view identifier) {
+  std::string quoted = "\"";
+  for (char c : identifier) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
 
 std::string_view sql_type(ColumnType type) {
   switch (type) {
@@ -137,8 +142,13 @@ void create_indexes(store::Database& db, const TableLayout& layout, const std::s
       name += "_" + column;
     }
     if (unique) {
-      auto duplicate = db.prepare(fmt::format("SELECT {} FROM {} GROUP BY {} HAVING count(*) > 1 LIMIT 1",
-                                              quoted_columns, sql_identifier(table), quoted_columns));
+      // A unique index allows any number of NULLs, so rows with an empty key are no duplicates.
+      std::string not_null;
+      for (const auto& column : columns)
+        not_null += (not_null.empty() ? "" : " AND ") + sql_identifier(column) + " IS NOT NULL";
+      auto duplicate =
+          db.prepare(fmt::format("SELECT {} FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1 LIMIT 1",
+                                 quoted_columns, sql_identifier(table), not_null, quoted_columns));
       if (duplicate.step()) {
         std::string values;
         for (std::size_t i = 0; i < columns.size(); ++i)

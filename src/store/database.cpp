@@ -47,12 +47,14 @@ void check_identity(Database& db, const fs::path& path) {
     Statement tables = db.prepare("SELECT count(*) FROM sqlite_master");
     tables.step();
     if (tables.column_int64(0) > 0) {
-      fail(ExitCode::integrity, "{}: a SQLite database with other tables, not a medcode store", path.string());
+      fail(ExitCode::integrity, "{}: a SQLite database with other tables, not a medcode store",
+           path.string());
     }
   }
   if (version > latest_schema_version()) {
     fail(ExitCode::integrity,
-         "{}: store schema version {} was written by a newer medcode (this build knows up to {}); upgrade medcode",
+         "{}: store schema version {} was written by a newer medcode (this build knows up to {}); upgrade "
+         "medcode",
          path.string(), version, latest_schema_version());
   }
 }
@@ -84,27 +86,45 @@ Statement::Statement(sqlite3* db, std::string_view sql) : m_db(db) {
   m_statement.reset(raw);
 }
 
+// A bind that SQLite refuses (a statement stepped without a reset, an index out of range) must not leave the
+// previous value in place silently.
+namespace {
+
+void check_bind(sqlite3* db, sqlite3_stmt* statement, int rc, int index) {
+  if (rc == SQLITE_OK) return;
+  std::string sql = sqlite3_sql(statement);
+  fail_sqlite(db, rc, "bind parameter " + std::to_string(index) + " of '" + sql.substr(0, 60) + "'");
+}
+
+}  // namespace
+
 Statement& Statement::bind(int index, std::int64_t value) {
-  sqlite3_bind_int64(m_statement.get(), index, value);
+  check_bind(m_db, m_statement.get(), sqlite3_bind_int64(m_statement.get(), index, value), index);
   return *this;
 }
 
 Statement& Statement::bind(int index, double value) {
-  sqlite3_bind_double(m_statement.get(), index, value);
+  check_bind(m_db, m_statement.get(), sqlite3_bind_double(m_statement.get(), index, value), index);
   return *this;
 }
 
 Statement& Statement::bind(int index, std::string_view value) {
-  sqlite3_bind_text(m_statement.get(), index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  check_bind(m_db, m_statement.get(),
+             sqlite3_bind_text(m_statement.get(), index, value.data(), static_cast<int>(value.size()),
+                               SQLITE_TRANSIENT),
+             index);
   return *this;
 }
 
 void Statement::bind_view(int index, std::string_view value) {
-  sqlite3_bind_text(m_statement.get(), index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+  check_bind(m_db, m_statement.get(),
+             sqlite3_bind_text(m_statement.get(), index, value.data(), static_cast<int>(value.size()),
+                               SQLITE_STATIC),
+             index);
 }
 
 Statement& Statement::bind(int index, std::nullptr_t) {
-  sqlite3_bind_null(m_statement.get(), index);
+  check_bind(m_db, m_statement.get(), sqlite3_bind_null(m_statement.get(), index), index);
   return *this;
 }
 
@@ -128,7 +148,9 @@ void Statement::reset() {
   sqlite3_clear_bindings(m_statement.get());
 }
 
-std::int64_t Statement::column_int64(int index) const { return sqlite3_column_int64(m_statement.get(), index); }
+std::int64_t Statement::column_int64(int index) const {
+  return sqlite3_column_int64(m_statement.get(), index);
+}
 double Statement::column_double(int index) const { return sqlite3_column_double(m_statement.get(), index); }
 
 std::string Statement::column_text(int index) const {
@@ -146,14 +168,16 @@ bool Statement::column_is_null(int index) const {
   return sqlite3_column_type(m_statement.get(), index) == SQLITE_NULL;
 }
 
-Database::Database(std::unique_ptr<sqlite3, Closer> db, fs::path path) : m_db(std::move(db)), m_path(std::move(path)) {}
+Database::Database(std::unique_ptr<sqlite3, Closer> db, fs::path path)
+    : m_db(std::move(db)), m_path(std::move(path)) {}
 
 Database Database::open(const fs::path& path, OpenMode mode) {
   bool exists = fs::exists(path);
   if (!exists && mode == OpenMode::existing_only) {
     fail(ExitCode::bad_input, "{}: no such store (run an import first, or pass --db)", path.string());
   }
-  if (exists && fs::is_directory(path)) fail(ExitCode::usage, "{}: is a directory, not a store file", path.string());
+  if (exists && fs::is_directory(path))
+    fail(ExitCode::usage, "{}: is a directory, not a store file", path.string());
   if (exists && fs::file_size(path) > 0 && !has_sqlite_header(path)) {
     fail(ExitCode::integrity, "{}: not a SQLite database; refusing to touch it", path.string());
   }

@@ -81,6 +81,15 @@ TEST_F(MimicImporter, AFailedReplaceKeepsTheOldTableAndDropsTheStagingTable) {
   EXPECT_EQ(query_int(m_db, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%staging%'"), 0);
 }
 
+TEST_F(MimicImporter, EmptyKeysAreNoDuplicatesAndOddHeaderNamesAreQuoted) {
+  fs::create_directories(m_dir / "hosp");
+  std::ofstream(m_dir / "hosp/d_labitems.csv") << "itemid,label,\"odd \"\"name\"\"\"\n,a,x\n,b,y\n1,c,z\n";
+  MimicImportSummary summary = import();
+  ASSERT_EQ(summary.tables.size(), 1u);
+  EXPECT_EQ(summary.tables[0].rows, 3);
+  EXPECT_EQ(query_text(m_db, "SELECT \"odd \"\"name\"\"\" FROM mimic4_d_labitems WHERE itemid = 1"), "z");
+}
+
 TEST_F(MimicImporter, RefusesAnUnknownTableNameAsAUsageError) {
   write_patients("1,F,52,2180,2014 - 2016,\n");
   MimicImportOptions options;

@@ -33,7 +33,10 @@ TEST(Database, MigratesANewStoreToTheLatestSchemaInWalMode) {
 
 TEST(Database, ReopeningAMigratedStoreChangesNothing) {
   TempDir dir;
-  { Database::open(dir / "s.db").exec("INSERT INTO metrics (name, value, recorded_at) VALUES ('x', 1, 'now')"); }
+  {
+    Database::open(dir / "s.db")
+        .exec("INSERT INTO metrics (name, value, recorded_at) VALUES ('x', 1, 'now')");
+  }
   Database db = Database::open(dir / "s.db");
   EXPECT_EQ(count(db, "metrics"), 1);
 }
@@ -79,7 +82,8 @@ TEST(Transaction, RollsBackWhenNotCommitted) {
 
 TEST(Statement, RunWithBindsTextWithoutCopyingAndResets) {
   Database db = Database::open_in_memory();
-  Statement insert = db.prepare("INSERT INTO runs (command, argv, version, started_at, error) VALUES (?, ?, ?, ?, ?)");
+  Statement insert =
+      db.prepare("INSERT INTO runs (command, argv, version, started_at, error) VALUES (?, ?, ?, ?, ?)");
   std::optional<std::string> error;
   insert.run_with(std::string("first"), "[]", "0", "t", error);
   error = "it broke";
@@ -93,9 +97,26 @@ TEST(Statement, RunWithBindsTextWithoutCopyingAndResets) {
   EXPECT_EQ(select.column_optional_text(1), "it broke");
 }
 
+TEST(Statement, ABindSqliteRefusesIsAnErrorNotASilentlyKeptOldValue) {
+  Database db = Database::open_in_memory();
+  db.exec("CREATE TABLE t (x INTEGER)");
+  db.exec("INSERT INTO t VALUES (1), (2)");
+  Statement select = db.prepare("SELECT count(*) FROM t WHERE x = ?");
+  select.bind(1, std::int64_t{1});
+  ASSERT_TRUE(select.step());
+  EXPECT_THROW(select.bind(1, std::int64_t{2}), Error);  // stepped, not reset
+  select.reset();
+  EXPECT_THROW(select.bind(2, std::int64_t{2}), Error);  // no such parameter
+  select.bind(1, std::int64_t{2});
+  ASSERT_TRUE(select.step());
+  EXPECT_EQ(select.column_int64(0), 1);
+}
+
 TEST(Runs, RedactsSecretOptionValues) {
-  auto redacted = redact_arguments({"medcode", "--api-key", "sk-123", "--token=abc", "--db", "x.db", "--password"});
-  EXPECT_EQ(redacted, (std::vector<std::string>{"medcode", "--api-key", "***", "--token=***", "--db", "x.db", "--password"}));
+  auto redacted =
+      redact_arguments({"medcode", "--api-key", "sk-123", "--token=abc", "--db", "x.db", "--password"});
+  EXPECT_EQ(redacted, (std::vector<std::string>{"medcode", "--api-key", "***", "--token=***", "--db", "x.db",
+                                                "--password"}));
 }
 
 TEST(Runs, RecordsStartFinishAndFailure) {
@@ -109,7 +130,8 @@ TEST(Runs, RecordsStartFinishAndFailure) {
     RunRecorder run(db, "fetch", {"medcode", "fetch"});
     run.fail(4, "network down");
   }
-  Statement select = db.prepare("SELECT command, status, exit_code, argv, counters, error FROM runs ORDER BY id");
+  Statement select =
+      db.prepare("SELECT command, status, exit_code, argv, counters, error FROM runs ORDER BY id");
   ASSERT_TRUE(select.step());
   EXPECT_EQ(select.column_text(1), "ok");
   EXPECT_EQ(select.column_text(3).find("secret"), std::string::npos);
