@@ -43,11 +43,7 @@ struct FactCode {
 // count), then id.
 std::vector<Patient> pick_patients(store::Database& db, Source source, std::int64_t n, bool& from_cohort) {
   SourceTables tables = source_tables(source);
-  std::string has_note = "0";
-  if (table_exists(db, tables.notes)) {
-    has_note = fmt::format("EXISTS (SELECT 1 FROM {} n WHERE n.subject_id = a.subject_id AND {})",
-                           tables.notes, tables.discharge_filter);
-  }
+  std::string has_note = has_discharge_note_sql(db, tables, "a");
   auto count = db.prepare("SELECT count(*) FROM cohort_patients WHERE source = ?");
   count.bind(1, source_name(source));
   from_cohort = count.step() && count.column_int64(0) > 0;
@@ -77,7 +73,7 @@ std::vector<Patient> pick_patients(store::Database& db, Source source, std::int6
 // MIMIC-IV shifts each patient's dates by a fixed number of years; anchor_year_group ("2014 - 2016") says
 // which real years anchor_year stands for. The middle of the group is the estimate.
 void read_year_shifts(store::Database& db, std::vector<Patient>& patients) {
-  if (!table_exists(db, "mimic4_patients")) return;
+  if (!has_table(db, "mimic4_patients")) return;
   auto query = db.prepare("SELECT anchor_year, anchor_year_group FROM mimic4_patients WHERE subject_id = ?");
   for (auto& patient : patients) {
     query.bind(1, patient.subject_id);
@@ -192,7 +188,7 @@ class FactBuilder {
 
   // The codes of one admission in a diagnoses or procedures table; nullopt when the table is not imported.
   std::optional<store::Statement> prepare_codes(const std::string& table) {
-    if (!table_exists(m_db, table)) return std::nullopt;
+    if (!has_table(m_db, table)) return std::nullopt;
     return m_db.prepare(fmt::format("SELECT seq_num, {}, {} FROM {} WHERE hadm_id = ? ORDER BY seq_num, {}",
                                     m_tables.icd_code, m_tables.icd_version, table, m_tables.icd_code));
   }
@@ -273,7 +269,7 @@ struct Note {
 class NoteReader {
  public:
   NoteReader(store::Database& db, const SourceTables& tables) {
-    if (!table_exists(db, tables.notes)) return;
+    if (!has_table(db, tables.notes)) return;
     m_query.emplace(db.prepare(
         fmt::format("SELECT {}, text FROM {} WHERE hadm_id = ? AND {} ORDER BY {} LIMIT 1", tables.note_id,
                     tables.notes, tables.discharge_filter, tables.discharge_order)));

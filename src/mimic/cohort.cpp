@@ -10,14 +10,14 @@ namespace medcode::mimic {
 
 Source resolve_source(store::Database& db, std::optional<Source> requested) {
   if (requested) {
-    if (!table_exists(db, source_tables(*requested).admissions)) {
+    if (!has_table(db, source_tables(*requested).admissions)) {
       fail(ExitCode::bad_input, "the store has no {} admissions: run `medcode import {} DIR` first",
            source_name(*requested), source_name(*requested));
     }
     return *requested;
   }
   for (Source source : {Source::mimic_iv, Source::mimic_iii}) {
-    if (table_exists(db, source_tables(source).admissions)) return source;
+    if (has_table(db, source_tables(source).admissions)) return source;
   }
   fail(ExitCode::bad_input,
        "the store has no MIMIC admissions: run `medcode import mimic-iv DIR` or `medcode import mimic-iii "
@@ -43,11 +43,7 @@ CohortSummary build_cohort(store::Database& db, const CohortOptions& options) {
   CohortSummary summary;
   summary.source = resolve_source(db, options.source);
   SourceTables tables = source_tables(summary.source);
-  std::string has_note = "0";
-  if (table_exists(db, tables.notes)) {
-    has_note = fmt::format("EXISTS (SELECT 1 FROM {} n WHERE n.subject_id = a.subject_id AND {})",
-                           tables.notes, tables.discharge_filter);
-  }
+  std::string has_note = has_discharge_note_sql(db, tables, "a");
   auto query = db.prepare(
       fmt::format("SELECT a.subject_id, count(*), min(a.admittime), max(a.admittime), {} FROM {} a "
                   "GROUP BY a.subject_id ORDER BY count(*) DESC, a.subject_id LIMIT ?",

@@ -1,6 +1,10 @@
 // The table and column names that differ between MIMIC-IV (with MIMIC-IV-Note) and MIMIC-III.
 #include "source_tables.h"
 
+#include <fmt/format.h>
+
+#include "medcode/mimic/import.h"
+
 namespace medcode::mimic {
 
 SourceTables source_tables(Source source) {
@@ -21,10 +25,11 @@ SourceTables source_tables(Source source) {
           "CAST(row_id AS TEXT)"};
 }
 
-bool table_exists(store::Database& db, const std::string& table) {
-  auto query = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
-  query.bind(1, table);
-  return query.step();
+std::string has_discharge_note_sql(store::Database& db, const SourceTables& tables,
+                                   const std::string& alias) {
+  if (!has_table(db, tables.notes)) return "0";
+  return fmt::format("{}.subject_id IN (SELECT subject_id FROM {} WHERE {})", alias, tables.notes,
+                     tables.discharge_filter);
 }
 
 }  // namespace medcode::mimic

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "medcode/mimic/import.h"
 #include "medcode/mimic/table_layout.h"
 #include "medcode/store/database.h"
 
@@ -25,7 +26,8 @@ struct SourceTables {
 
 SourceTables source_tables(Source source);
 
-// True when the store holds the table (by its store name).
-bool table_exists(store::Database& db, const std::string& table);
+// An SQL expression that is 1 when the patient `alias`.subject_id has a discharge note (0 when the source's
+// notes are not imported). The notes' subjects are listed once, not searched per patient.
+std::string has_discharge_note_sql(store::Database& db, const SourceTables& tables, const std::string& alias);
 
 }  // namespace medcode::mimic
