@@ -74,12 +74,7 @@ llm::ChatRequest ConversationTask::make_request(std::span<const llm::WorkItem> b
   std::map<std::string, std::string> placeholders = values();
   // nlohmann::json orders object keys, so the same packet always renders to the same prompt (and ledger key).
   placeholders["packet"] = batch[0].payload.dump();
-  llm::ChatRequest request;
-  request.system = util::trim(render(m_prompt.system, placeholders));
-  request.messages.push_back({"user", std::string(util::trim(render(m_prompt.user, placeholders)))});
-  request.schema = m_prompt.schema;
-  request.schema_name = m_prompt.name;
-  return request;
+  return render_request(m_prompt, placeholders);
 }
 
 std::string ConversationTask::repair_message(const std::string& problem) const {

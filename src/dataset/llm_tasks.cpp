@@ -20,12 +20,7 @@ llm::ChatRequest TemplateTask::make_request(std::span<const llm::WorkItem> batch
   placeholders["system"] = m_system_display_name;
   placeholders["schema"] = m_prompt.schema.dump();
   placeholders["items"] = items.dump();
-  llm::ChatRequest request;
-  request.system = util::trim(render(m_prompt.system, placeholders));
-  request.messages.push_back({"user", std::string(util::trim(render(m_prompt.user, placeholders)))});
-  request.schema = m_prompt.schema;
-  request.schema_name = m_prompt.name;
-  return request;
+  return render_request(m_prompt, placeholders);
 }
 
 std::string TemplateTask::repair_message(const std::string& problem) const {

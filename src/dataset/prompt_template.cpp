@@ -5,6 +5,7 @@
 
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
+#include "medcode/util/text.h"
 
 namespace medcode::dataset {
 
@@ -97,6 +98,16 @@ std::string render(std::string_view text, const std::map<std::string, std::strin
   }
   out.append(text.substr(position));
   return out;
+}
+
+llm::ChatRequest render_request(const PromptTemplate& prompt,
+                                const std::map<std::string, std::string>& values) {
+  llm::ChatRequest request;
+  request.system = util::trim(render(prompt.system, values));
+  request.messages.push_back({"user", std::string(util::trim(render(prompt.user, values)))});
+  request.schema = prompt.schema;
+  request.schema_name = prompt.name;
+  return request;
 }
 
 }  // namespace medcode::dataset

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "medcode/llm/wire_format.h"
+
 namespace medcode::dataset {
 
 struct PromptTemplate {
@@ -33,6 +35,11 @@ PromptTemplate parse_prompt_template(const std::string& task, const std::string&
 
 // Replaces each {{name}} with its value; an unknown placeholder is left as it is.
 std::string render(std::string_view text, const std::map<std::string, std::string>& values);
+
+// One chat request: the template's system and user prompts rendered with `values` and trimmed, with its
+// answer schema.
+llm::ChatRequest render_request(const PromptTemplate& prompt,
+                                const std::map<std::string, std::string>& values);
 
 // The compiled-in text of config/prompts/<name>; empty for an unknown name.
 std::string_view builtin_prompt_text(std::string_view name);
