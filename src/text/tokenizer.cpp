@@ -14,6 +14,7 @@
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
 #include "medcode/util/hash.h"
+#include "medcode/util/plugin.h"
 #include "sentencepiece_plugin.h"
 
 namespace medcode::text {
@@ -43,28 +44,13 @@ struct PluginApi {
   decltype(&medcode_spm_score) score = nullptr;
 };
 
-struct LibraryCloser {
-  void operator()(void* handle) const { dlclose(handle); }
-};
-using LibraryHandle = std::unique_ptr<void, LibraryCloser>;
-
-std::optional<fs::path> executable_dir() {
-  std::error_code error;
-  fs::path exe = fs::read_symlink("/proc/self/exe", error);
-  if (error) return std::nullopt;
-  return exe.parent_path();
-}
-
-// Where the plugin may be, in the order searched: the environment, beside the executable, the install layout,
-// the build tree.
+// Where the plugin may be, in the order searched: the file in MEDCODE_SENTENCEPIECE_PLUGIN, the places every
+// plugin is looked for (util/plugin.h), then the build tree, so that test programs built elsewhere find it.
 std::vector<fs::path> plugin_candidates() {
   std::vector<fs::path> candidates;
   if (const char* env = std::getenv(std::string(k_plugin_env).c_str()); env && *env)
     candidates.emplace_back(env);
-  if (std::optional<fs::path> dir = executable_dir()) {
-    candidates.push_back(*dir / k_plugin_file);
-    candidates.push_back(*dir / ".." / "lib" / "medcode" / k_plugin_file);
-  }
+  for (fs::path& candidate : util::plugin_candidates(k_plugin_file)) candidates.push_back(std::move(candidate));
 #ifdef MEDCODE_SENTENCEPIECE_PLUGIN_BUILD_PATH
   candidates.emplace_back(MEDCODE_SENTENCEPIECE_PLUGIN_BUILD_PATH);
 #endif
@@ -86,27 +72,21 @@ class Plugin {
   }
 
  private:
-  Plugin(LibraryHandle handle, PluginApi api) : m_handle(std::move(handle)), m_api(api) {}
+  explicit Plugin(PluginApi api) : m_api(api) {}
 
   static Plugin open() {
     std::vector<std::string> tried;
-    for (const fs::path& candidate : plugin_candidates()) {
-      std::error_code error;
-      if (!fs::is_regular_file(candidate, error)) {
-        tried.push_back(candidate.string() + " (missing)");
-        continue;
-      }
-      // DEEPBIND: the plugin's protobuf must resolve to its own copy, not to the one LibTorch brought in.
-      LibraryHandle handle(dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND));
-      if (!handle) {
-        tried.push_back(fmt::format("{} ({})", candidate.string(), dlerror()));
-        continue;
-      }
-      PluginApi api = bind(handle.get(), candidate);
-      return Plugin(std::move(handle), api);
+    // RTLD_LOCAL keeps the plugin's private protobuf 3.14 out of the global scope. The medcode binary links no
+    // protobuf, and the model plugin is opened RTLD_LOCAL too, so there the two never meet; but a program that
+    // links LibTorch directly (the model's unit tests, a program embedding the model library) has LibTorch's
+    // protobuf 3.21 in the global scope, which would win the plugin's own references without RTLD_DEEPBIND.
+    std::optional<util::OpenedPlugin> opened =
+        util::open_plugin(plugin_candidates(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND, tried);
+    if (!opened) {
+      fail(ExitCode::internal, "cannot load the SentencePiece plugin {}; set {} to its path. Searched: {}",
+           k_plugin_file, k_plugin_env, fmt::join(tried, "; "));
     }
-    fail(ExitCode::internal, "cannot load the SentencePiece plugin {}; set {} to its path. Searched: {}",
-         k_plugin_file, k_plugin_env, fmt::join(tried, "; "));
+    return Plugin(bind(opened->handle, opened->path));
   }
 
   static PluginApi bind(void* handle, const fs::path& path) {
@@ -130,7 +110,6 @@ class Plugin {
     return api;
   }
 
-  LibraryHandle m_handle;
   PluginApi m_api;
 };
 
