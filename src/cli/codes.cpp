@@ -9,6 +9,7 @@
 #include <string>
 
 #include "context.h"
+#include "option_groups.h"
 #include "medcode/codes/catalog.h"
 #include "medcode/codes/export.h"
 #include "medcode/codes/search.h"
@@ -23,22 +24,13 @@ namespace {
 constexpr std::size_t k_max_children_shown = 20;
 
 struct ReleaseOptions {
-  std::string system;
-  int year = 0;  // 0: the newest imported release
-
-  std::optional<codes::System> requested_system() const {
-    if (system.empty()) return std::nullopt;
-    return codes::require_system(system);
-  }
-  std::optional<int> requested_year() const { return year == 0 ? std::nullopt : std::optional<int>(year); }
+  std::optional<codes::System> system;
+  std::optional<int> year;  // the newest imported release when not given
 };
 
 void add_release_options(CLI::App* command, ReleaseOptions& options, const std::string& system_help) {
-  command->add_option("--system", options.system, system_help);
-  command
-      ->add_option("--year", options.year,
-                   "Release year (default: the newest imported release of the system)")
-      ->check(CLI::Range(1900, 2999));
+  cli::add_release_options(command, {&options.system, &options.year}, system_help,
+                           "Release year (default: the newest imported release of the system)");
 }
 
 // A read-only command must not leave an empty store behind where none was: check before opening.
@@ -186,18 +178,18 @@ struct ShowOptions {
   std::string code;
 };
 
-int run_show(Context& context, const ShowOptions& options) {
+ExitCode run_show(Context& context, const ShowOptions& options) {
   store::Database& db = existing_store(context);
   codes::System system =
-      codes::choose_system(options.code, options.release.requested_system(), codes::list_releases(db));
-  codes::Catalog catalog(db, codes::find_release(db, system, options.release.requested_year()));
+      codes::choose_system(options.code, options.release.system, codes::list_releases(db));
+  codes::Catalog catalog(db, codes::find_release(db, system, options.release.year));
   codes::CodeDetails details = codes::describe_code(catalog, options.code);
   if (context.json()) {
     std::cout << codes::to_json(details).dump(2) << "\n";
   } else {
     print_details(details);
   }
-  return 0;
+  return ExitCode::ok;
 }
 
 void add_show(CLI::App& codes_app, CommandList& commands) {
@@ -243,9 +235,9 @@ void for_each_code(const std::vector<std::string>& arguments, Visit visit) {
   }
 }
 
-int run_validate(Context& context, const ValidateOptions& options) {
+ExitCode run_validate(Context& context, const ValidateOptions& options) {
   store::Database& db = existing_store(context);
-  codes::Validator validator(db, options.release.requested_system(), options.release.requested_year());
+  codes::Validator validator(db, options.release.system, options.release.year);
   nlohmann::json results = nlohmann::json::array();
   std::size_t n_codes = 0;
   std::size_t n_invalid = 0;
@@ -261,7 +253,7 @@ int run_validate(Context& context, const ValidateOptions& options) {
   });
   if (context.json()) std::cout << results.dump(2) << "\n";
   if (n_invalid > 0) spdlog::info("{} of {} codes invalid", n_invalid, n_codes);
-  return n_invalid > 0 ? static_cast<int>(ExitCode::bad_input) : 0;
+  return n_invalid > 0 ? ExitCode::bad_input : ExitCode::ok;
 }
 
 void add_validate(CLI::App& codes_app, CommandList& commands) {
@@ -292,14 +284,14 @@ void print_hits(const std::vector<codes::SearchHit>& hits) {
   }
 }
 
-int run_search(Context& context, const SearchCommandOptions& options) {
+ExitCode run_search(Context& context, const SearchCommandOptions& options) {
   std::string text;
   for (const auto& word : options.words) text += (text.empty() ? "" : " ") + word;
   codes::build_fts_query(text);  // a usage error comes before any store error
   store::Database& db = existing_store(context);
   codes::ReleaseInfo release =
-      codes::find_release(db, options.release.requested_system().value_or(codes::System::icd10cm),
-                          options.release.requested_year());
+      codes::find_release(db, options.release.system.value_or(codes::System::icd10cm),
+                          options.release.year);
   codes::SearchResult result = codes::search_codes(db, release, text, options.search);
   if (result.any_word_fallback) {
     spdlog::info("no code matches every word of '{}'; listing codes that match any word", text);
@@ -312,7 +304,7 @@ int run_search(Context& context, const SearchCommandOptions& options) {
   } else {
     print_hits(result.hits);
   }
-  return 0;
+  return ExitCode::ok;
 }
 
 void add_search(CLI::App& codes_app, CommandList& commands) {
@@ -336,16 +328,16 @@ struct ExportCommandOptions {
   codes::ExportOptions export_options;
 };
 
-int run_export(Context& context, const ExportCommandOptions& options) {
+ExitCode run_export(Context& context, const ExportCommandOptions& options) {
   if (context.json())
     fail(ExitCode::usage, "codes export writes CODE<TAB>DESCRIPTION lines; --json does not apply");
   store::Database& db = existing_store(context);
   codes::ReleaseInfo release =
-      codes::find_release(db, options.release.requested_system().value_or(codes::System::icd10cm),
-                          options.release.requested_year());
+      codes::find_release(db, options.release.system.value_or(codes::System::icd10cm),
+                          options.release.year);
   std::int64_t n_lines = codes::export_codes(db, release, options.export_options, std::cout);
   spdlog::debug("codes export: {} lines of {}", n_lines, codes::release_label(release));
-  return 0;
+  return ExitCode::ok;
 }
 
 void add_export(CLI::App& codes_app, CommandList& commands) {
@@ -362,18 +354,18 @@ void add_export(CLI::App& codes_app, CommandList& commands) {
 
 // ---- releases ------------------------------------------------------------------------------------------
 
-int run_releases(Context& context) {
+ExitCode run_releases(Context& context) {
   store::Database& db = existing_store(context);
   std::vector<codes::ReleaseInfo> releases = codes::list_releases(db);
   if (context.json()) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& release : releases) out.push_back(codes::to_json(release));
     std::cout << out.dump(2) << "\n";
-    return 0;
+    return ExitCode::ok;
   }
   if (releases.empty()) {
     spdlog::info("no releases imported yet; run `medcode import icd10cm` (or icd10pcs, hcpcs)");
-    return 0;
+    return ExitCode::ok;
   }
   constexpr const char* k_row = "{:<9} {:>4} {:>8} {:>8}  {}\n";
   std::cout << fmt::format(k_row, "system", "year", "codes", "billable", "imported_at");
@@ -381,7 +373,7 @@ int run_releases(Context& context) {
     std::cout << fmt::format(k_row, codes::system_name(release.system), release.year, release.n_codes,
                              release.n_billable, release.imported_at);
   }
-  return 0;
+  return ExitCode::ok;
 }
 
 void add_releases(CLI::App& codes_app, CommandList& commands) {

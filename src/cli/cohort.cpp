@@ -60,12 +60,12 @@ void add_build(CLI::App& cohort, CommandList& commands) {
                                                       {"csv", options->output}}
                                            .dump(2)
                                     << "\n";
-                          return 0;
+                          return ExitCode::ok;
                         }
                         std::cout << fmt::format("{} cohort: {} patients, {} admissions; written to {}\n",
                                                  mimic::source_name(summary.source), summary.patients.size(),
                                                  summary.admissions, options->output);
-                        return 0;
+                        return ExitCode::ok;
                       }});
 }
 
@@ -128,7 +128,7 @@ void add_facts(CLI::App& cohort, CommandList& commands) {
                         context.run()->counters() = out;
                         if (context.json()) {
                           std::cout << out.dump(2) << "\n";
-                          return 0;
+                          return ExitCode::ok;
                         }
                         std::cout << fmt::format(
                             "{} facts: {} patients ({} with discharge notes), {} admissions ({} with notes)\n"
@@ -141,7 +141,7 @@ void add_facts(CLI::App& cohort, CommandList& commands) {
                             summary.icd9_no_map, summary.icd9_left_out, summary.train.patients,
                             summary.train.admissions, summary.val.patients, summary.val.admissions,
                             summary.test.patients, summary.test.admissions);
-                        return 0;
+                        return ExitCode::ok;
                       }});
 }
 
@@ -173,7 +173,7 @@ void add_export(CLI::App& cohort, CommandList& commands) {
                                        {"without_codes", summary.without_codes}}
                             .dump(2)
                      << "\n";
-           return 0;
+           return ExitCode::ok;
          }
          for (const auto& [path, lines] : summary.files)
            std::cout << fmt::format("{:>7} {}\n", lines, path.string());
@@ -181,7 +181,7 @@ void add_export(CLI::App& cohort, CommandList& commands) {
              "{} examples; left out: {} admissions without a discharge note, {} without a code "
              "of the release\n",
              summary.examples, summary.without_note, summary.without_codes);
-         return 0;
+         return ExitCode::ok;
        }});
 }
 

@@ -49,7 +49,7 @@ void add_cohort_packet_command(CLI::App& cohort, CommandList& commands) {
                           spdlog::info("{} packets of subject {} written to {}", built.size(),
                                        options->packet.subject_id, options->output);
                         }
-                        return 0;
+                        return ExitCode::ok;
                       }});
 }
 

@@ -12,6 +12,7 @@
 #include "medcode/llm/model_config.h"
 #include "medcode/store/database.h"
 #include "medcode/store/runs.h"
+#include "medcode/util/error.h"
 #include "medcode/util/progress.h"
 
 namespace medcode::cli {
@@ -58,7 +59,7 @@ class Context {
 // A subcommand: the CLI11 app it parsed into and the action to run; returns the exit code.
 struct Command {
   CLI::App* app = nullptr;
-  std::function<int(Context&)> run;
+  std::function<ExitCode(Context&)> run;
 };
 using CommandList = std::vector<Command>;
 
@@ -76,10 +77,8 @@ void add_score_command(CLI::App& app, CommandList& commands);
 void add_evaluate_command(CLI::App& app, CommandList& commands);
 void add_report_command(CLI::App& app, CommandList& commands);
 void add_run_command(CLI::App& app, CommandList& commands);
-#ifdef MEDCODE_HAVE_MODEL
 void add_tokenize_command(CLI::App& app, CommandList& commands);
 void add_train_command(CLI::App& app, CommandList& commands);
 void add_predict_command(CLI::App& app, CommandList& commands);
-#endif
 
 }  // namespace medcode::cli

@@ -8,13 +8,11 @@
 #include <iostream>
 
 #include "context.h"
+#include "option_groups.h"
 #include "medcode/codes/catalog.h"
-#include "medcode/dataset/evaluation.h"
+#include "medcode/eval/evaluation.h"
+#include "medcode/eval/make_coder.h"
 #include "medcode/util/error.h"
-
-#ifdef MEDCODE_HAVE_MODEL
-#include "medcode/model/predictor.h"
-#endif
 
 namespace medcode::cli {
 
@@ -37,47 +35,29 @@ struct EvaluateCommandOptions {
   int threads = 0;
 };
 
-// The coder under test with the name its evaluation is recorded under.
-struct CoderUnderTest {
-  std::unique_ptr<dataset::Coder> coder;
-  std::string name;
-};
-
-CoderUnderTest model_coder(store::Database& db, const EvaluateCommandOptions& options) {
-#ifdef MEDCODE_HAVE_MODEL
-  model::PredictOptions predict;
-  predict.model_dir = options.model;
-  if (options.year != 0) predict.year = options.year;
-  predict.beam_size = options.beam;
-  predict.constrained = !options.unconstrained;
-  predict.device = options.device;
-  predict.threads = options.threads;
-  return {std::make_unique<model::ModelCoder>(db, predict), "model:" + options.model};
-#else
-  (void)db;
-  fail(ExitCode::usage, "--model {}: this build has no model support (built without LibTorch)",
-       options.model);
-#endif
-}
-
-CoderUnderTest baseline_coder(store::Database& db, const EvaluateCommandOptions& options,
-                              const std::optional<codes::ReleaseInfo>& release) {
-  std::vector<dataset::EvalExample> train;
+// The coder under test: a baseline (majority over the training examples, or bm25) or `model:DIR`.
+std::unique_ptr<eval::Coder> coder_under_test(store::Database& db, const EvaluateCommandOptions& options,
+                                              const std::optional<codes::ReleaseInfo>& release) {
+  eval::CoderOptions coder_options;
   if (options.baseline == "majority") {
     std::optional<fs::path> path;
     if (!options.train.empty()) path = options.train;
-    if (!path) path = dataset::default_train_path(options.dataset);
+    if (!path) path = eval::default_train_path(options.dataset);
     if (!path) {
       fail(ExitCode::usage,
            "--baseline majority needs --train FILE (no descriptions-to-codes.golden.train.jsonl beside {})",
            options.dataset);
     }
-    train = dataset::load_train_examples(*path);
-    spdlog::info("majority baseline over {} training examples of {}", train.size(), path->string());
+    coder_options.train = eval::load_train_examples(*path);
+    spdlog::info("majority baseline over {} training examples of {}", coder_options.train.size(), path->string());
   }
-  auto coder = dataset::make_baseline_coder(db, release, options.baseline, train);
-  std::string name = coder->name();
-  return {std::move(coder), name};
+  coder_options.model.beam_size = options.beam;
+  coder_options.model.constrained = !options.unconstrained;
+  coder_options.model.device = options.device;
+  coder_options.model.threads = options.threads;
+  if (options.year != 0) coder_options.model.year = options.year;
+  std::string name = options.model.empty() ? options.baseline : std::string(eval::k_model_coder_prefix) + options.model;
+  return eval::make_coder(db, release, name, coder_options);
 }
 
 void check_invocation(const EvaluateCommandOptions& options) {
@@ -90,14 +70,14 @@ void check_invocation(const EvaluateCommandOptions& options) {
   }
 }
 
-void print_result(const std::string& coder, const std::string& dataset, const dataset::EvalResult& result) {
+void print_result(const std::string& coder, const std::string& dataset, const eval::EvalResult& result) {
   std::cout << fmt::format(
       "{} on {}: {} examples, {} gold codes ({} distinct), {} predicted; {} without a "
       "prediction\n\n",
       coder, dataset, result.n_examples, result.n_gold, result.n_labels, result.n_predicted,
       result.n_without_prediction);
   std::cout << fmt::format("{:<12} {:>9} {:>9} {:>9}\n", "", "precision", "recall", "f1");
-  auto row = [](const std::string& label, const dataset::PrfScores& scores) {
+  auto row = [](const std::string& label, const eval::PrfScores& scores) {
     std::cout << fmt::format("{:<12} {:>9.3f} {:>9.3f} {:>9.3f}\n", label, scores.precision, scores.recall,
                              scores.f1);
   };
@@ -116,49 +96,48 @@ void print_result(const std::string& coder, const std::string& dataset, const da
   }
 }
 
-int run_evaluate(Context& context, const EvaluateCommandOptions& options) {
+ExitCode run_evaluate(Context& context, const EvaluateCommandOptions& options) {
   check_invocation(options);
   auto& run = context.start_run("evaluate");
   store::Database& db = context.store();
 
-  dataset::EvalDatasetOptions dataset_options;
+  eval::EvalDatasetOptions dataset_options;
   if (!options.split.empty()) dataset_options.split = options.split;
   if (options.limit > 0) dataset_options.limit = options.limit;
-  std::vector<dataset::EvalExample> examples = dataset::load_eval_dataset(options.dataset, dataset_options);
+  std::vector<eval::EvalExample> examples = eval::load_eval_dataset(options.dataset, dataset_options);
 
   std::optional<int> year;
   if (options.year != 0) year = options.year;
   std::optional<codes::ReleaseInfo> release = codes::try_find_release(db, codes::System::icd10cm, year);
   if (!release && year) codes::find_release(db, codes::System::icd10cm, year);  // says what to import
-  CoderUnderTest under_test =
-      options.model.empty() ? baseline_coder(db, options, release) : model_coder(db, options);
+  std::unique_ptr<eval::Coder> coder = coder_under_test(db, options, release);
   if (!release)
     spdlog::warn("no ICD-10-CM release in the store: per-chapter rows group every code as (none)");
 
   std::size_t max_k = *std::max_element(options.ks.begin(), options.ks.end());
-  std::vector<dataset::Prediction> predictions =
-      dataset::predict_all(*under_test.coder, examples, max_k, context.progress());
-  dataset::EvalOptions eval_options;
+  std::vector<eval::Prediction> predictions =
+      eval::predict_all(*coder, examples, max_k, context.progress());
+  eval::EvalOptions eval_options;
   eval_options.ks = options.ks;
-  dataset::ChapterLookup chapter_of;
-  if (release) chapter_of = dataset::make_chapter_lookup(db, *release);
-  dataset::EvalResult result = dataset::evaluate(examples, predictions, eval_options, chapter_of);
+  eval::ChapterLookup chapter_of;
+  if (release) chapter_of = eval::make_chapter_lookup(db, *release);
+  eval::EvalResult result = eval::evaluate(examples, predictions, eval_options, chapter_of);
 
   std::string dataset_path = fs::weakly_canonical(fs::absolute(options.dataset)).string();
-  std::int64_t id = dataset::record_evaluation(db, run.id(), under_test.name, dataset_path, result);
+  std::int64_t id = eval::record_evaluation(db, run.id(), coder->name(), dataset_path, result);
   run.counters() = {
-      {"evaluation_id", id},         {"coder", under_test.name},    {"n_examples", result.n_examples},
+      {"evaluation_id", id},         {"coder", coder->name()},    {"n_examples", result.n_examples},
       {"micro_f1", result.micro.f1}, {"macro_f1", result.macro.f1}, {"exact_match", result.exact_match}};
   if (context.json()) {
     nlohmann::json out = result.to_json();
     out["evaluation_id"] = id;
-    out["coder"] = under_test.name;
+    out["coder"] = coder->name();
     out["dataset"] = dataset_path;
     std::cout << out.dump(2) << "\n";
   } else {
-    print_result(under_test.name, options.dataset, result);
+    print_result(coder->name(), options.dataset, result);
   }
-  return 0;
+  return ExitCode::ok;
 }
 
 }  // namespace
@@ -190,12 +169,7 @@ void add_evaluate_command(CLI::App& app, CommandList& commands) {
       ->capture_default_str();
   command->add_flag("--unconstrained", options->unconstrained,
                     "--model: let the model emit any tokens, not only the release's valid codes");
-  command->add_option("--device", options->device, "--model: auto, cpu, cuda or mps")
-      ->envname("MEDCODE_DEVICE")
-      ->capture_default_str();
-  command->add_option("--threads", options->threads, "--model: CPU threads for LibTorch (0: its default)")
-      ->envname("MEDCODE_THREADS")
-      ->capture_default_str();
+  add_device_options(command, options->device, options->threads, "--model: ");
   commands.push_back({command, [options](Context& context) { return run_evaluate(context, *options); }});
 }
 

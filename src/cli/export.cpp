@@ -94,7 +94,7 @@ void add_export_command(CLI::App& app, CommandList& commands) {
                         nlohmann::json json = summary_json(summary);
                         record_counters(context, json);
                         print_summary(context, summary, json);
-                        return 0;
+                        return ExitCode::ok;
                       }});
 }
 

@@ -127,14 +127,14 @@ fetch::FetchOptions fetch_options(Context& context, const FetchCommandOptions& o
   return out;
 }
 
-int run_fetch(Context& context, const FetchCommandOptions& options) {
+ExitCode run_fetch(Context& context, const FetchCommandOptions& options) {
   std::optional<fetch::Manifest> loaded;
   if (!options.manifest.empty()) loaded = fetch::load_manifest(options.manifest);
   const fetch::Manifest& manifest = loaded ? *loaded : fetch::builtin_manifest();
   if (options.list) {
     auto entries = fetch::select_entries(manifest, options.systems, options.years, fetch::YearDefault::all);
     print_listing(context, manifest, fetch::list_entries(context.store(), entries));
-    return 0;
+    return ExitCode::ok;
   }
   auto entries = fetch::select_entries(manifest, options.systems, options.years);
   auto& run = context.start_run("fetch");
@@ -144,7 +144,7 @@ int run_fetch(Context& context, const FetchCommandOptions& options) {
   for (const auto& warning : summary.warnings) spdlog::warn("{}", warning);
   run.counters() = summary.counters();
   print_summary(context, summary);
-  return 0;
+  return ExitCode::ok;
 }
 
 }  // namespace

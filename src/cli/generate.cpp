@@ -8,6 +8,8 @@
 #include <iostream>
 
 #include "context.h"
+#include "option_groups.h"
+#include "medcode/llm/engine_outcome.h"
 #include "medcode/dataset/conversation.h"
 #include "medcode/dataset/generate.h"
 #include "medcode/util/error.h"
@@ -18,9 +20,9 @@ namespace medcode::cli {
 namespace {
 
 struct GenerateCommandOptions {
+  // The engine and release options are bound straight into it; the conversation task takes the same ones.
+  dataset::GenerateOptions generate;
   std::string task = "cms-terms";
-  std::string system;
-  int year = 0;
   std::string chapter;
   bool all_codes = false;
   std::int64_t limit = 0;
@@ -28,11 +30,6 @@ struct GenerateCommandOptions {
   std::uint64_t seed = 42;
   std::string shard;
   int count = 3;
-  std::vector<std::string> models;
-  double max_cost = -1;
-  bool no_cache = false;
-  bool dry_run = false;
-  int batch_size = 0;
   std::string prompts;
   bool list_models = false;
   // conversation
@@ -227,46 +224,25 @@ void print_summary(const Context& context, const dataset::GenerateSummary& summa
   }
 }
 
-// The exit code of a finished run: provider failures (4) before the budget (6).
-int outcome(const dataset::GenerateSummary& summary) {
-  if (!summary.engine) return 0;
-  int code = 0;
-  for (const auto& model : summary.engine->models) {
-    if (model.fatal_error) {
-      spdlog::error("{}; its work stopped (fix the configuration or key and run the same command again)",
-                    *model.fatal_error);
-      code = static_cast<int>(ExitCode::network);
-    } else if (model.requests_failed > 0) {
-      spdlog::error(
-          "{}: {} requests failed after every retry; last error: {}. Run the same command again to "
-          "retry them",
-          model.model, model.requests_failed, model.last_error.value_or("?"));
-      code = static_cast<int>(ExitCode::network);
-    } else if (model.items_failed > 0) {
-      spdlog::warn("{}: {} items got no valid answer (last error: {}); they are retried on the next run",
-                   model.model, model.items_failed, model.last_error.value_or("?"));
-    }
-  }
-  if (code == 0 && summary.engine->budget_exhausted) {
-    spdlog::error(
-        "stopped at the --max-cost cap: ${:.4f} spent, {} items left; run again with a higher cap to "
-        "finish",
-        summary.engine->cost_usd, summary.engine->items_left);
-    code = static_cast<int>(ExitCode::policy);
-  }
-  return code;
+// The exit code of a finished run (llm/engine_outcome.h), with its reasons logged.
+ExitCode outcome(const std::optional<llm::EngineResult>& engine) {
+  if (!engine) return ExitCode::ok;
+  llm::EngineVerdict verdict = llm::judge_engine_result(*engine);
+  for (const std::string& warning : verdict.warnings) spdlog::warn("{}", warning);
+  for (const std::string& error : verdict.errors) spdlog::error("{}", error);
+  return verdict.code;
 }
 
 dataset::ConversationOptions conversation_options(const GenerateCommandOptions& options) {
   dataset::ConversationOptions conversation;
   conversation.packets = packet_options(options.packet);
-  conversation.models = options.models;
+  conversation.models = options.generate.models;
   conversation.output_dir = options.output_dir;
   conversation.rules.min_turns = options.min_turns;
   conversation.retry_limit = options.retry_limit;
-  if (options.max_cost >= 0) conversation.max_cost_usd = options.max_cost;
-  conversation.use_cache = !options.no_cache;
-  conversation.dry_run = options.dry_run;
+  conversation.max_cost_usd = options.generate.max_cost_usd;
+  conversation.use_cache = options.generate.use_cache;
+  conversation.dry_run = options.generate.dry_run;
   if (!options.prompts.empty()) conversation.prompts_dir = options.prompts;
   return conversation;
 }
@@ -319,11 +295,9 @@ void print_conversations(const Context& context, const dataset::ConversationSumm
 
 // Like outcome(), and admissions whose answer never met the rules fail the run too: their conversation is
 // missing from the patient folder.
-int conversation_outcome(const dataset::ConversationSummary& summary) {
-  if (!summary.engine) return 0;
-  dataset::GenerateSummary as_generate;
-  as_generate.engine = summary.engine;
-  int code = outcome(as_generate);
+ExitCode conversation_outcome(const dataset::ConversationSummary& summary) {
+  if (!summary.engine) return ExitCode::ok;
+  ExitCode code = outcome(summary.engine);
   if (summary.admissions_failed > 0) {
     for (const auto& admission : summary.admissions) {
       if (admission.status == "failed") {
@@ -335,15 +309,15 @@ int conversation_outcome(const dataset::ConversationSummary& summary) {
         "{} of {} admissions got no valid conversation (recorded in {}/patient_manifest.json); run the same "
         "command again, or raise --retry-limit",
         summary.admissions_failed, summary.admissions.size(), summary.patient_dir.string());
-    if (code == 0) code = static_cast<int>(ExitCode::network);
+    if (code == ExitCode::ok) code = ExitCode::network;
   }
   return code;
 }
 
-int run_conversation(Context& context, const GenerateCommandOptions& options,
+ExitCode run_conversation(Context& context, const GenerateCommandOptions& options,
                      const llm::ModelRegistry& registry) {
   dataset::ConversationOptions conversation = conversation_options(options);
-  if (!options.dry_run) conversation.run_id = context.start_run("generate").id();
+  if (!options.generate.dry_run) conversation.run_id = context.start_run("generate").id();
   conversation.engine_progress = engine_progress(context);
   dataset::ConversationSummary summary =
       dataset::generate_conversations(context.store(), registry, conversation);
@@ -357,7 +331,7 @@ int run_conversation(Context& context, const GenerateCommandOptions& options,
       run->counters()["models"] = models_json(summary.engine->models);
     }
   }
-  print_conversations(context, summary, options.dry_run);
+  print_conversations(context, summary, options.generate.dry_run);
   return conversation_outcome(summary);
 }
 
@@ -372,9 +346,8 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
                    "cms-terms (offline, no cost), descriptions, facets, or conversation (from MIMIC packets)")
       ->check(CLI::IsMember({"cms-terms", "descriptions", "facets", "conversation"}))
       ->capture_default_str();
-  command->add_option("--system", options->system, "Code system (default: icd10cm; hcpcs for facets)");
-  command->add_option("--year", options->year, "Release year (default: the newest imported)")
-      ->check(CLI::Range(1900, 2999));
+  add_release_options(command, {&options->generate.system, &options->generate.year},
+                      "Code system (default: icd10cm; hcpcs for facets)");
   command->add_option("--chapter", options->chapter,
                       "Only codes of this ICD-10-CM chapter (number or range)");
   command->add_flag("--all-codes", options->all_codes, "Also codes that are not billable (headers)");
@@ -389,17 +362,10 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
       ->add_option("--count", options->count,
                    "descriptions: how many clinical and how many lay texts per code")
       ->capture_default_str();
-  command->add_option("--model", options->models, "A configured model (repeat to run several side by side)")
-      ->envname("MEDCODE_MODEL");
-  command
-      ->add_option("--max-cost", options->max_cost,
-                   "Spending cap in USD for this run; requests in flight count at their maximum cost")
-      ->envname("MEDCODE_MAX_COST");
-  command->add_flag("--no-cache", options->no_cache,
-                    "Send fresh requests even when the ledger has the answer");
-  command->add_flag("--dry-run", options->dry_run,
-                    "Print the planned requests, tokens and projected cost per model; send nothing");
-  command->add_option("--batch-size", options->batch_size, "Fixed items per request (default: adaptive)");
+  dataset::GenerateOptions& generate = options->generate;
+  add_engine_options(command, {&generate.models, &generate.max_cost_usd, &generate.use_cache, &generate.batch_size,
+                               &generate.dry_run});
+  command->get_option("--model")->envname("MEDCODE_MODEL");
   command
       ->add_option("--prompts", options->prompts, "Folder of prompt templates overriding the built-in ones")
       ->envname("MEDCODE_PROMPTS")
@@ -421,15 +387,12 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
                         llm::ModelRegistry registry = context.model_registry();
                         if (options->list_models) {
                           print_models(registry, context.json());
-                          return 0;
+                          return ExitCode::ok;
                         }
                         if (options->task == "conversation")
                           return run_conversation(context, *options, registry);
-                        dataset::GenerateOptions generate;
+                        dataset::GenerateOptions generate = options->generate;
                         generate.task = options->task;
-                        if (!options->system.empty())
-                          generate.system = codes::require_system(options->system);
-                        if (options->year != 0) generate.year = options->year;
                         if (!options->chapter.empty()) generate.filter.chapter = options->chapter;
                         generate.filter.billable_only = !options->all_codes;
                         if (options->limit > 0) generate.filter.limit = options->limit;
@@ -438,13 +401,8 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
                         if (!options->shard.empty())
                           generate.filter.shard = dataset::parse_shard(options->shard);
                         generate.count = options->count;
-                        generate.models = options->models;
-                        if (options->max_cost >= 0) generate.max_cost_usd = options->max_cost;
-                        generate.use_cache = !options->no_cache;
-                        generate.dry_run = options->dry_run;
-                        if (options->batch_size != 0) generate.batch_size = options->batch_size;
                         if (!options->prompts.empty()) generate.prompts_dir = options->prompts;
-                        if (!options->dry_run) {
+                        if (!generate.dry_run) {
                           auto& run = context.start_run("generate");
                           generate.run_id = run.id();
                         }
@@ -464,8 +422,8 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
                             run->counters()["models"] = models_json(summary.engine->models);
                           }
                         }
-                        print_summary(context, summary, options->dry_run);
-                        return outcome(summary);
+                        print_summary(context, summary, generate.dry_run);
+                        return outcome(summary.engine);
                       }});
 }
 

@@ -87,7 +87,7 @@ void add_system(CLI::App& import, CommandList& commands, const std::string& name
                         }
                         run.counters()["year"] = summary.year;
                         print(context, summary, seconds);
-                        return 0;
+                        return ExitCode::ok;
                       }});
 }
 

@@ -85,7 +85,7 @@ void add_source(CLI::App& import, CommandList& commands, mimic::Source source, c
                             static_cast<std::int64_t>(summary.tables.size()) - imported;
                         run.counters()["rows"] = summary.rows;
                         print_summary(context, summary);
-                        return 0;
+                        return ExitCode::ok;
                       }});
 }
 

@@ -60,7 +60,7 @@ std::string command_path(CLI::App* command) {
 
 int run_command(Context& context, const CommandList& commands, CLI::App* chosen) {
   for (const auto& command : commands) {
-    if (command.app == chosen) return command.run(context);
+    if (command.app == chosen) return static_cast<int>(command.run(context));
   }
   std::cerr << chosen->help();
   return static_cast<int>(ExitCode::usage);
@@ -86,11 +86,9 @@ int main(int argc, char** argv) {
   medcode::cli::add_score_command(app, commands);
   medcode::cli::add_export_command(app, commands);
   medcode::cli::add_evaluate_command(app, commands);
-#ifdef MEDCODE_HAVE_MODEL
   medcode::cli::add_tokenize_command(app, commands);
   medcode::cli::add_train_command(app, commands);
   medcode::cli::add_predict_command(app, commands);
-#endif
   medcode::cli::add_report_command(app, commands);
   medcode::cli::add_run_command(app, commands);
 

@@ -8,7 +8,8 @@
 #include <sstream>
 
 #include "context.h"
-#include "medcode/model/predictor.h"
+#include "option_groups.h"
+#include "medcode/model/stack.h"
 #include "medcode/util/error.h"
 
 namespace medcode::cli {
@@ -60,7 +61,7 @@ std::vector<InputText> read_inputs(const std::string& path) {
   return inputs;
 }
 
-nlohmann::json prediction_json(const model::Prediction& prediction, const model::Predictor& predictor) {
+nlohmann::json prediction_json(const model::Prediction& prediction, const model::CodePredictor& predictor) {
   nlohmann::json codes = nlohmann::json::array();
   for (const auto& code : prediction.codes) {
     codes.push_back({{"code", code.code}, {"description", code.description}, {"score", code.score},
@@ -76,7 +77,8 @@ nlohmann::json prediction_json(const model::Prediction& prediction, const model:
           {"milliseconds", prediction.milliseconds}};
 }
 
-int run_predict(Context& context, const PredictCommandOptions& options) {
+ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
+  model::ModelStack& stack = model::model_stack();  // first: without the plugin nothing else matters
   int sources = (options.text.empty() ? 0 : 1) + (options.file.empty() ? 0 : 1) + (options.input.empty() ? 0 : 1);
   if (sources != 1) fail(ExitCode::usage, "give exactly one of --text, --file or --input");
   std::vector<InputText> inputs;
@@ -99,7 +101,8 @@ int run_predict(Context& context, const PredictCommandOptions& options) {
   if (!std::filesystem::exists(context.options().db))
     fail(ExitCode::bad_input, "{}: no such store (import a code set first)", context.options().db);
   store::RunRecorder& run = context.start_run("predict");
-  model::Predictor predictor(context.store(), predict_options);
+  std::unique_ptr<model::CodePredictor> opened = stack.open_predictor(context.store(), predict_options);
+  model::CodePredictor& predictor = *opened;
   std::vector<std::string> texts;
   for (const auto& input : inputs) texts.push_back(input.text);
   std::vector<model::Prediction> predictions = predictor.predict(texts);
@@ -107,14 +110,14 @@ int run_predict(Context& context, const PredictCommandOptions& options) {
   run.counters()["model"] = predictor.version();
   if (options.input.empty()) {
     std::cout << prediction_json(predictions.front(), predictor).dump(2) << "\n";
-    return 0;
+    return ExitCode::ok;
   }
   for (std::size_t i = 0; i < predictions.size(); ++i) {
     nlohmann::json line = prediction_json(predictions[i], predictor);
     line["id"] = inputs[i].id;
     std::cout << line.dump() << "\n";
   }
-  return 0;
+  return ExitCode::ok;
 }
 
 }  // namespace
@@ -138,12 +141,7 @@ void add_predict_command(CLI::App& app, CommandList& commands) {
   command->add_option("--batch-size", options->batch_size, "Texts decoded together")->capture_default_str();
   command->add_flag("--unconstrained", options->unconstrained,
                     "Let the model emit any tokens, not only the release's valid codes");
-  command->add_option("--device", options->device, "auto, cpu, cuda or mps")
-      ->envname("MEDCODE_DEVICE")
-      ->capture_default_str();
-  command->add_option("--threads", options->threads, "CPU threads for LibTorch (0: its default)")
-      ->envname("MEDCODE_THREADS")
-      ->capture_default_str();
+  add_device_options(command, options->device, options->threads);
   commands.push_back({command, [options](Context& context) { return run_predict(context, *options); }});
 }
 

@@ -17,7 +17,7 @@ struct ReportCommandOptions {
   std::string title;
 };
 
-int run_report(Context& context, const ReportCommandOptions& options) {
+ExitCode run_report(Context& context, const ReportCommandOptions& options) {
   // A report of a store that does not exist would only create an empty one: say so instead.
   const std::string& db_path = context.options().db;
   if (!std::filesystem::exists(db_path)) {
@@ -41,7 +41,7 @@ int run_report(Context& context, const ReportCommandOptions& options) {
   } else {
     std::cout << summary.path.string() << "\n";
   }
-  return 0;
+  return ExitCode::ok;
 }
 
 }  // namespace

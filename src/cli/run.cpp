@@ -7,6 +7,7 @@
 #include <map>
 
 #include "context.h"
+#include "option_groups.h"
 #include "medcode/pipeline/run.h"
 
 namespace medcode::cli {
@@ -14,8 +15,8 @@ namespace medcode::cli {
 namespace {
 
 struct RunCommandOptions {
+  pipeline::RunOptions settings;  // the engine and device options are bound straight into it
   std::int64_t target_size = 1000;
-  std::vector<std::string> models;
   int year = 2023;
   bool skip_fetch = false;
   std::string mirror;
@@ -24,33 +25,13 @@ struct RunCommandOptions {
   std::string out = "medcode-output";
   std::uint64_t seed = 42;
   double min_quality = 0.7;
-  double max_cost = -1;
   bool train = false;
   std::string train_config = "small";
   std::int64_t base_steps = 300;
   std::int64_t lora_steps = 100;
   std::int64_t batch_size = 16;
   int vocab_size = 2000;
-  std::string device = "auto";
-  int threads = 0;
 };
-
-nlohmann::json summary_json(const pipeline::RunSummary& summary) {
-  nlohmann::json stages = nlohmann::json::array();
-  for (const auto& stage : summary.stages) {
-    stages.push_back({{"stage", stage.stage}, {"outcome", stage.outcome}, {"new_work", stage.new_work}});
-  }
-  nlohmann::json outputs = nlohmann::json::array();
-  for (const auto& path : summary.outputs) outputs.push_back(path.string());
-  return {{"stages", stages},
-          {"entries", summary.entries},
-          {"golden", summary.golden},
-          {"outputs", outputs},
-          {"new_work", summary.new_work()},
-          {"quality_histogram", summary.quality_histogram},
-          {"micro_f1", nlohmann::json(std::map<std::string, double>(summary.micro_f1.begin(), summary.micro_f1.end()))},
-          {"seconds", summary.seconds}};
-}
 
 }  // namespace
 
@@ -61,8 +42,8 @@ void add_run_command(CLI::App& app, CommandList& commands) {
   command->add_option("--target-size", options->target_size, "About this many dataset entries")
       ->envname("MEDCODE_TARGET_SIZE")
       ->capture_default_str();
-  command->add_option("--model", options->models,
-                      "Generate descriptions with these models (default: CMS text, offline and free)");
+  add_engine_options(command, {.models = &options->settings.models, .max_cost_usd = &options->settings.max_cost_usd},
+                     "generation: ");
   command->add_option("--year", options->year, "ICD-10-CM release year")->capture_default_str();
   command->add_flag("--skip-fetch", options->skip_fetch, "Do not fetch: the release is imported already");
   command->add_option("--mirror", options->mirror, "Folder of CMS files tried before the network")
@@ -81,8 +62,6 @@ void add_run_command(CLI::App& app, CommandList& commands) {
   command->add_option("--min-quality", options->min_quality, "Quality of a golden entry")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  command->add_option("--max-cost", options->max_cost, "Spending cap in USD for generation")
-      ->envname("MEDCODE_MAX_COST");
   command->add_flag("--train", options->train,
                     "Then tokenize, train a base model and LoRA adapters, and evaluate them against the baselines")
       ->envname("MEDCODE_TRAIN");
@@ -95,19 +74,13 @@ void add_run_command(CLI::App& app, CommandList& commands) {
   command->add_option("--batch-size", options->batch_size, "--train: sequences per batch")->capture_default_str();
   command->add_option("--vocab-size", options->vocab_size, "--train: SentencePiece vocabulary size")
       ->capture_default_str();
-  command->add_option("--device", options->device, "--train: auto, cpu, cuda or mps")
-      ->envname("MEDCODE_DEVICE")
-      ->capture_default_str();
-  command->add_option("--threads", options->threads, "--train: CPU threads for LibTorch (0: its default)")
-      ->envname("MEDCODE_THREADS")
-      ->capture_default_str();
+  add_device_options(command, options->settings.device, options->settings.threads, "--train: ");
   commands.push_back(
       {command, [options](Context& context) {
          llm::ModelRegistry registry = context.model_registry();
          auto& run = context.start_run("run");
-         pipeline::RunOptions settings;
+         pipeline::RunOptions settings = options->settings;
          settings.target_size = options->target_size;
-         settings.models = options->models;
          settings.year = options->year;
          settings.skip_fetch = options->skip_fetch;
          if (!options->mirror.empty()) settings.mirror = options->mirror;
@@ -116,7 +89,6 @@ void add_run_command(CLI::App& app, CommandList& commands) {
          settings.out_dir = options->out;
          settings.seed = options->seed;
          settings.min_quality = options->min_quality;
-         if (options->max_cost >= 0) settings.max_cost_usd = options->max_cost;
          settings.run_id = run.id();
          settings.train = options->train;
          settings.train_config = options->train_config;
@@ -124,8 +96,6 @@ void add_run_command(CLI::App& app, CommandList& commands) {
          settings.lora_steps = options->lora_steps;
          settings.batch_size = options->batch_size;
          settings.vocab_size = options->vocab_size;
-         settings.device = options->device;
-         settings.threads = options->threads;
          settings.registry = &registry;
          settings.progress = context.progress();
          settings.on_stage = [](const std::string& stage, const std::string& message) {
@@ -135,7 +105,7 @@ void add_run_command(CLI::App& app, CommandList& commands) {
          if (summary.stale_lock) {
            spdlog::warn("took over the lock left by a run that did not finish ({})", *summary.stale_lock);
          }
-         nlohmann::json out = summary_json(summary);
+         nlohmann::json out = pipeline::to_json(summary);
          run.counters() = out;
          if (context.json()) {
            std::cout << out.dump(2) << "\n";

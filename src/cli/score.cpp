@@ -7,31 +7,14 @@
 #include <iostream>
 
 #include "context.h"
-#ifdef MEDCODE_HAVE_MODEL
-#include "medcode/model/predictor.h"
-#endif
+#include "option_groups.h"
 #include "medcode/dataset/score.h"
+#include "medcode/llm/engine_outcome.h"
 #include "medcode/util/error.h"
 
 namespace medcode::cli {
 
 namespace {
-
-// model:<dir> coders: a trained model decoding greedily over the release's valid codes.
-dataset::CoderFactory model_coder_factory() {
-#ifdef MEDCODE_HAVE_MODEL
-  return [](store::Database& db, const codes::ReleaseInfo& release,
-            const std::string& name) -> std::unique_ptr<dataset::Coder> {
-    model::PredictOptions predict;
-    predict.model_dir = name.substr(std::string_view("model:").size());
-    predict.system = release.system;
-    predict.year = release.year;
-    return std::make_unique<model::ModelCoder>(db, predict);
-  };
-#else
-  return {};
-#endif
-}
 
 struct ScoreCommandOptions {
   std::vector<std::string> coders = {"bm25"};
@@ -41,59 +24,8 @@ struct ScoreCommandOptions {
   bool strict = false;
   std::uint64_t seed = 42;
   bool check_only = false;
-  double max_cost = -1;
-  bool no_cache = false;
+  dataset::ScoreOptions score;  // the engine options are bound straight into it
 };
-
-nlohmann::json quality_json(const dataset::QualityReport& quality) {
-  nlohmann::json findings = nlohmann::json::array();
-  for (const auto& finding : quality.findings) {
-    findings.push_back({{"check", finding.check},
-                        {"severity", finding.severity},
-                        {"count", finding.count},
-                        {"examples", finding.examples}});
-  }
-  const auto& labels = quality.labels;
-  return {{"findings", findings},
-          {"labels",
-           {{"codes", labels.codes},
-            {"entries", labels.entries},
-            {"min_per_code", labels.min_per_code},
-            {"median_per_code", labels.median_per_code},
-            {"max_per_code", labels.max_per_code},
-            {"codes_with_one_entry", labels.codes_with_one_entry},
-            {"top_10_percent_share", labels.top_10_percent_share}}}};
-}
-
-nlohmann::json summary_json(const dataset::ScoreSummary& summary) {
-  nlohmann::json coders = nlohmann::json::array();
-  for (const auto& coder : summary.coders) {
-    coders.push_back({{"coder", coder.coder},
-                      {"scored", coder.scored},
-                      {"already_scored", coder.already},
-                      {"mean_score", coder.mean_score},
-                      {"exact", coder.exact},
-                      {"ranked", coder.ranked},
-                      {"partial", coder.partial},
-                      {"none", coder.none},
-                      {"histogram", coder.histogram}});
-    if (coder.coder.rfind("llm:", 0) == 0) {
-      auto& llm = coders.back();
-      llm["left"] = coder.left;
-      llm["requests"] = coder.requests;
-      llm["requests_failed"] = coder.requests_failed;
-      llm["items_failed"] = coder.items_failed;
-      llm["invalid_codes"] = coder.invalid_codes;
-      llm["cost_usd"] = coder.cost_usd;
-      llm["budget_exhausted"] = coder.budget_exhausted;
-      if (coder.fatal_error) llm["fatal_error"] = *coder.fatal_error;
-    }
-  }
-  return {{"entries", summary.entries},
-          {"coders", coders},
-          {"quality", quality_json(summary.quality)},
-          {"seconds", summary.seconds}};
-}
 
 void print_quality(const dataset::QualityReport& quality) {
   const auto& labels = quality.labels;
@@ -130,41 +62,27 @@ void print_summary(const dataset::ScoreSummary& summary) {
   std::cout << fmt::format("{} entries in {:.2f} s\n", summary.entries, summary.seconds);
 }
 
-// The exit code of a finished run, as for `generate`: provider failures (4) before the budget (6).
-int outcome(const dataset::ScoreSummary& summary) {
-  int code = 0;
-  bool budget_exhausted = false;
+// The exit code of a finished run, by the rule `generate` follows (llm/engine_outcome.h): each llm: coder
+// is one engine model.
+ExitCode outcome(const dataset::ScoreSummary& summary) {
+  llm::EngineResult engine;
   for (const auto& coder : summary.coders) {
-    if (coder.fatal_error) {
-      spdlog::error("{}: {}; it stopped (fix the configuration or key and run the same command again)",
-                    coder.coder, *coder.fatal_error);
-      code = static_cast<int>(ExitCode::network);
-    } else if (coder.requests_failed > 0) {
-      spdlog::error(
-          "{}: {} requests failed after every retry; last error: {}. Run the same command again to "
-          "score what is left",
-          coder.coder, coder.requests_failed, coder.last_error.value_or("?"));
-      code = static_cast<int>(ExitCode::network);
-    } else if (coder.items_failed > 0) {
-      spdlog::warn("{}: {} entries got no valid answer (last error: {}); they are sent again on the next run",
-                   coder.coder, coder.items_failed, coder.last_error.value_or("?"));
-    }
-    budget_exhausted = budget_exhausted || coder.budget_exhausted;
+    if (coder.coder.rfind("llm:", 0) != 0) continue;
+    llm::ModelProgress model;
+    model.model = coder.coder;
+    model.items_failed = coder.items_failed;
+    model.requests_failed = coder.requests_failed;
+    model.last_error = coder.last_error;
+    model.fatal_error = coder.fatal_error;
+    engine.models.push_back(model);
+    engine.cost_usd += coder.cost_usd;
+    engine.items_left += coder.left;
+    engine.budget_exhausted = engine.budget_exhausted || coder.budget_exhausted;
   }
-  if (code == 0 && budget_exhausted) {
-    double spent = 0;
-    std::int64_t left = 0;
-    for (const auto& coder : summary.coders) {
-      spent += coder.cost_usd;
-      left += coder.left;
-    }
-    spdlog::error(
-        "stopped at the --max-cost cap: ${:.4f} spent, {} entries left; run again with a higher cap to "
-        "finish",
-        spent, left);
-    code = static_cast<int>(ExitCode::policy);
-  }
-  return code;
+  llm::EngineVerdict verdict = llm::judge_engine_result(engine, "entries");
+  for (const std::string& warning : verdict.warnings) spdlog::warn("{}", warning);
+  for (const std::string& error : verdict.errors) spdlog::error("{}", error);
+  return verdict.code;
 }
 
 }  // namespace
@@ -187,13 +105,8 @@ void add_score_command(CLI::App& app, CommandList& commands) {
   command->add_option("--seed", options->seed, "Seed of the train/val/test split the leakage check uses")
       ->capture_default_str();
   command->add_flag("--check-only", options->check_only, "Only run the quality checks; score nothing");
-  command
-      ->add_option("--max-cost", options->max_cost,
-                   "llm:<model> coders: spending cap in USD for this run; requests in flight count at their "
-                   "maximum cost")
-      ->envname("MEDCODE_MAX_COST");
-  command->add_flag("--no-cache", options->no_cache,
-                    "llm:<model> coders: send fresh requests even when the ledger has the answer");
+  add_engine_options(command, {.max_cost_usd = &options->score.max_cost_usd, .use_cache = &options->score.use_cache},
+                     "llm:<model> coders: ");
   commands.push_back({command, [options](Context& context) {
                         auto& run = context.start_run("score");
                         std::optional<std::string> task;
@@ -204,7 +117,7 @@ void add_score_command(CLI::App& app, CommandList& commands) {
                           summary.quality = dataset::check_quality(context.store(), task, options->seed);
                           summary.entries = summary.quality.labels.entries;
                         } else {
-                          dataset::ScoreOptions score;
+                          dataset::ScoreOptions score = options->score;
                           score.coders = options->coders;
                           score.top_k = options->top_k;
                           score.task = task;
@@ -212,7 +125,6 @@ void add_score_command(CLI::App& app, CommandList& commands) {
                           score.seed = options->seed;
                           score.run_id = run.id();
                           score.progress = context.progress();
-                          score.model_coders = model_coder_factory();
                           // Read only for model coders, so a broken model config cannot stop bm25.
                           bool any_llm =
                               std::any_of(options->coders.begin(), options->coders.end(),
@@ -221,21 +133,19 @@ void add_score_command(CLI::App& app, CommandList& commands) {
                             registry = context.model_registry();
                             score.registry = &*registry;
                           }
-                          if (options->max_cost >= 0) score.max_cost_usd = options->max_cost;
-                          score.use_cache = !options->no_cache;
                           summary = dataset::score_entries(context.store(), score);
                         }
-                        nlohmann::json out = summary_json(summary);
+                        nlohmann::json out = dataset::to_json(summary);
                         run.counters() = out;
                         if (context.json()) {
                           std::cout << out.dump(2) << "\n";
                         } else {
                           print_summary(summary);
                         }
-                        int code = outcome(summary);
-                        if (code == 0 && options->strict && summary.quality.has_errors()) {
+                        ExitCode code = outcome(summary);
+                        if (code == ExitCode::ok && options->strict && summary.quality.has_errors()) {
                           spdlog::error("quality checks found errors (--strict); see the findings above");
-                          return static_cast<int>(ExitCode::bad_input);
+                          return ExitCode::bad_input;
                         }
                         return code;
                       }});

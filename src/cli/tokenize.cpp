@@ -123,7 +123,7 @@ void add_tokenize_command(CLI::App& app, CommandList& commands) {
                         text::TokenizeSummary summary = text::tokenize_dataset(context.store(), tokenize);
                         record_counters(context, summary);
                         print_summary(context, summary);
-                        return 0;
+                        return ExitCode::ok;
                       }});
 }
 

@@ -6,7 +6,8 @@
 #include <iostream>
 
 #include "context.h"
-#include "medcode/model/trainer.h"
+#include "option_groups.h"
+#include "medcode/model/stack.h"
 #include "medcode/util/error.h"
 
 namespace medcode::cli {
@@ -34,26 +35,6 @@ std::vector<std::string> split_list(const std::string& list) {
   return items;
 }
 
-nlohmann::json summary_json(const model::TrainSummary& summary) {
-  nlohmann::json json = {{"out", summary.out_dir.string()},
-                         {"device", summary.device},
-                         {"steps", summary.steps},
-                         {"resumed_from_step", summary.resumed_from_step},
-                         {"parameters", summary.parameters},
-                         {"trainable_parameters", summary.trainable_parameters},
-                         {"train_examples", summary.train_examples},
-                         {"val_examples", summary.val_examples},
-                         {"tokens", summary.tokens},
-                         {"seconds", summary.seconds},
-                         {"step_seconds", summary.step_seconds},
-                         {"tokens_per_second", summary.tokens_per_second},
-                         {"final_train_loss", summary.final_train_loss},
-                         {"peak_memory_bytes", summary.peak_memory_bytes}};
-  json["final_val_loss"] = summary.final_val_loss ? nlohmann::json(*summary.final_val_loss) : nlohmann::json();
-  json["best_val_loss"] = summary.best_val_loss ? nlohmann::json(*summary.best_val_loss) : nlohmann::json();
-  return json;
-}
-
 void print_summary(const model::TrainSummary& summary) {
   std::cout << fmt::format("{} on {}: {} steps ({} new), {} parameters ({} trainable)\n", summary.out_dir.string(),
                            summary.device, summary.steps, summary.steps - summary.resumed_from_step,
@@ -65,7 +46,8 @@ void print_summary(const model::TrainSummary& summary) {
                            static_cast<double>(summary.peak_memory_bytes) / (1024.0 * 1024.0), summary.seconds);
 }
 
-int run_train(Context& context, TrainCommandOptions& options) {
+ExitCode run_train(Context& context, TrainCommandOptions& options) {
+  model::ModelStack& stack = model::model_stack();  // first: without the plugin nothing else matters
   model::TrainOptions& train = options.train;
   if (!options.base.empty()) train.base_dir = options.base;
   if (train.stage == "base" && train.base_dir) fail(ExitCode::usage, "--base is for --stage lora");
@@ -73,7 +55,7 @@ int run_train(Context& context, TrainCommandOptions& options) {
   store::RunRecorder& run = context.start_run("train");
   const bool quiet = context.options().quiet;
   model::TrainSummary summary =
-      model::train(context.store(), run.id(), train, [quiet](const model::TrainProgress& progress) {
+      stack.train(context.store(), run.id(), train, [quiet](const model::TrainProgress& progress) {
         if (quiet) return;
         std::string line = fmt::format("step {}/{}  loss {:.4f}  lr {:.2e}  {:.0f} tokens/s", progress.step,
                                        progress.max_steps, progress.loss, progress.learning_rate,
@@ -81,7 +63,7 @@ int run_train(Context& context, TrainCommandOptions& options) {
         if (progress.val_loss) line += fmt::format("  val loss {:.4f}", *progress.val_loss);
         spdlog::info("{}", line);
       });
-  nlohmann::json json = summary_json(summary);
+  nlohmann::json json = model::to_json(summary);
   for (const char* key : {"steps", "resumed_from_step", "tokens", "final_train_loss", "final_val_loss"})
     run.counters()[key] = json[key];
   if (context.json()) {
@@ -89,7 +71,7 @@ int run_train(Context& context, TrainCommandOptions& options) {
   } else {
     print_summary(summary);
   }
-  return 0;
+  return ExitCode::ok;
 }
 
 }  // namespace
@@ -138,12 +120,7 @@ void add_train_command(CLI::App& app, CommandList& commands) {
   command->add_option("--loss-on", train.loss_on, "Tokens that count: all or completion (default: base all, lora completion)")
       ->check(CLI::IsMember({"all", "completion"}));
   command->add_option("--seed", train.seed, "Seed of the initialisation, data order and dropout")->capture_default_str();
-  command->add_option("--device", train.device, "auto, cpu, cuda or mps")
-      ->envname("MEDCODE_DEVICE")
-      ->capture_default_str();
-  command->add_option("--threads", train.threads, "CPU threads for LibTorch (0: its default)")
-      ->envname("MEDCODE_THREADS")
-      ->capture_default_str();
+  add_device_options(command, train.device, train.threads);
   commands.push_back({command, [options](Context& context) { return run_train(context, *options); }});
 }
 

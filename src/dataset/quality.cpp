@@ -155,7 +155,7 @@ QualityReport check_quality(store::Database& db, const std::optional<std::string
       continue;
     }
     // Near duplicates: the same words once stop words, case, punctuation and order are set aside.
-    std::vector<std::string> terms = bm25_terms(text);
+    std::vector<std::string> terms = eval::bm25_terms(text);
     std::sort(terms.begin(), terms.end());
     std::string signature;
     for (const auto& term : terms) signature += term + ' ';

@@ -11,6 +11,7 @@
 
 #include "medcode/codes/catalog.h"
 #include "medcode/dataset/recode_task.h"
+#include "medcode/eval/make_coder.h"
 #include "medcode/util/error.h"
 #include "medcode/util/text.h"
 
@@ -21,7 +22,6 @@ namespace {
 constexpr std::size_t k_batch = 2000;  // scores per transaction
 
 constexpr std::string_view k_llm_prefix = "llm:";
-constexpr std::string_view k_model_prefix = "model:";
 
 bool is_llm_coder(const std::string& coder) { return coder.rfind(k_llm_prefix, 0) == 0; }
 
@@ -59,7 +59,7 @@ std::vector<EntryRow> load_entries(store::Database& db, const std::optional<std:
 struct ReleaseContext {
   codes::ReleaseInfo release;
   std::unordered_map<std::string, std::pair<std::optional<std::string>, bool>> codes;  // parent, billable
-  std::map<std::string, std::unique_ptr<Coder>> coders;
+  std::map<std::string, std::unique_ptr<eval::Coder>> coders;
 };
 
 ReleaseContext& context_for(store::Database& db,
@@ -82,21 +82,15 @@ ReleaseContext& context_for(store::Database& db,
   return contexts.emplace(key, std::move(context)).first->second;
 }
 
-bool is_model_coder(const std::string& coder) { return coder.rfind(k_model_prefix, 0) == 0; }
-
-const Coder& coder_for(store::Database& db, ReleaseContext& context, const std::string& name,
-                       const ScoreOptions& options) {
+const eval::Coder& coder_for(store::Database& db, ReleaseContext& context, const std::string& name) {
   auto it = context.coders.find(name);
   if (it == context.coders.end()) {
-    std::unique_ptr<Coder> coder = is_model_coder(name) ? options.model_coders(db, context.release, name)
-                                                        : make_retrieval_coder(db, context.release, name);
-    if (!coder) fail(ExitCode::usage, "--coder {}: unknown coder", name);
-    it = context.coders.emplace(name, std::move(coder)).first;
+    it = context.coders.emplace(name, eval::make_coder(db, context.release, name)).first;
   }
   return *it->second;
 }
 
-nlohmann::json answer_json(const std::vector<RankedCode>& answer) {
+nlohmann::json answer_json(const std::vector<eval::RankedCode>& answer) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& ranked : answer) out.push_back({{"code", ranked.code}, {"score", ranked.score}});
   return out;
@@ -109,7 +103,7 @@ store::Statement prepare_insert(store::Database& db) {
 }
 
 void write_score(store::Statement& insert, const EntryRow& entry, const ReleaseContext& context,
-                 const std::string& coder_name, const std::vector<RankedCode>& answer,
+                 const std::string& coder_name, const std::vector<eval::RankedCode>& answer,
                  const ScoreOptions& options, const std::string& now) {
   auto found = context.codes.find(entry.code);
   std::optional<std::string> parent = found != context.codes.end() ? found->second.first : std::nullopt;
@@ -137,8 +131,8 @@ std::int64_t score_with(store::Database& db, const std::string& coder_name,
       std::vector<std::string> texts;
       while (run_end < end && entries[run_end].system == first.system && entries[run_end].year == first.year)
         texts.push_back(entries[run_end++].text);
-      std::vector<std::vector<RankedCode>> answers =
-          coder_for(db, context, coder_name, options).code_many(texts, options.top_k);
+      std::vector<std::vector<eval::RankedCode>> answers =
+          coder_for(db, context, coder_name).code_many(texts, options.top_k);
       for (std::size_t j = i; j < run_end; ++j) {
         write_score(insert, entries[j], context, coder_name, answers[j - i], options, now);
         ++scored;
@@ -179,8 +173,8 @@ void summarize(store::Database& db, const std::optional<std::string>& task, Code
 }
 
 // A model's ranked codes as an answer: scored 1/rank, as a model gives no score of its own.
-std::vector<RankedCode> ranked_answer(const nlohmann::json& codes) {
-  std::vector<RankedCode> answer;
+std::vector<eval::RankedCode> ranked_answer(const nlohmann::json& codes) {
+  std::vector<eval::RankedCode> answer;
   for (std::size_t i = 0; i < codes.size(); ++i) {
     answer.push_back({codes[i].get<std::string>(), 1.0 / static_cast<double>(i + 1)});
   }
@@ -261,11 +255,9 @@ void check_coders(const ScoreOptions& options) {
   if (options.coders.empty()) fail(ExitCode::usage, "--coder: at least one coder is needed");
   for (const auto& coder : options.coders) {
     if (coder == "bm25" || coder == "bm25+terms") continue;
-    if (is_model_coder(coder)) {
-      if (coder.size() == k_model_prefix.size())
+    if (coder.rfind(eval::k_model_coder_prefix, 0) == 0) {
+      if (coder.size() == eval::k_model_coder_prefix.size())
         fail(ExitCode::usage, "--coder {}: name a model folder after model:", coder);
-      if (!options.model_coders)
-        fail(ExitCode::usage, "--coder {}: this build has no model stack (built without LibTorch)", coder);
       continue;
     }
     if (!is_llm_coder(coder))
@@ -295,7 +287,7 @@ const char* match_name(MatchKind kind) {
 }
 
 RoundTripScore score_answer(const std::string& source_code, const std::optional<std::string>& source_parent,
-                            const std::vector<RankedCode>& answer, std::size_t k) {
+                            const std::vector<eval::RankedCode>& answer, std::size_t k) {
   RoundTripScore result;
   const double span = static_cast<double>(std::max<std::size_t>(k, 3));
   for (std::size_t i = 0; i < answer.size(); ++i) {
@@ -327,7 +319,7 @@ RoundTripScore score_answer(const std::string& source_code, const std::optional<
     result.match = MatchKind::partial;
     return result;
   }
-  bool same_block = std::any_of(answer.begin(), answer.end(), [&](const RankedCode& ranked) {
+  bool same_block = std::any_of(answer.begin(), answer.end(), [&](const eval::RankedCode& ranked) {
     return !ranked.code.empty() && !source_code.empty() && ranked.code[0] == source_code[0];
   });
   result.score = same_block ? 0.25 : 0.0;
@@ -360,6 +352,56 @@ ScoreSummary score_entries(store::Database& db, const ScoreOptions& options) {
   summary.quality = check_quality(db, options.task, options.seed);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
+}
+
+nlohmann::json to_json(const QualityReport& quality) {
+  nlohmann::json findings = nlohmann::json::array();
+  for (const auto& finding : quality.findings) {
+    findings.push_back({{"check", finding.check},
+                        {"severity", finding.severity},
+                        {"count", finding.count},
+                        {"examples", finding.examples}});
+  }
+  const auto& labels = quality.labels;
+  return {{"findings", findings},
+          {"labels",
+           {{"codes", labels.codes},
+            {"entries", labels.entries},
+            {"min_per_code", labels.min_per_code},
+            {"median_per_code", labels.median_per_code},
+            {"max_per_code", labels.max_per_code},
+            {"codes_with_one_entry", labels.codes_with_one_entry},
+            {"top_10_percent_share", labels.top_10_percent_share}}}};
+}
+
+nlohmann::json to_json(const ScoreSummary& summary) {
+  nlohmann::json coders = nlohmann::json::array();
+  for (const auto& coder : summary.coders) {
+    coders.push_back({{"coder", coder.coder},
+                      {"scored", coder.scored},
+                      {"already_scored", coder.already},
+                      {"mean_score", coder.mean_score},
+                      {"exact", coder.exact},
+                      {"ranked", coder.ranked},
+                      {"partial", coder.partial},
+                      {"none", coder.none},
+                      {"histogram", coder.histogram}});
+    if (coder.coder.rfind("llm:", 0) == 0) {
+      auto& llm = coders.back();
+      llm["left"] = coder.left;
+      llm["requests"] = coder.requests;
+      llm["requests_failed"] = coder.requests_failed;
+      llm["items_failed"] = coder.items_failed;
+      llm["invalid_codes"] = coder.invalid_codes;
+      llm["cost_usd"] = coder.cost_usd;
+      llm["budget_exhausted"] = coder.budget_exhausted;
+      if (coder.fatal_error) llm["fatal_error"] = *coder.fatal_error;
+    }
+  }
+  return {{"entries", summary.entries},
+          {"coders", coders},
+          {"quality", to_json(summary.quality)},
+          {"seconds", summary.seconds}};
 }
 
 }  // namespace medcode::dataset

@@ -1,11 +1,10 @@
-// The baselines a trained model is compared with: the most frequent training codes, and BM25 retrieval.
+// The majority baseline: the most frequent training codes, whatever the text.
 #include <algorithm>
 #include <map>
 
-#include "medcode/dataset/evaluation.h"
-#include "medcode/util/error.h"
+#include "medcode/eval/evaluation.h"
 
-namespace medcode::dataset {
+namespace medcode::eval {
 
 MajorityCoder::MajorityCoder(const std::vector<EvalExample>& train) {
   std::map<std::string, std::int64_t> counts;
@@ -23,21 +22,4 @@ std::vector<RankedCode> MajorityCoder::code(std::string_view /*text*/, std::size
   return {m_ranked.begin(), m_ranked.begin() + keep};
 }
 
-std::unique_ptr<Coder> make_baseline_coder(store::Database& db,
-                                           const std::optional<codes::ReleaseInfo>& release,
-                                           const std::string& name, const std::vector<EvalExample>& train) {
-  if (name == "majority") {
-    if (train.empty()) fail(ExitCode::bad_input, "--baseline majority: no training examples");
-    return std::make_unique<MajorityCoder>(train);
-  }
-  if (name == "bm25") {
-    if (!release) {
-      fail(ExitCode::bad_input,
-           "--baseline bm25: no ICD-10-CM release in the store; run `medcode import icd10cm` first");
-    }
-    return make_retrieval_coder(db, *release, name);
-  }
-  fail(ExitCode::usage, "--baseline {}: unknown baseline (majority, bm25)", name);
-}
-
-}  // namespace medcode::dataset
+}  // namespace medcode::eval

@@ -5,10 +5,10 @@
 #include <set>
 #include <unordered_set>
 
-#include "medcode/dataset/coder.h"
+#include "medcode/eval/coder.h"
 #include "medcode/util/error.h"
 
-namespace medcode::dataset {
+namespace medcode::eval {
 
 namespace {
 
@@ -155,11 +155,4 @@ std::vector<RankedCode> Bm25Coder::code(std::string_view text, std::size_t k) co
   return ranked;
 }
 
-std::unique_ptr<Coder> make_retrieval_coder(store::Database& db, const codes::ReleaseInfo& release,
-                                            const std::string& name) {
-  if (name == "bm25") return Bm25Coder::build(db, release, false);
-  if (name == "bm25+terms") return Bm25Coder::build(db, release, true);
-  fail(ExitCode::usage, "--coder {}: unknown coder (bm25, bm25+terms, llm:<model>)", name);
-}
-
-}  // namespace medcode::dataset
+}  // namespace medcode::eval

@@ -2,18 +2,19 @@
 #include <algorithm>
 
 #include "medcode/codes/code_system.h"
-#include "medcode/dataset/evaluation.h"
+#include "medcode/eval/evaluation.h"
+#include "medcode/eval/dataset_files.h"
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
 #include "medcode/util/text.h"
 
-namespace medcode::dataset {
+namespace medcode::eval {
 
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* k_default_train_file = "descriptions-to-codes.golden.train.jsonl";
+constexpr std::string_view k_default_train_file = k_export_train_file;
 
 struct LineParser {
   std::string file;
@@ -118,4 +119,4 @@ std::optional<fs::path> default_train_path(const fs::path& dataset_path) {
   return std::nullopt;
 }
 
-}  // namespace medcode::dataset
+}  // namespace medcode::eval

@@ -1,6 +1,6 @@
 // The evaluation metrics: micro and macro P/R/F1 over predicted sets, P@k and R@k over rankings, exact match
 // and per-chapter scores. Every 0/0 is 0; docs/evaluate.md defines each figure as computed here.
-#include "medcode/dataset/evaluation.h"
+#include "medcode/eval/evaluation.h"
 
 #include <algorithm>
 #include <cctype>
@@ -10,7 +10,7 @@
 
 #include "medcode/util/error.h"
 
-namespace medcode::dataset {
+namespace medcode::eval {
 
 namespace {
 
@@ -227,4 +227,4 @@ nlohmann::json EvalResult::to_json() const {
           {"chapters", by_chapter}};
 }
 
-}  // namespace medcode::dataset
+}  // namespace medcode::eval

@@ -1,10 +1,10 @@
 // What an evaluation reads from and writes to the store: chapters of gold codes, and the `evaluations` rows.
 #include <unordered_map>
 
-#include "medcode/dataset/evaluation.h"
+#include "medcode/eval/evaluation.h"
 #include "medcode/util/text.h"
 
-namespace medcode::dataset {
+namespace medcode::eval {
 
 ChapterLookup make_chapter_lookup(store::Database& db, const codes::ReleaseInfo& release) {
   auto select = std::make_shared<store::Statement>(
@@ -39,4 +39,4 @@ std::int64_t record_evaluation(store::Database& db, std::optional<std::int64_t> 
   return id;
 }
 
-}  // namespace medcode::dataset
+}  // namespace medcode::eval

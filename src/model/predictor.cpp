@@ -100,38 +100,4 @@ std::vector<Prediction> Predictor::predict(const std::vector<std::string>& texts
   return predictions;
 }
 
-ModelCoder::ModelCoder(store::Database& db, const PredictOptions& options)
-    : m_predictor(std::make_unique<Predictor>(db, options)),
-      m_name("model:" + options.model_dir.lexically_normal().string()) {}
-
-std::vector<dataset::RankedCode> ModelCoder::code(std::string_view text, std::size_t k) const {
-  return predict(text, k).ranked;
-}
-
-std::vector<std::vector<dataset::RankedCode>> ModelCoder::code_many(const std::vector<std::string>& texts,
-                                                                    std::size_t k) const {
-  std::vector<std::vector<dataset::RankedCode>> answers;
-  for (auto& prediction : predict_many(texts, k)) answers.push_back(std::move(prediction.ranked));
-  return answers;
-}
-
-dataset::Prediction ModelCoder::predict(std::string_view text, std::size_t k) const {
-  return predict_many({std::string(text)}, k).front();
-}
-
-std::vector<dataset::Prediction> ModelCoder::predict_many(const std::vector<std::string>& texts,
-                                                          std::size_t k) const {
-  std::vector<dataset::Prediction> answers;
-  for (const Prediction& prediction : m_predictor->predict(texts)) {
-    dataset::Prediction answer;
-    for (const auto& code : prediction.ranked) {
-      if (answer.ranked.size() == std::max(k, prediction.codes.size())) break;
-      answer.ranked.push_back({code.code, code.score});
-    }
-    answer.n_predicted = std::min(prediction.codes.size(), answer.ranked.size());
-    answers.push_back(std::move(answer));
-  }
-  return answers;
-}
-
 }  // namespace medcode::model

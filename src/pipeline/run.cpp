@@ -1,16 +1,17 @@
 // The one-shot pipeline: each stage is the same module call its own subcommand makes, so `run` and the
 // stages run by hand write the same store; what a stage finds already done it leaves as it is.
+#include <map>
 #include "medcode/pipeline/run.h"
 
-#ifdef MEDCODE_HAVE_MODEL
 #include "train_stages.h"
-#endif
 
 #include <fmt/format.h>
 
 #include <chrono>
 
 #include "medcode/codes/catalog.h"
+#include "medcode/llm/engine_outcome.h"
+#include "medcode/model/stack.h"
 #include "medcode/codes/import.h"
 #include "medcode/dataset/export.h"
 #include "medcode/dataset/generate.h"
@@ -135,12 +136,8 @@ dataset::GenerateSummary generate(store::Database& db, const RunOptions& options
   return summary;
 }
 
-int generation_outcome(const dataset::GenerateSummary& summary) {
-  if (!summary.engine) return 0;
-  for (const auto& model : summary.engine->models) {
-    if (model.fatal_error || model.requests_failed > 0) return static_cast<int>(ExitCode::network);
-  }
-  return summary.engine->budget_exhausted ? static_cast<int>(ExitCode::policy) : 0;
+ExitCode generation_outcome(const dataset::GenerateSummary& summary) {
+  return summary.engine ? llm::judge_engine_result(*summary.engine).code : ExitCode::ok;
 }
 
 }  // namespace
@@ -156,9 +153,8 @@ RunSummary run_pipeline(store::Database& db, const RunOptions& options) {
   if (options.target_size < 1)
     fail(ExitCode::usage, "--target-size {}: must be at least 1", options.target_size);
   if (!options.registry) fail(ExitCode::internal, "run_pipeline needs the model registry");
-#ifndef MEDCODE_HAVE_MODEL
-  if (options.train) fail(ExitCode::usage, "--train: this build has no model stack (built without LibTorch)");
-#endif
+  // The model plugin is opened before any stage runs, so a missing one costs nothing.
+  if (options.train) model::model_stack();
   auto start = std::chrono::steady_clock::now();
   util::FileLock lock(db.path().string() + ".lock");
   RunSummary summary;
@@ -197,13 +193,11 @@ RunSummary run_pipeline(store::Database& db, const RunOptions& options) {
                           options.min_quality, options.out_dir.string()),
               false);
 
-#ifdef MEDCODE_HAVE_MODEL
   if (options.train) {
     run_training_stages(db, options, summary, [&](const std::string& stage, std::string outcome, bool new_work) {
       stages.done(stage, std::move(outcome), new_work);
     });
   }
-#endif
 
   report::ReportOptions report_options;
   report_options.output = options.out_dir / "index.html";
@@ -215,6 +209,23 @@ RunSummary run_pipeline(store::Database& db, const RunOptions& options) {
               false);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
+}
+
+nlohmann::json to_json(const RunSummary& summary) {
+  nlohmann::json stages = nlohmann::json::array();
+  for (const auto& stage : summary.stages) {
+    stages.push_back({{"stage", stage.stage}, {"outcome", stage.outcome}, {"new_work", stage.new_work}});
+  }
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const auto& path : summary.outputs) outputs.push_back(path.string());
+  return {{"stages", stages},
+          {"entries", summary.entries},
+          {"golden", summary.golden},
+          {"outputs", outputs},
+          {"new_work", summary.new_work()},
+          {"quality_histogram", summary.quality_histogram},
+          {"micro_f1", nlohmann::json(std::map<std::string, double>(summary.micro_f1.begin(), summary.micro_f1.end()))},
+          {"seconds", summary.seconds}};
 }
 
 }  // namespace medcode::pipeline

@@ -8,10 +8,9 @@
 #include <sstream>
 
 #include "medcode/codes/catalog.h"
-#include "medcode/dataset/evaluation.h"
-#include "medcode/model/checkpoint.h"
-#include "medcode/model/predictor.h"
-#include "medcode/model/trainer.h"
+#include "medcode/eval/evaluation.h"
+#include "medcode/eval/make_coder.h"
+#include "medcode/model/stack.h"
 #include "medcode/text/token_set.h"
 #include "medcode/text/tokenize.h"
 #include "medcode/util/error.h"
@@ -91,7 +90,7 @@ model::TrainSummary train_stage(store::Database& db, const RunOptions& options, 
   train.seed = options.seed;
   train.device = options.device;
   train.threads = options.threads;
-  return model::train(db, options.run_id.value_or(0), train);
+  return model::model_stack().train(db, options.run_id.value_or(0), train, {});
 }
 
 std::string describe_training(const model::TrainSummary& trained) {
@@ -109,25 +108,24 @@ void evaluate(store::Database& db, const RunOptions& options, const fs::path& lo
     done("evaluate", "skipped: the golden test split is empty (raise --target-size)", false);
     return;
   }
-  std::vector<dataset::EvalExample> examples = dataset::load_eval_dataset(test_file);
-  std::vector<dataset::EvalExample> train = dataset::load_train_examples(split_file(options, "train"));
+  std::vector<eval::EvalExample> examples = eval::load_eval_dataset(test_file);
+  std::vector<eval::EvalExample> train = eval::load_train_examples(split_file(options, "train"));
   codes::ReleaseInfo release = codes::find_release(db, codes::System::icd10cm, options.year);
-  dataset::ChapterLookup chapters = dataset::make_chapter_lookup(db, release);
+  eval::ChapterLookup chapters = eval::make_chapter_lookup(db, release);
 
-  model::PredictOptions predict;
-  predict.model_dir = lora_dir;
-  predict.year = options.year;
-  predict.device = options.device;
-  predict.threads = options.threads;
-  std::vector<std::unique_ptr<dataset::Coder>> coders;
-  coders.push_back(std::make_unique<model::ModelCoder>(db, predict));
-  coders.push_back(dataset::make_baseline_coder(db, release, "bm25", train));
-  coders.push_back(dataset::make_baseline_coder(db, release, "majority", train));
+  eval::CoderOptions coder_options;
+  coder_options.train = std::move(train);
+  coder_options.model.device = options.device;
+  coder_options.model.threads = options.threads;
+  std::vector<std::unique_ptr<eval::Coder>> coders;
+  for (const std::string& name :
+       {std::string(eval::k_model_coder_prefix) + lora_dir.string(), std::string("bm25"), std::string("majority")})
+    coders.push_back(eval::make_coder(db, release, name, coder_options));
   std::vector<std::string> parts;
   for (const auto& coder : coders) {
-    std::vector<dataset::Prediction> predictions = dataset::predict_all(*coder, examples, 5);
-    dataset::EvalResult result = dataset::evaluate(examples, predictions, {}, chapters);
-    dataset::record_evaluation(db, options.run_id, coder->name(), fs::absolute(test_file).string(), result);
+    std::vector<eval::Prediction> predictions = eval::predict_all(*coder, examples, 5);
+    eval::EvalResult result = eval::evaluate(examples, predictions, {}, chapters);
+    eval::record_evaluation(db, options.run_id, coder->name(), fs::absolute(test_file).string(), result);
     summary.micro_f1.emplace_back(coder->name(), result.micro.f1);
     parts.push_back(fmt::format("{} {:.3f}", coder->name(), result.micro.f1));
   }

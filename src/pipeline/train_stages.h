@@ -1,5 +1,6 @@
 // The model stages of `medcode run --train`: tokenize the exported golden splits, train the base model and
-// LoRA adapters, evaluate the adapted model and the baselines on the test split. Built only with LibTorch.
+// LoRA adapters, evaluate the adapted model and the baselines on the test split. Training and the model's
+// predictions go through the model plugin.
 #pragma once
 
 #include <functional>

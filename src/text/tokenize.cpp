@@ -17,7 +17,7 @@
 
 #include "medcode/codes/catalog.h"
 #include "medcode/codes/code_system.h"
-#include "medcode/dataset/export.h"
+#include "medcode/eval/dataset_files.h"
 #include "medcode/text/prompt_format.h"
 #include "medcode/text/token_set.h"
 #include "medcode/text/tokenizer.h"
@@ -130,16 +130,16 @@ Dataset read_dataset(const fs::path& path, const std::vector<codes::ReleaseInfo>
   Dataset dataset;
   if (fs::is_directory(path, error)) {
     const std::array<std::pair<std::string_view, std::string_view>, 3> files = {
-        {{"train", dataset::k_export_train_file},
-         {"val", dataset::k_export_val_file},
-         {"test", dataset::k_export_test_file}}};
+        {{"train", eval::k_export_train_file},
+         {"val", eval::k_export_val_file},
+         {"test", eval::k_export_test_file}}};
     for (const auto& [split, name] : files) {
       if (fs::exists(path / name, error)) read_jsonl(path / name, {imported, split}, dataset);
     }
     if (dataset.sources.empty()) {
       fail(ExitCode::bad_input, "{}: no {}, {} or {} in this folder (write them with `medcode export`)",
-           path.string(), dataset::k_export_train_file, dataset::k_export_val_file,
-           dataset::k_export_test_file);
+           path.string(), eval::k_export_train_file, eval::k_export_val_file,
+           eval::k_export_test_file);
     }
   } else if (fs::exists(path, error)) {
     read_jsonl(path, {imported, std::nullopt}, dataset);

@@ -200,7 +200,7 @@ TEST_F(Cohort, ExportWritesNoteToCodesJsonLinesPerSplit) {
   EXPECT_EQ(per_split, 2);
 }
 
-#ifdef MEDCODE_HAVE_MODEL
+#ifdef MEDCODE_HAVE_SENTENCEPIECE
 TEST_F(Cohort, TokenizeReadsTheExportUnchanged) {
   facts({"--num-samples", "3"});
   ASSERT_EQ(medcode({"cohort", "export", "--out", "ds"}).exit_code, 0);

@@ -26,8 +26,8 @@ using testing::TempDir;
 class TokenizeCommand : public ::testing::Test {
  protected:
   void SetUp() override {
-#ifndef MEDCODE_HAVE_MODEL
-    GTEST_SKIP() << "medcode is built without the model stack (MEDCODE_WITH_TORCH=OFF)";
+#ifndef MEDCODE_HAVE_SENTENCEPIECE
+    GTEST_SKIP() << "medcode is built without the SentencePiece plugin";
 #endif
     fs::copy_file(testing::icd10cm_2023_store(), db());
   }

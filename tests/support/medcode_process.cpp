@@ -41,8 +41,8 @@ void drain(int out_fd, int err_fd, std::string& out, std::string& err) {
 }
 
 // In the child: working directory, environment, then exec of the binary; never returns.
-[[noreturn]] void exec_medcode(const std::vector<std::string>& args, const fs::path& working_dir,
-                               const std::map<std::string, std::string>& env) {
+[[noreturn]] void exec_medcode(const fs::path& binary, const std::vector<std::string>& args,
+                               const fs::path& working_dir, const std::map<std::string, std::string>& env) {
   if (!working_dir.empty() && ::chdir(working_dir.c_str()) != 0) ::_exit(127);
   for (const auto& [name, value] : env) {
     if (value.empty()) {
@@ -51,12 +51,12 @@ void drain(int out_fd, int err_fd, std::string& out, std::string& err) {
       ::setenv(name.c_str(), value.c_str(), 1);
     }
   }
-  std::vector<std::string> argv_storage{MEDCODE_BINARY};
+  std::vector<std::string> argv_storage{binary.string()};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& arg : argv_storage) argv.push_back(arg.data());
   argv.push_back(nullptr);
-  ::execv(MEDCODE_BINARY, argv.data());
+  ::execv(binary.c_str(), argv.data());
   ::_exit(127);
 }
 
@@ -73,7 +73,7 @@ BackgroundMedcode::BackgroundMedcode(const std::vector<std::string>& args, const
     ::dup2(null_fd, STDIN_FILENO);
     ::dup2(null_fd, STDOUT_FILENO);
     ::dup2(null_fd, STDERR_FILENO);
-    exec_medcode(args, working_dir, env);
+    exec_medcode(MEDCODE_BINARY, args, working_dir, env);
   }
 }
 
@@ -98,6 +98,11 @@ int BackgroundMedcode::wait() {
 
 ProcessResult run_medcode(const std::vector<std::string>& args, const fs::path& working_dir,
                           const std::map<std::string, std::string>& env) {
+  return run_medcode_at(MEDCODE_BINARY, args, working_dir, env);
+}
+
+ProcessResult run_medcode_at(const fs::path& binary, const std::vector<std::string>& args,
+                             const fs::path& working_dir, const std::map<std::string, std::string>& env) {
   int out_pipe[2];
   int err_pipe[2];
   if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
@@ -110,7 +115,7 @@ ProcessResult run_medcode(const std::vector<std::string>& args, const fs::path& 
     ::dup2(null_fd, STDIN_FILENO);
     ::close(out_pipe[0]);
     ::close(err_pipe[0]);
-    exec_medcode(args, working_dir, env);
+    exec_medcode(binary, args, working_dir, env);
   }
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);

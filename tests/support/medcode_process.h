@@ -19,6 +19,11 @@ struct ProcessResult {
 ProcessResult run_medcode(const std::vector<std::string>& args, const std::filesystem::path& working_dir = {},
                           const std::map<std::string, std::string>& env = {});
 
+// The same with a copy of the binary at `binary` (to run it without the plugins beside the built one).
+ProcessResult run_medcode_at(const std::filesystem::path& binary, const std::vector<std::string>& args,
+                             const std::filesystem::path& working_dir = {},
+                             const std::map<std::string, std::string>& env = {});
+
 // The medcode binary running in the background (output discarded), for tests that kill it mid-way.
 class BackgroundMedcode {
  public:

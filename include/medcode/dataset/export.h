@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "medcode/eval/dataset_files.h"
 #include "medcode/store/database.h"
 
 namespace medcode::dataset {
@@ -21,14 +22,14 @@ struct ExportOptions {
   std::optional<std::string> coder;  // the scores of this coder; default: the mean over every coder
 };
 
-// The names of the files an export writes, each in `out_dir`.
-inline constexpr std::string_view k_export_all_file = "descriptions-to-codes.all.jsonl";
-inline constexpr std::string_view k_export_golden_file = "descriptions-to-codes.golden.jsonl";
-inline constexpr std::string_view k_export_train_file = "descriptions-to-codes.golden.train.jsonl";
-inline constexpr std::string_view k_export_val_file = "descriptions-to-codes.golden.val.jsonl";
-inline constexpr std::string_view k_export_test_file = "descriptions-to-codes.golden.test.jsonl";
-inline constexpr std::string_view k_export_sft_file = "sft.jsonl";
-inline constexpr std::string_view k_export_dpo_file = "dpo.jsonl";
+// The names of the files an export writes, each in `out_dir` (shared with the readers of those files).
+using eval::k_export_all_file;
+using eval::k_export_golden_file;
+using eval::k_export_train_file;
+using eval::k_export_val_file;
+using eval::k_export_test_file;
+using eval::k_export_sft_file;
+using eval::k_export_dpo_file;
 
 struct ExportedFile {
   std::filesystem::path path;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "medcode/dataset/coder.h"
+#include "medcode/eval/coder.h"
 #include "medcode/llm/engine.h"
 #include "medcode/llm/model_config.h"
 #include "medcode/store/database.h"
@@ -33,7 +33,7 @@ struct RoundTripScore {
 // same three-character category (lower half), by the rank of the best such code; otherwise 0.25 for a code
 // of the same chapter-letter block and 0 for nothing related. `k` is the answer's length.
 RoundTripScore score_answer(const std::string& source_code, const std::optional<std::string>& source_parent,
-                            const std::vector<RankedCode>& answer, std::size_t k);
+                            const std::vector<eval::RankedCode>& answer, std::size_t k);
 
 struct QualityFinding {
   std::string check;     // empty_text, short_text, code_in_text, exact_duplicate, near_duplicate,
@@ -61,8 +61,6 @@ struct QualityReport {
 
 struct ScoreOptions {
   std::vector<std::string> coders = {"bm25"};  // bm25, bm25+terms, llm:<model>, model:<dir>
-  // Builds model:<dir> coders; without it (a build without the model stack) they are a usage error.
-  CoderFactory model_coders;
   std::size_t top_k = 10;
   std::optional<std::string> task;  // only entries of this task
   bool rescore = false;             // score again entries this coder already scored
@@ -102,6 +100,9 @@ struct ScoreSummary {
   QualityReport quality;
   double seconds = 0;
 };
+// The summary as --json prints it and the run record keeps it.
+nlohmann::json to_json(const QualityReport& quality);
+nlohmann::json to_json(const ScoreSummary& summary);
 
 ScoreSummary score_entries(store::Database& db, const ScoreOptions& options);
 

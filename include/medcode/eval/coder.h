@@ -14,7 +14,7 @@
 #include "medcode/codes/catalog.h"
 #include "medcode/store/database.h"
 
-namespace medcode::dataset {
+namespace medcode::eval {
 
 struct RankedCode {
   std::string code;  // canonical
@@ -36,11 +36,6 @@ class Coder {
     return answers;
   }
 };
-
-// Builds coders the dataset module cannot build itself (`model:<dir>`, from the model stack above it), for
-// a release; returns nullptr for names it does not know.
-using CoderFactory =
-    std::function<std::unique_ptr<Coder>(store::Database&, const codes::ReleaseInfo&, const std::string&)>;
 
 // Lower-case words of letters and digits, without stop words, plurals folded ("fractures" → "fracture",
 // "injuries" → "injury"): the terms both the index and the queries use.
@@ -80,8 +75,4 @@ class Bm25Coder : public Coder {
   mutable std::vector<std::uint32_t> m_touched;
 };
 
-// "bm25", "bm25+terms"; Error(usage) naming the accepted coders otherwise. (LLM coders are built elsewhere.)
-std::unique_ptr<Coder> make_retrieval_coder(store::Database& db, const codes::ReleaseInfo& release,
-                                            const std::string& name);
-
-}  // namespace medcode::dataset
+}  // namespace medcode::eval

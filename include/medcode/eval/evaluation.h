@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "medcode/codes/catalog.h"
-#include "medcode/dataset/coder.h"
+#include "medcode/eval/coder.h"
 #include "medcode/store/database.h"
 #include "medcode/util/progress.h"
 
-namespace medcode::dataset {
+namespace medcode::eval {
 
 struct EvalExample {
   std::string text;
@@ -139,15 +139,9 @@ class MajorityCoder : public Coder {
   std::vector<RankedCode> m_ranked;
 };
 
-// "majority" (over `train`) or "bm25" (over `release`, which it needs); Error(usage) naming both otherwise,
-// Error(bad_input) when bm25 has no release or majority no training example.
-std::unique_ptr<Coder> make_baseline_coder(store::Database& db,
-                                           const std::optional<codes::ReleaseInfo>& release,
-                                           const std::string& name, const std::vector<EvalExample>& train);
-
 // Inserts one `evaluations` row (headline figures and the full result JSON) in a transaction; returns its id.
 std::int64_t record_evaluation(store::Database& db, std::optional<std::int64_t> run_id,
                                const std::string& coder_name, const std::string& dataset_path,
                                const EvalResult& result);
 
-}  // namespace medcode::dataset
+}  // namespace medcode::eval

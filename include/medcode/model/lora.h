@@ -8,18 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "medcode/model/stack.h"
 #include "medcode/model/transformer.h"
 
 namespace medcode::model {
-
-struct LoraConfig {
-  std::int64_t rank = 8;
-  double alpha = 16;
-  double dropout = 0.05;
-  // Among q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (PEFT's target_modules names).
-  std::vector<std::string> target_modules = {"q_proj", "v_proj"};
-  double scaling() const { return alpha / static_cast<double>(rank); }
-};
 
 class LoraLinearImpl : public torch::nn::Module {
  public:

@@ -3,6 +3,8 @@
 // with no API key (CMS text and the BM25 coder).
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -12,6 +14,7 @@
 
 #include "medcode/llm/model_config.h"
 #include "medcode/store/database.h"
+#include "medcode/util/error.h"
 #include "medcode/util/progress.h"
 
 namespace medcode::pipeline {
@@ -59,8 +62,10 @@ struct RunSummary {
   std::optional<std::string> stale_lock;        // the holder of a lock left by a killed run, taken over
   std::vector<std::int64_t> quality_histogram;  // bm25 scores in 10 bins
   std::vector<std::pair<std::string, double>> micro_f1;  // --train: coder → micro-F1 on the test split
-  int exit_code = 0;                            // 4 or 6 when generation stopped on a provider or the budget
+  ExitCode exit_code = ExitCode::ok;  // network or policy when generation stopped on a provider or the budget
 };
+// The summary as --json prints it and the run record keeps it.
+nlohmann::json to_json(const RunSummary& summary);
 
 // Error(policy) when another run holds the store's lock (`<db>.lock`); Error(usage) for --train in a build
 // without the model stack.

@@ -11,8 +11,8 @@
 namespace medcode::dataset {
 namespace {
 
-std::vector<RankedCode> answer_of(std::vector<std::string> codes) {
-  std::vector<RankedCode> answer;
+std::vector<eval::RankedCode> answer_of(std::vector<std::string> codes) {
+  std::vector<eval::RankedCode> answer;
   for (auto& code : codes) answer.push_back({std::move(code), 1.0});
   return answer;
 }
@@ -78,17 +78,17 @@ class ScoreStoreTest : public ::testing::Test {
 };
 
 TEST_F(ScoreStoreTest, Bm25FindsACodeFromItsWordsButNotFromItsOwnTextVerbatim) {
-  auto coder = Bm25Coder::build(m_db, m_release, false);
+  auto coder = eval::Bm25Coder::build(m_db, m_release, false);
   std::string description;
   std::string code = code_with_description(description);
   auto verbatim = coder->code(description, 5);
-  EXPECT_TRUE(std::none_of(verbatim.begin(), verbatim.end(), [&](const RankedCode& r) {
+  EXPECT_TRUE(std::none_of(verbatim.begin(), verbatim.end(), [&](const eval::RankedCode& r) {
     return r.code == code;
   })) << "a text identical to the description must not find its code by identity";
   auto reworded = coder->code(description + " noted today", 5);
   ASSERT_FALSE(reworded.empty());
   EXPECT_EQ(reworded[0].code, code);
-  EXPECT_GE(Bm25Coder::build(m_db, m_release, true)->documents(), coder->documents());
+  EXPECT_GE(eval::Bm25Coder::build(m_db, m_release, true)->documents(), coder->documents());
 }
 
 TEST_F(ScoreStoreTest, ScoresEveryEntryOnceAndARerunScoresNothingNew) {

@@ -5,12 +5,13 @@
 
 #include <fstream>
 
-#include "medcode/dataset/evaluation.h"
+#include "medcode/eval/evaluation.h"
+#include "medcode/eval/make_coder.h"
 #include "medcode/util/error.h"
 #include "support/medcode_process.h"
 #include "support/store_query.h"
 
-namespace medcode::dataset {
+namespace medcode::eval {
 namespace {
 
 namespace fs = std::filesystem;
@@ -42,7 +43,7 @@ struct SmallSet {
                                          prediction({"I10", "J45.909", "E11.9"}, 2), prediction({}, 0),
                                          prediction({"I10", "E11.9"}, 1)};
   EvalResult evaluate(EvalOptions options = {}) const {
-    return dataset::evaluate(examples, predictions, options, chapter_of);
+    return eval::evaluate(examples, predictions, options, chapter_of);
   }
 };
 
@@ -246,18 +247,33 @@ TEST(MajorityCoder, RanksTrainingCodesByFrequencyThenCodeWhateverTheText) {
   EXPECT_EQ(predicted.n_predicted, 1U);  // a baseline assigns its top code
 }
 
-TEST(MakeBaselineCoder, NamesTheAcceptedBaselinesAndNeedsWhatEachUses) {
+TEST(MakeCoder, NamesTheAcceptedCodersAndNeedsWhatEachUses) {
   store::Database db = store::Database::open_in_memory();
   try {
-    make_baseline_coder(db, std::nullopt, "foo", {});
+    make_coder(db, std::nullopt, "foo");
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::usage);
-    EXPECT_NE(std::string(e.what()).find("majority, bm25"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("bm25, bm25+terms, majority, model:DIR"), std::string::npos);
   }
-  EXPECT_THROW(make_baseline_coder(db, std::nullopt, "bm25", {}), Error);
-  EXPECT_THROW(make_baseline_coder(db, std::nullopt, "majority", {}), Error);
-  EXPECT_EQ(make_baseline_coder(db, std::nullopt, "majority", {{"a", {"I10"}}})->name(), "majority");
+  for (const char* needs_release : {"bm25", "bm25+terms"}) {
+    try {
+      make_coder(db, std::nullopt, needs_release);
+      FAIL() << needs_release;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::bad_input) << needs_release;
+    }
+  }
+  EXPECT_THROW(make_coder(db, std::nullopt, "majority"), Error);
+  CoderOptions options;
+  options.train = {{"a", {"I10"}}};
+  EXPECT_EQ(make_coder(db, std::nullopt, "majority", options)->name(), "majority");
+  try {
+    make_coder(db, std::nullopt, "model:");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::usage);
+  }
 }
 
 TEST(RecordEvaluation, InsertsTheHeadlineFiguresAndTheFullResult) {
@@ -275,4 +291,4 @@ TEST(RecordEvaluation, InsertsTheHeadlineFiguresAndTheFullResult) {
 }
 
 }  // namespace
-}  // namespace medcode::dataset
+}  // namespace medcode::eval

@@ -1,0 +1,38 @@
+// Option groups that several subcommands share, each option declared once (name, help, environment variable,
+// check) and bound straight into the fields of a module's options struct.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "medcode/codes/code_system.h"
+
+namespace medcode::cli {
+
+// The LLM engine: which models, how much to spend, whether the ledger answers, batching and planning only.
+// A null field is an option the command does not take. `scope` prefixes each help text ("llm:<model> coders: ").
+struct EngineBindings {
+  std::vector<std::string>* models = nullptr;
+  std::optional<double>* max_cost_usd = nullptr;
+  bool* use_cache = nullptr;
+  std::optional<int>* batch_size = nullptr;
+  bool* dry_run = nullptr;
+};
+void add_engine_options(CLI::App* command, const EngineBindings& bind, std::string_view scope = "");
+
+// Where LibTorch runs: --device and --threads.
+void add_device_options(CLI::App* command, std::string& device, int& threads, std::string_view scope = "");
+
+// Which release of a code set: --system and --year (absent: the newest imported release).
+struct ReleaseBindings {
+  std::optional<codes::System>* system = nullptr;
+  std::optional<int>* year = nullptr;
+};
+void add_release_options(CLI::App* command, const ReleaseBindings& bind, std::string_view system_help,
+                         std::string_view year_help = "Release year (default: the newest imported release)");
+
+}  // namespace medcode::cli

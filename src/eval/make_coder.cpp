@@ -1,0 +1,82 @@
+// Coders by name, and the trained model as a coder (its predictor comes from the model plugin).
+#include "medcode/eval/make_coder.h"
+
+#include <algorithm>
+
+#include "medcode/util/error.h"
+
+namespace medcode::eval {
+
+namespace {
+
+constexpr const char* k_coder_names = "bm25, bm25+terms, majority, model:DIR";
+
+const codes::ReleaseInfo& require_release(const std::optional<codes::ReleaseInfo>& release,
+                                          const std::string& name) {
+  if (!release) {
+    fail(ExitCode::bad_input, "coder {}: no ICD-10-CM release in the store; run `medcode import icd10cm` first",
+         name);
+  }
+  return *release;
+}
+
+std::unique_ptr<Coder> make_model_coder(store::Database& db, const std::optional<codes::ReleaseInfo>& release,
+                                        const std::string& name, const CoderOptions& options) {
+  model::PredictOptions predict = options.model;
+  predict.model_dir = name.substr(k_model_coder_prefix.size());
+  if (predict.model_dir.empty()) fail(ExitCode::usage, "coder {}: name the model folder (model:DIR)", name);
+  if (release) {
+    predict.system = release->system;
+    predict.year = release->year;
+  }
+  std::string coder_name = std::string(k_model_coder_prefix) + predict.model_dir.lexically_normal().string();
+  return std::make_unique<ModelCoder>(model::model_stack().open_predictor(db, predict), coder_name);
+}
+
+}  // namespace
+
+std::unique_ptr<Coder> make_coder(store::Database& db, const std::optional<codes::ReleaseInfo>& release,
+                                  const std::string& name, const CoderOptions& options) {
+  if (name == "bm25") return Bm25Coder::build(db, require_release(release, name), false);
+  if (name == "bm25+terms") return Bm25Coder::build(db, require_release(release, name), true);
+  if (name == "majority") {
+    if (options.train.empty()) fail(ExitCode::bad_input, "coder majority: no training examples");
+    return std::make_unique<MajorityCoder>(options.train);
+  }
+  if (name.rfind(k_model_coder_prefix, 0) == 0) return make_model_coder(db, release, name, options);
+  fail(ExitCode::usage, "unknown coder '{}' (accepted: {})", name, k_coder_names);
+}
+
+ModelCoder::ModelCoder(std::unique_ptr<model::CodePredictor> predictor, std::string name)
+    : m_predictor(std::move(predictor)), m_name(std::move(name)) {}
+
+std::vector<RankedCode> ModelCoder::code(std::string_view text, std::size_t k) const {
+  return predict(text, k).ranked;
+}
+
+std::vector<std::vector<RankedCode>> ModelCoder::code_many(const std::vector<std::string>& texts,
+                                                           std::size_t k) const {
+  std::vector<std::vector<RankedCode>> answers;
+  for (auto& prediction : predict_many(texts, k)) answers.push_back(std::move(prediction.ranked));
+  return answers;
+}
+
+Prediction ModelCoder::predict(std::string_view text, std::size_t k) const {
+  return predict_many({std::string(text)}, k).front();
+}
+
+std::vector<Prediction> ModelCoder::predict_many(const std::vector<std::string>& texts, std::size_t k) const {
+  std::vector<Prediction> answers;
+  for (const model::Prediction& prediction : m_predictor->predict(texts)) {
+    Prediction answer;
+    for (const auto& code : prediction.ranked) {
+      if (answer.ranked.size() == std::max(k, prediction.codes.size())) break;
+      answer.ranked.push_back({code.code, code.score});
+    }
+    answer.n_predicted = std::min(prediction.codes.size(), answer.ranked.size());
+    answers.push_back(std::move(answer));
+  }
+  return answers;
+}
+
+}  // namespace medcode::eval

@@ -1,0 +1,62 @@
+// Tests of the one rule that turns an engine run into an exit code: provider failures before the budget.
+#include "medcode/llm/engine_outcome.h"
+
+#include <gtest/gtest.h>
+
+namespace medcode::llm {
+namespace {
+
+ModelProgress model(const std::string& name) {
+  ModelProgress progress;
+  progress.model = name;
+  return progress;
+}
+
+TEST(EngineOutcome, ACleanRunIsOk) {
+  EngineResult result;
+  result.models = {model("a"), model("b")};
+  EngineVerdict verdict = judge_engine_result(result);
+  EXPECT_EQ(verdict.code, ExitCode::ok);
+  EXPECT_TRUE(verdict.errors.empty());
+  EXPECT_TRUE(verdict.warnings.empty());
+}
+
+TEST(EngineOutcome, ItemsWithoutAValidAnswerAreAWarningOnly) {
+  EngineResult result;
+  result.models = {model("a")};
+  result.models[0].items_failed = 3;
+  result.models[0].last_error = "bad json";
+  EngineVerdict verdict = judge_engine_result(result, "entries");
+  EXPECT_EQ(verdict.code, ExitCode::ok);
+  ASSERT_EQ(verdict.warnings.size(), 1U);
+  EXPECT_NE(verdict.warnings[0].find("3 entries"), std::string::npos) << verdict.warnings[0];
+  EXPECT_NE(verdict.warnings[0].find("bad json"), std::string::npos);
+}
+
+TEST(EngineOutcome, AProviderFailureIsANetworkFailureEvenWhenTheBudgetRanOut) {
+  EngineResult result;
+  result.models = {model("a"), model("b")};
+  result.models[0].requests_failed = 2;
+  result.models[1].fatal_error = "b (openai gpt): 401 unauthorized";
+  result.budget_exhausted = true;
+  EngineVerdict verdict = judge_engine_result(result);
+  EXPECT_EQ(verdict.code, ExitCode::network);
+  ASSERT_EQ(verdict.errors.size(), 2U) << "the budget is not reported over a provider failure";
+  EXPECT_NE(verdict.errors[0].find("2 requests failed"), std::string::npos);
+  EXPECT_NE(verdict.errors[1].find("401 unauthorized; its work stopped"), std::string::npos);
+}
+
+TEST(EngineOutcome, ASpentBudgetIsAPolicyStopNamingWhatIsLeft) {
+  EngineResult result;
+  result.models = {model("a")};
+  result.budget_exhausted = true;
+  result.cost_usd = 1.5;
+  result.items_left = 40;
+  EngineVerdict verdict = judge_engine_result(result);
+  EXPECT_EQ(verdict.code, ExitCode::policy);
+  ASSERT_EQ(verdict.errors.size(), 1U);
+  EXPECT_NE(verdict.errors[0].find("$1.5000 spent, 40 items left"), std::string::npos) << verdict.errors[0];
+}
+
+}  // namespace
+}  // namespace medcode::llm
