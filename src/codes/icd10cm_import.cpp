@@ -17,6 +17,7 @@
 #include "medcode/codes/import.h"
 #include "medcode/codes/import_inputs.h"
 #include "medcode/codes/release_writer.h"
+#include "medcode/store/bulk_write.h"
 #include "medcode/store/database.h"
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
@@ -287,10 +288,12 @@ ImportSummary import_icd10cm(store::Database& db, const ImportOptions& options) 
   }
 
   auto parsed_at = std::chrono::steady_clock::now();
+  store::BulkWrite bulk(db);  // tens of megabytes written at once: synced once, at the end
   store::Transaction transaction(db);
   ReleaseWriter writer(db, System::icd10cm, summary.year, options.run_id, describe_sources(inputs.sources));
   std::size_t n_terms = write_release(writer, tabular, indexes, short_descriptions, options.progress);
   transaction.commit();
+  bulk.sync();
   auto written_at = std::chrono::steady_clock::now();
   spdlog::debug("import icd10cm: read and parsed in {:.3f} s, written in {:.3f} s",
                 std::chrono::duration<double>(parsed_at - started_at).count(),
