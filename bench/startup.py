@@ -3,8 +3,8 @@
 
 The store is made once by importing the FY2023 tabular. Each command then runs --runs times, the commands
 alternating so that machine noise hits all alike, next to `sqlite3 STORE 'select 1'` as the floor (a process
-that links SQLite and opens the same store). Prints the median wall time and peak RSS of each (the peak RSS of
-that very process, from wait4) and the ratio of the time to the floor's; --json writes the same as JSON.
+that links SQLite and opens the same store). Prints the median wall time and peak RSS of each (each run under
+/usr/bin/time, floor included) and the ratio of the time to the floor's; --json writes the same as JSON.
 
 usage: bench/startup.py [--medcode build/src/cli/medcode] [--data ../shared/data] [--runs 30]
 """
@@ -16,15 +16,20 @@ TARGET_RSS_MIB = 20.0
 
 
 def timed(command, env, cwd):
-    """Wall seconds and peak RSS (KiB) of one run of `command`, whose output is discarded."""
+    """Wall seconds and peak RSS (KiB) of one run of `command`, whose output is discarded.
+
+    The peak RSS comes from /usr/bin/time, a small C program: a child forked from this Python process would
+    report Python's resident set as its own peak, since the kernel keeps the larger of before and after exec.
+    """
+    report = os.path.join(cwd, "time.out")
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
-    _, status, usage = os.wait4(process.pid, 0)
+    result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report] + command, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env, cwd=cwd)
     elapsed = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        sys.exit(f"{' '.join(command)}: exit code {process.returncode}")
-    return elapsed, usage.ru_maxrss
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)}: exit code {result.returncode}")
+    with open(report) as lines:
+        return elapsed, int(lines.read().split()[-1])
 
 
 def prepare_store(medcode, tabular, work, env):
@@ -45,9 +50,9 @@ def main():
 
     medcode = os.path.abspath(args.medcode)
     tabular = os.path.join(os.path.abspath(args.data), "cms", "icd10cm", "2023", "icd10cm_tabular_2023.xml.gz")
-    for path in (medcode, tabular, args.sqlite3):
+    for path in (medcode, tabular, args.sqlite3, "/usr/bin/time"):
         if not path or not os.path.exists(path):
-            sys.exit(f"missing: {path} (the sqlite3 shell: apt-get install sqlite3)")
+            sys.exit(f"missing: {path} (the sqlite3 shell: apt-get install sqlite3; /usr/bin/time: apt-get install time)")
 
     work = tempfile.mkdtemp(prefix="medcode-startup-")
     # No config file or MEDCODE_* setting may change what is measured; the working directory has no medcode.yaml.
