@@ -4,7 +4,10 @@
 Each command runs --runs times into a fresh store, alternating so that machine noise hits both alike;
 the median wall time of each and their ratio are printed (and written as JSON with --json).
 
-usage: bench/import_icd10cm.py [--medcode BUILD/src/cli/medcode] [--data ../shared/data] [--runs 7]
+With --before OTHER_MEDCODE (a build of an earlier commit) that binary runs in the same rotation, so that a
+change is measured before and after on the same machine at the same time.
+
+usage: bench/import_icd10cm.py [--medcode BUILD/src/cli/medcode] [--before OTHER] [--data ../shared/data] [--runs 7]
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -22,6 +25,7 @@ def main():
     parser.add_argument("--medcode", default=os.path.join(ROOT, "build", "src", "cli", "medcode"))
     parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
     parser.add_argument("--anchor", default=None, help="anchor script (default: DATA/../bench/anchors/...)")
+    parser.add_argument("--before", default=None, help="an earlier medcode binary to time alongside")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -30,7 +34,7 @@ def main():
     anchor = args.anchor or os.path.join(data, "..", "bench", "anchors", "import_icd10cm_python.py")
     tabular = os.path.join(data, "cms", "icd10cm", "2023", "icd10cm_tabular_2023.xml.gz")
     index = os.path.join(data, "cms", "icd10cm", "2023", "icd10cm_index_2023.xml.gz")
-    for path in (args.medcode, anchor, tabular, index):
+    for path in (args.medcode, anchor, tabular, index) + ((args.before,) if args.before else ()):
         if not os.path.exists(path):
             sys.exit(f"missing: {path}")
 
@@ -43,6 +47,11 @@ def main():
                                        "--year", "2023", tabular],
         "python anchor tabular": lambda db: [sys.executable, anchor, tabular, db],
     }
+    if args.before:
+        cases["before tabular+index"] = lambda db: [args.before, "--quiet", "--db", db, "import", "icd10cm",
+                                                    "--year", "2023", tabular, index]
+        cases["before tabular"] = lambda db: [args.before, "--quiet", "--db", db, "import", "icd10cm",
+                                              "--year", "2023", tabular]
     times = {name: [] for name in cases}
     try:
         for run in range(args.runs):

@@ -17,6 +17,7 @@
 #include "medcode/codes/import.h"
 #include "medcode/codes/import_inputs.h"
 #include "medcode/codes/release_writer.h"
+#include "medcode/store/bulk_write.h"
 #include "medcode/store/database.h"
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
@@ -86,10 +87,19 @@ void add_input(Inputs& inputs, util::Input input, const fs::path& path, bool fro
 }
 
 Inputs read_inputs(const std::vector<fs::path>& paths) {
-  Inputs inputs;
+  // Plain and gzip files are read and decompressed side by side (the tabular and the index take about as
+  // long), then recognised in the order given.
+  std::vector<std::future<util::Input>> reads;
   for (const fs::path& path : paths) {
     if (!util::is_zip_path(path)) {
-      add_input(inputs, util::read_input(path), path, false);
+      reads.push_back(std::async(std::launch::async, [&path] { return util::read_input(path); }));
+    }
+  }
+  Inputs inputs;
+  auto next_read = reads.begin();
+  for (const fs::path& path : paths) {
+    if (!util::is_zip_path(path)) {
+      add_input(inputs, (next_read++)->get(), path, false);
       continue;
     }
     for (const std::string& member : util::zip_members(path)) {
@@ -168,45 +178,60 @@ Tabular tabular_from_order(const OrderFile& order) {
   return tabular;
 }
 
-// Index files are parsed on another thread while the codes are written; `indexes` yields them when ready.
-std::size_t write_release(ReleaseWriter& writer, const Tabular& tabular, std::vector<std::future<Index>>& indexes,
+// Index files are parsed on another thread while the tabular is parsed; `indexes` yields them when ready.
+// Notes and index terms are written before the codes, so that each code's row is written once, with the
+// searchable terms they give it. The tabular and the indexes are spent: their text moves into the rows.
+std::size_t write_release(ReleaseWriter& writer, Tabular& tabular, std::vector<std::future<Index>>& indexes,
                           const std::unordered_map<std::string, std::string>& short_descriptions,
                           const util::ProgressCallback& progress) {
   for (const auto& group : tabular.groups) writer.add_group(group);
-  std::uint64_t done = 0;
-  for (const auto& code : tabular.codes) {
-    CodeRow row;
-    row.code = code.code;
-    row.parent = code.parent;
-    if (!code.chapter.empty()) row.chapter = code.chapter;
-    if (!code.section.empty()) row.section = code.section;
-    row.description = code.description;
-    if (auto it = short_descriptions.find(code.code); it != short_descriptions.end()) row.short_description = it->second;
-    row.billable = code.billable;
-    row.placeholder = code.placeholder;
-    row.seventh_char = code.seventh_char;
-    row.seventh_meaning = code.seventh_meaning;
-    writer.add_code(row);
-    if (++done % 8192 == 0) util::report(progress, "write codes", done, tabular.codes.size());
-  }
-  util::report(progress, "write codes", done, tabular.codes.size());
   for (const auto& note : tabular.notes) writer.add_note(note.owner, note.kind, note.seq, note.text);
   for (const auto& seventh : tabular.seventh_characters) {
     writer.add_seventh_character(seventh.owner, seventh.character, seventh.meaning);
   }
   std::size_t n_terms = 0;
   for (auto& pending : indexes) {
-    const Index index = pending.get();
+    Index index = pending.get();
     n_terms += index.terms.size();
     std::vector<std::int64_t> ids(index.terms.size());
+    IndexTermRow row;
     for (std::size_t i = 0; i < index.terms.size(); ++i) {
-      const IndexTerm& term = index.terms[i];
-      IndexTermRow row{term.parent >= 0 ? std::optional<std::int64_t>(ids[static_cast<std::size_t>(term.parent)]) : std::nullopt,
-                       term.level, term.title, term.path, term.code, term.code_incomplete,
-                       term.manifestation_code, term.see, term.see_also};
+      IndexTerm& term = index.terms[i];
+      row.parent_id = term.parent >= 0 ? std::optional(ids[static_cast<std::size_t>(term.parent)]) : std::nullopt;
+      row.level = term.level;
+      row.title = std::move(term.title);
+      row.path = std::move(term.path);
+      row.code = std::move(term.code);
+      row.code_incomplete = term.code_incomplete;
+      row.manifestation_code = std::move(term.manifestation_code);
+      row.see = std::move(term.see);
+      row.see_also = std::move(term.see_also);
       ids[i] = writer.add_index_term(row);
     }
   }
+  std::uint64_t done = 0;
+  CodeRow row;
+  for (auto& code : tabular.codes) {
+    if (auto it = short_descriptions.find(code.code); it != short_descriptions.end()) {
+      row.short_description = it->second;
+    } else {
+      row.short_description.reset();
+    }
+    row.code = std::move(code.code);
+    row.parent = std::move(code.parent);
+    row.chapter.reset();
+    if (!code.chapter.empty()) row.chapter = std::move(code.chapter);
+    row.section.reset();
+    if (!code.section.empty()) row.section = std::move(code.section);
+    row.description = std::move(code.description);
+    row.billable = code.billable;
+    row.placeholder = code.placeholder;
+    row.seventh_char = std::move(code.seventh_char);
+    row.seventh_meaning = std::move(code.seventh_meaning);
+    writer.add_code(row);
+    if (++done % 8192 == 0) util::report(progress, "write codes", done, tabular.codes.size());
+  }
+  util::report(progress, "write codes", done, tabular.codes.size());
   util::report(progress, "build search index", 0, 0);
   writer.finish();
   return n_terms;
@@ -263,10 +288,12 @@ ImportSummary import_icd10cm(store::Database& db, const ImportOptions& options) 
   }
 
   auto parsed_at = std::chrono::steady_clock::now();
+  store::BulkWrite bulk(db);  // tens of megabytes written at once: synced once, at the end
   store::Transaction transaction(db);
   ReleaseWriter writer(db, System::icd10cm, summary.year, options.run_id, describe_sources(inputs.sources));
   std::size_t n_terms = write_release(writer, tabular, indexes, short_descriptions, options.progress);
   transaction.commit();
+  bulk.sync();
   auto written_at = std::chrono::steady_clock::now();
   spdlog::debug("import icd10cm: read and parsed in {:.3f} s, written in {:.3f} s",
                 std::chrono::duration<double>(parsed_at - started_at).count(),

@@ -90,7 +90,11 @@ std::string dotted(const std::string& compact) {
 
 class TabularReader {
  public:
-  TabularReader(std::string_view source, std::string_view buffer) : m_source(source), m_buffer(buffer) {}
+  TabularReader(std::string_view source, std::string_view buffer, std::size_t n_codes, std::size_t n_notes)
+      : m_source(source), m_buffer(buffer) {
+    m_tabular.codes.reserve(n_codes);
+    m_tabular.notes.reserve(n_notes);
+  }
 
   Tabular read(pugi::xml_node root) {
     if (auto version = root.child("version")) {
@@ -227,9 +231,14 @@ class TabularReader {
 }  // namespace
 
 Tabular parse_icd10cm_tabular(std::string& xml, std::string_view source) {
+  // Vectors sized once: growing them a doubling at a time moves every code again and touches fresh memory
+  // each time, which costs more than the parse. Room for three codes a diag covers the 7th-character
+  // expansion (FY2023: 45,625 diags, 96,745 codes); memory reserved but never used is never touched.
+  std::size_t n_diags = count_occurrences(xml, "<diag>");
+  std::size_t n_notes = count_occurrences(xml, "<note>");
   pugi::xml_document document;
   pugi::xml_node root = load_xml_root(document, xml, source, "ICD10CM.tabular", "an ICD-10-CM tabular file");
-  return TabularReader(source, xml).read(root);
+  return TabularReader(source, xml, n_diags * 3, n_notes).read(root);
 }
 
 }  // namespace medcode::codes

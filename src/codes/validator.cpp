@@ -10,6 +10,40 @@ Validator::Validator(store::Database& db, std::optional<System> system, std::opt
   if (m_system) m_catalogs[*m_system] = std::make_unique<Catalog>(db, find_release(db, *m_system, m_year));
 }
 
+namespace {
+
+// Each lookup on its own would begin and end a read transaction, which takes the WAL's file locks and checks
+// the files: more work than the lookup itself. A snapshot kept this long is never much behind the store.
+constexpr int k_codes_per_read_transaction = 4096;
+constexpr auto k_read_transaction_age = std::chrono::milliseconds(100);
+
+}  // namespace
+
+Validator::~Validator() { end_read_transaction(); }
+
+void Validator::hold_read_transaction() {
+  auto now = std::chrono::steady_clock::now();
+  if (m_in_read_transaction) {
+    if (++m_n_codes_in_transaction < k_codes_per_read_transaction &&
+        now - m_transaction_began < k_read_transaction_age) {
+      return;
+    }
+    end_read_transaction();
+  }
+  if (!sqlite3_get_autocommit(m_db.handle())) return;  // the caller's transaction covers the lookups
+  m_db.exec("BEGIN");
+  m_in_read_transaction = true;
+  m_n_codes_in_transaction = 0;
+  m_transaction_began = now;
+}
+
+void Validator::end_read_transaction() {
+  if (!m_in_read_transaction) return;
+  m_in_read_transaction = false;
+  // Nothing was written: ending it cannot lose anything, and a destructor must not throw.
+  sqlite3_exec(m_db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
 Catalog* Validator::catalog_for(System system) {
   auto it = m_catalogs.find(system);
   if (it == m_catalogs.end()) {
@@ -22,6 +56,7 @@ Catalog* Validator::catalog_for(System system) {
 }
 
 CodeValidation Validator::validate(std::string_view input) {
+  hold_read_transaction();
   CodeValidation result;
   result.input = std::string(input);
   result.system = choose_system(input, m_system, m_imported);

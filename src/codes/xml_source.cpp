@@ -12,6 +12,14 @@ std::size_t line_at(std::string_view buffer, std::ptrdiff_t offset) {
   return 1 + static_cast<std::size_t>(std::count(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
 }
 
+std::size_t count_occurrences(std::string_view buffer, std::string_view needle) {
+  std::size_t n = 0;
+  for (std::size_t at = buffer.find(needle); at != std::string_view::npos; at = buffer.find(needle, at + needle.size())) {
+    ++n;
+  }
+  return n;
+}
+
 pugi::xml_node load_xml_root(pugi::xml_document& document, std::string& xml, std::string_view source,
                              const char* root_name, std::string_view what) {
   pugi::xml_parse_result result =

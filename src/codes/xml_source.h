@@ -12,6 +12,9 @@ namespace medcode::codes {
 // 1-based line of a byte offset in `buffer` (offsets pugixml reports; negative ones count as 0).
 std::size_t line_at(std::string_view buffer, std::ptrdiff_t offset);
 
+// How many times `needle` occurs in `buffer`: a cheap count of elements before parsing, to size vectors once.
+std::size_t count_occurrences(std::string_view buffer, std::string_view needle);
+
 // Parses `xml` in place into `document` and returns its root element named `root_name`. Malformed XML is
 // Error(bad_input) with the file and line; another root is Error(bad_input) saying the file is not `what`.
 pugi::xml_node load_xml_root(pugi::xml_document& document, std::string& xml, std::string_view source,

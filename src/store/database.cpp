@@ -21,13 +21,22 @@ constexpr int k_application_id = 0x4D444344;
   fail(code, "store: {}: {}", what, message);
 }
 
-bool has_sqlite_header(const fs::path& path) {
+// What the first bytes of a store file say (https://www.sqlite.org/fileformat2.html#the_database_header).
+struct FileHeader {
+  bool sqlite = false;  // the magic string "SQLite format 3"
+  bool wal = false;     // read and write versions 2: the file is in WAL mode (kept across connections)
+};
+
+FileHeader read_file_header(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  std::array<char, 16> header{};
+  std::array<char, 20> header{};
   in.read(header.data(), header.size());
   static constexpr char k_magic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f',
                                        'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
-  return in.gcount() == 16 && std::equal(header.begin(), header.end(), k_magic);
+  FileHeader result;
+  result.sqlite = in.gcount() >= 16 && std::equal(k_magic, k_magic + 16, header.begin());
+  result.wal = result.sqlite && in.gcount() == 20 && header[18] == 2 && header[19] == 2;
+  return result;
 }
 
 std::int64_t pragma_int(Database& db, std::string_view pragma) {
@@ -36,9 +45,7 @@ std::int64_t pragma_int(Database& db, std::string_view pragma) {
 }
 
 // Refuses, before writing anything, a database that is not ours or is newer than this build.
-void check_identity(Database& db, const fs::path& path) {
-  std::int64_t application_id = pragma_int(db, "application_id");
-  std::int64_t version = pragma_int(db, "user_version");
+void check_identity(Database& db, const fs::path& path, std::int64_t application_id, std::int64_t version) {
   if (application_id != 0 && application_id != k_application_id) {
     fail(ExitCode::integrity, "{}: a SQLite database of another application, not a medcode store",
          path.string());
@@ -69,11 +76,11 @@ void configure_library() {
   });
 }
 
+// Settings of the connection (none is kept in the file); 64 MiB page cache.
 void configure(Database& db) {
-  db.exec("PRAGMA foreign_keys = ON");
-  db.exec("PRAGMA synchronous = NORMAL");
-  db.exec("PRAGMA temp_store = MEMORY");
-  db.exec("PRAGMA cache_size = -65536");  // 64 MiB page cache
+  db.exec(
+      "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;"
+      " PRAGMA cache_size = -65536");
 }
 
 }  // namespace
@@ -178,8 +185,10 @@ Database Database::open(const fs::path& path, OpenMode mode) {
   }
   if (exists && fs::is_directory(path))
     fail(ExitCode::usage, "{}: is a directory, not a store file", path.string());
-  if (exists && fs::file_size(path) > 0 && !has_sqlite_header(path)) {
-    fail(ExitCode::integrity, "{}: not a SQLite database; refusing to touch it", path.string());
+  FileHeader header;
+  if (exists && fs::file_size(path) > 0) {
+    header = read_file_header(path);
+    if (!header.sqlite) fail(ExitCode::integrity, "{}: not a SQLite database; refusing to touch it", path.string());
   }
   if (path.has_parent_path() && !fs::exists(path.parent_path())) {
     fail(ExitCode::usage, "{}: directory {} does not exist", path.string(), path.parent_path().string());
@@ -193,10 +202,17 @@ Database Database::open(const fs::path& path, OpenMode mode) {
   sqlite3_busy_timeout(raw, 10000);
   sqlite3_extended_result_codes(raw, 0);
   Database db(std::move(handle), path);
-  check_identity(db, path);
-  db.exec("PRAGMA journal_mode = WAL");
+  // Every command opens the store, and nearly always it is ours, up to date and in WAL mode (which the file
+  // keeps): then two reads of the header page are all it costs. Anything else takes the full path.
+  std::int64_t version = pragma_int(db, "user_version");
+  std::int64_t application_id = pragma_int(db, "application_id");
+  bool up_to_date = application_id == k_application_id && version == latest_schema_version() && header.wal;
+  if (!up_to_date) {
+    check_identity(db, path, application_id, version);
+    db.exec("PRAGMA journal_mode = WAL");
+  }
   configure(db);
-  migrate(db);
+  if (!up_to_date) migrate(db);
   return db;
 }
 

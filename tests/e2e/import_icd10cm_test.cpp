@@ -1,8 +1,10 @@
 // End-to-end tests of `medcode import icd10cm` on the real FY2023 files and on bad input.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "medcode/store/database.h"
 #include "medcode/util/files.h"
@@ -128,6 +130,23 @@ TEST_F(ImportIcd10cmBadInput, NoFetchedFilesAndNoPathsExitsThreeSayingWhatToRun)
   EXPECT_EQ(result.exit_code, 3);
   EXPECT_NE(result.err.find("medcode fetch icd10cm --year 2025"), std::string::npos) << result.err;
   expect_store_unchanged();
+}
+
+// The import writes without syncing until its end (store::BulkWrite): a process killed at any point must still
+// leave a consistent store, either as it was or, had the import already committed, with the whole release.
+TEST_F(ImportIcd10cmBadInput, KilledPartWayLeavesTheStoreAsItWasOrWithTheWholeRelease) {
+  std::string index = shared_data("cms/icd10cm/2023/icd10cm_index_2023.xml.gz").string();
+  for (int delay_ms : {150, 500, 900}) {
+    testing::BackgroundMedcode import({"--db", db().string(), "import", "icd10cm", tabular_2023(), index});
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    import.kill_now();
+    EXPECT_EQ(query_text(db(), "PRAGMA integrity_check"), "ok") << "killed after " << delay_ms << " ms";
+    if (code_tables_digest(db()) != m_before) {
+      EXPECT_EQ(query_int(db(), "SELECT n_billable FROM releases WHERE year = 2023"), 73639);
+      EXPECT_GT(query_int(db(), "SELECT count(*) FROM code_search WHERE code_search MATCH 'concussion'"), 10);
+      return;  // the import finished before the kill; later delays would find the same
+    }
+  }
 }
 
 TEST_F(ImportIcd10cmBadInput, TheFailedRunIsRecordedWithItsExitCode) {

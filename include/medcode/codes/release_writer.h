@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,11 +45,14 @@ struct IndexTermRow {
   std::optional<std::string> see_also;
 };
 
+class DistinctWords;
+
 class ReleaseWriter {
  public:
   // Replaces any existing release of (system, year): call inside an open store::Transaction.
   ReleaseWriter(store::Database& db, System system, int year, std::optional<std::int64_t> run_id,
                 const nlohmann::json& sources);
+  ~ReleaseWriter();
 
   std::int64_t release_id() const { return m_release_id; }
 
@@ -58,7 +63,9 @@ class ReleaseWriter {
   std::int64_t add_index_term(const IndexTermRow& term);
 
   // Fills the full-text index and the release's counts. A code's searchable terms are its short
-  // description, inclusion terms and the index paths that lead to it, each word once.
+  // description, inclusion terms and the index paths that lead to it, each word once. Rows may come in any
+  // order, but a code added after its notes and index terms is written once, with its terms; one added
+  // before them is updated here.
   void finish();
 
   std::int64_t n_codes() const { return m_n_codes; }
@@ -66,6 +73,7 @@ class ReleaseWriter {
 
  private:
   store::Database& m_db;
+  std::unique_ptr<DistinctWords> m_distinct_words;
   std::int64_t m_release_id = 0;
   std::int64_t m_group_seq = 0;
   std::int64_t m_n_codes = 0;
@@ -75,12 +83,20 @@ class ReleaseWriter {
   store::Statement m_insert_note;
   store::Statement m_insert_seventh;
   store::Statement m_insert_term;
-  struct SearchEntry {
-    std::int64_t id = 0;
-    std::string description;
-    std::string terms;  // words, space separated, repeats allowed (removed in finish)
+  void add_search_terms(std::string_view code, std::string_view text);
+
+  // Looked up by std::string_view without making a std::string of it.
+  struct CodeHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view code) const { return std::hash<std::string_view>{}(code); }
   };
-  std::unordered_map<std::string, SearchEntry> m_search;  // by code
+  struct SearchTerms {
+    std::string text;      // words, space separated, repeats allowed (removed when written)
+    bool pending = false;  // text was added since the code's row was written (or the row is not written yet)
+  };
+  std::unordered_map<std::string, SearchTerms, CodeHash, std::equal_to<>> m_search_terms;  // by code
+  std::int64_t m_first_code_id = 0;  // the rowids of this release's codes, for the full-text index
+  std::int64_t m_last_code_id = 0;
 };
 
 // Deletes a release and everything that belongs to it (inside the caller's transaction).

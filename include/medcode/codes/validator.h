@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -29,18 +30,28 @@ struct CodeValidation {
   std::string reason;   // for people: "bad format: ...", "not in ICD-10-CM 2023", "not billable: ..."
 };
 
-// Checks codes one at a time with one prepared lookup per release, reused for every code (thousands per
-// second and more).
+// Checks codes one at a time with one prepared lookup per release, reused for every code (tens of thousands
+// per second). The lookups of consecutive codes share one read transaction of the store, renewed every few
+// thousand codes or a tenth of a second; inside a transaction of the caller's, they use that one.
 class Validator {
  public:
   // `system` fixes the system of every code (its release must exist: Error(bad_input) otherwise); without
   // it each code's system is chosen by choose_system. `year` picks the release, else the newest.
   Validator(store::Database& db, std::optional<System> system, std::optional<int> year);
+  ~Validator();  // ends the read transaction it holds
+  Validator(const Validator&) = delete;
+  Validator& operator=(const Validator&) = delete;
 
   CodeValidation validate(std::string_view input);
 
  private:
   Catalog* catalog_for(System system);  // nullptr when the store has no such release
+  void hold_read_transaction();
+  void end_read_transaction();
+
+  bool m_in_read_transaction = false;
+  int m_n_codes_in_transaction = 0;
+  std::chrono::steady_clock::time_point m_transaction_began;
 
   store::Database& m_db;
   std::optional<System> m_system;
