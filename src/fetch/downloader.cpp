@@ -2,7 +2,6 @@
 // downloader.h. libcurl only: no store, no manifest.
 #include "medcode/fetch/downloader.h"
 
-#include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include <thread>
 
 #include "medcode/util/error.h"
+#include "medcode/util/libcurl.h"
 #include "medcode/util/text.h"
 #include "medcode/version.h"
 
@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct CurlDeleter {
-  void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
+  void operator()(CURL* handle) const { util::libcurl::easy_cleanup(handle); }
 };
 using CurlHandle = std::unique_ptr<CURL, CurlDeleter>;
 
@@ -34,11 +34,6 @@ struct FileCloser {
   void operator()(std::FILE* file) const { std::fclose(file); }
 };
 using FileHandle = std::unique_ptr<std::FILE, FileCloser>;
-
-void init_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 // One request, and what libcurl's callbacks learnt about it.
 struct Attempt {
@@ -89,7 +84,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
 bool start_body(Attempt& attempt) {
   attempt.body_started = true;
   long status = 0;
-  curl_easy_getinfo(attempt.curl, CURLINFO_RESPONSE_CODE, &status);
+  util::libcurl::easy_getinfo(attempt.curl, CURLINFO_RESPONSE_CODE, &status);
   const char* mode = "ab";
   if (status == 206) {
     if (attempt.content_range_start != attempt.offset) {
@@ -134,30 +129,30 @@ int on_progress(void* user, curl_off_t total, curl_off_t done, curl_off_t, curl_
 void configure(CURL* curl, const std::string& url, Attempt& attempt, const std::string& range,
                char* error_buffer) {
   const DownloadOptions& options = *attempt.options;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, options.max_redirects);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options.connect_timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, options.stall_bytes_per_second);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.stall_timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  util::libcurl::easy_setopt(curl, CURLOPT_URL, url.c_str());
+  util::libcurl::easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  util::libcurl::easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  util::libcurl::easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+  util::libcurl::easy_setopt(curl, CURLOPT_MAXREDIRS, options.max_redirects);
+  util::libcurl::easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  util::libcurl::easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  util::libcurl::easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options.connect_timeout.count()));
+  util::libcurl::easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, options.stall_bytes_per_second);
+  util::libcurl::easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.stall_timeout.count()));
+  util::libcurl::easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   std::string agent = options.user_agent.empty() ? std::string("medcode/") + k_version : options.user_agent;
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, agent.c_str());  // libcurl copies option strings
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &attempt);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &attempt);
-  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &attempt);
-  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  util::libcurl::easy_setopt(curl, CURLOPT_USERAGENT, agent.c_str());  // libcurl copies option strings
+  util::libcurl::easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  util::libcurl::easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+  util::libcurl::easy_setopt(curl, CURLOPT_HEADERDATA, &attempt);
+  util::libcurl::easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+  util::libcurl::easy_setopt(curl, CURLOPT_WRITEDATA, &attempt);
+  util::libcurl::easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+  util::libcurl::easy_setopt(curl, CURLOPT_XFERINFODATA, &attempt);
+  util::libcurl::easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   // CURLOPT_RANGE, not RESUME_FROM: a server that ignores the range answers 200 and the file restarts,
   // where RESUME_FROM would fail the transfer.
-  if (!range.empty()) curl_easy_setopt(curl, CURLOPT_RANGE, range.c_str());
+  if (!range.empty()) util::libcurl::easy_setopt(curl, CURLOPT_RANGE, range.c_str());
 }
 
 struct Outcome {
@@ -174,8 +169,7 @@ struct Outcome {
 
 Outcome perform(const std::string& url, const fs::path& part, const DownloadOptions& options,
                 const std::string& label) {
-  init_curl_once();
-  CurlHandle curl(curl_easy_init());
+  CurlHandle curl(util::libcurl::easy_init());
   if (!curl) fail(ExitCode::internal, "cannot initialise libcurl");
   Attempt attempt;
   attempt.curl = curl.get();
@@ -188,12 +182,12 @@ Outcome perform(const std::string& url, const fs::path& part, const DownloadOpti
   char error_buffer[CURL_ERROR_SIZE] = {};
   configure(curl.get(), url, attempt, range, error_buffer);
   Outcome outcome;
-  outcome.code = curl_easy_perform(curl.get());
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &outcome.status);
+  outcome.code = util::libcurl::easy_perform(curl.get());
+  util::libcurl::easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &outcome.status);
   char* effective = nullptr;
-  curl_easy_getinfo(curl.get(), CURLINFO_EFFECTIVE_URL, &effective);
+  util::libcurl::easy_getinfo(curl.get(), CURLINFO_EFFECTIVE_URL, &effective);
   if (effective) outcome.effective_url = effective;
-  outcome.error = error_buffer[0] ? error_buffer : curl_easy_strerror(outcome.code);
+  outcome.error = error_buffer[0] ? error_buffer : util::libcurl::easy_strerror(outcome.code);
   if (outcome.status == 200 && !attempt.body_started && outcome.code == CURLE_OK) {
     attempt.file.reset(std::fopen(part.c_str(), "wb"));  // an empty file: nothing was written to truncate it
     if (!attempt.file) attempt.write_failed = true;

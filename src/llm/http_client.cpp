@@ -2,13 +2,13 @@
 // from the engine's thread; finished easy handles go back to a pool so their connections are reused.
 #include "medcode/llm/http_client.h"
 
-#include <curl/curl.h>
 
 #include <algorithm>
 #include <cctype>
 #include <map>
 #include <mutex>
 
+#include "medcode/util/libcurl.h"
 #include "medcode/version.h"
 
 namespace medcode::llm {
@@ -23,13 +23,13 @@ std::string HttpResponse::header(std::string_view lower_case_name) const {
 namespace {
 
 struct EasyDeleter {
-  void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
+  void operator()(CURL* easy) const { util::libcurl::easy_cleanup(easy); }
 };
 struct MultiDeleter {
-  void operator()(CURLM* multi) const { curl_multi_cleanup(multi); }
+  void operator()(CURLM* multi) const { util::libcurl::multi_cleanup(multi); }
 };
 struct ListDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+  void operator()(curl_slist* list) const { util::libcurl::slist_free_all(list); }
 };
 using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
 using HeaderList = std::unique_ptr<curl_slist, ListDeleter>;
@@ -69,22 +69,16 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
   return size * count;
 }
 
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 class CurlTransport : public Transport {
  public:
   CurlTransport() {
-    global_init();
-    m_multi.reset(curl_multi_init());
-    curl_multi_setopt(m_multi.get(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(m_multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    m_multi.reset(util::libcurl::multi_init());
+    util::libcurl::multi_setopt(m_multi.get(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    util::libcurl::multi_setopt(m_multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
   }
 
   ~CurlTransport() override {
-    for (auto& [easy, transfer] : m_transfers) curl_multi_remove_handle(m_multi.get(), easy);
+    for (auto& [easy, transfer] : m_transfers) util::libcurl::multi_remove_handle(m_multi.get(), easy);
   }
 
   RequestId submit(HttpRequest request) override {
@@ -93,36 +87,36 @@ class CurlTransport : public Transport {
     transfer->easy = take_handle();
     transfer->body = std::move(request.body);
     transfer->started = std::chrono::steady_clock::now();
-    curl_slist* list = curl_slist_append(nullptr, "Expect:");
+    curl_slist* list = util::libcurl::slist_append(nullptr, "Expect:");
     for (const auto& [name, value] : request.headers)
-      list = curl_slist_append(list, (name + ": " + value).c_str());
+      list = util::libcurl::slist_append(list, (name + ": " + value).c_str());
     transfer->headers.reset(list);
     CURL* easy = transfer->easy.get();
-    curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
+    util::libcurl::easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+    util::libcurl::easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
                      request.method == "POST" ? nullptr : request.method.c_str());
     if (request.method == "POST") {
-      curl_easy_setopt(easy, CURLOPT_POST, 1L);
-      curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer->body.data());
-      curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer->body.size()));
+      util::libcurl::easy_setopt(easy, CURLOPT_POST, 1L);
+      util::libcurl::easy_setopt(easy, CURLOPT_POSTFIELDS, transfer->body.data());
+      util::libcurl::easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer->body.size()));
     } else {
-      curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+      util::libcurl::easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     }
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+    util::libcurl::easy_setopt(easy, CURLOPT_HTTPHEADER, list);
+    util::libcurl::easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+    util::libcurl::easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      std::min(30000L, static_cast<long>(request.timeout.count())));
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, (std::string("medcode/") + k_version).c_str());
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_multi_add_handle(m_multi.get(), easy);
+    util::libcurl::easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    util::libcurl::easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    util::libcurl::easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+    util::libcurl::easy_setopt(easy, CURLOPT_USERAGENT, (std::string("medcode/") + k_version).c_str());
+    util::libcurl::easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    util::libcurl::easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
+    util::libcurl::easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    util::libcurl::easy_setopt(easy, CURLOPT_HEADERDATA, transfer.get());
+    util::libcurl::easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
+    util::libcurl::easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    util::libcurl::multi_add_handle(m_multi.get(), easy);
     RequestId id = transfer->id;
     m_transfers.emplace(easy, std::move(transfer));
     return id;
@@ -130,11 +124,11 @@ class CurlTransport : public Transport {
 
   std::vector<Completion> poll(std::chrono::milliseconds max_wait) override {
     int running = 0;
-    curl_multi_perform(m_multi.get(), &running);
+    util::libcurl::multi_perform(m_multi.get(), &running);
     std::vector<Completion> done = collect();
     if (done.empty() && max_wait.count() > 0) {
-      curl_multi_poll(m_multi.get(), nullptr, 0, static_cast<int>(max_wait.count()), nullptr);
-      curl_multi_perform(m_multi.get(), &running);
+      util::libcurl::multi_poll(m_multi.get(), nullptr, 0, static_cast<int>(max_wait.count()), nullptr);
+      util::libcurl::multi_perform(m_multi.get(), &running);
       done = collect();
     }
     return done;
@@ -144,17 +138,17 @@ class CurlTransport : public Transport {
 
  private:
   EasyHandle take_handle() {
-    if (m_idle.empty()) return EasyHandle(curl_easy_init());
+    if (m_idle.empty()) return EasyHandle(util::libcurl::easy_init());
     EasyHandle easy = std::move(m_idle.back());
     m_idle.pop_back();
-    curl_easy_reset(easy.get());  // keeps the connection cache, the point of reusing the handle
+    util::libcurl::easy_reset(easy.get());  // keeps the connection cache, the point of reusing the handle
     return easy;
   }
 
   std::vector<Completion> collect() {
     std::vector<Completion> done;
     int left = 0;
-    while (CURLMsg* message = curl_multi_info_read(m_multi.get(), &left)) {
+    while (CURLMsg* message = util::libcurl::multi_info_read(m_multi.get(), &left)) {
       if (message->msg != CURLMSG_DONE) continue;
       CURL* easy = message->easy_handle;
       CURLcode result = message->data.result;
@@ -162,18 +156,18 @@ class CurlTransport : public Transport {
       if (it == m_transfers.end()) continue;
       std::unique_ptr<Transfer> transfer = std::move(it->second);
       m_transfers.erase(it);
-      curl_multi_remove_handle(m_multi.get(), easy);
+      util::libcurl::multi_remove_handle(m_multi.get(), easy);
       HttpResponse& response = transfer->response;
       response.seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - transfer->started).count();
       if (result == CURLE_OK) {
         long status = 0;
-        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        util::libcurl::easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
         response.status = static_cast<int>(status);
       } else {
         response.status = 0;
         response.timed_out = result == CURLE_OPERATION_TIMEDOUT;
-        response.transport_error = transfer->error[0] != '\0' ? transfer->error : curl_easy_strerror(result);
+        response.transport_error = transfer->error[0] != '\0' ? transfer->error : util::libcurl::easy_strerror(result);
       }
       done.push_back({transfer->id, std::move(response)});
       m_idle.push_back(std::move(transfer->easy));

@@ -30,10 +30,10 @@ std::string command_output(const std::string& command) {
   return out;
 }
 
-TEST(ModelPlugin, TheBinaryLinksNeitherLibTorchNorWhatItBrings) {
+TEST(ModelPlugin, TheBinaryLinksNeitherLibTorchNorLibcurlNorWhatTheyBring) {
   std::string libraries = command_output(std::string("ldd ") + MEDCODE_BINARY);
   ASSERT_NE(libraries.find("libsqlite3"), std::string::npos) << libraries;  // ldd did run
-  for (const char* heavy : {"libtorch", "libc10", "opencv", "dnnl", "protobuf", "libgomp", "sentencepiece"})
+  for (const char* heavy : {"libtorch", "libc10", "opencv", "dnnl", "protobuf", "libgomp", "sentencepiece", "libcurl", "gnutls"})
     EXPECT_EQ(libraries.find(heavy), std::string::npos) << heavy << " in\n" << libraries;
 }
 

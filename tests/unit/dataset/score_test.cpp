@@ -45,7 +45,7 @@ TEST(ScoreAnswer, SiblingsScoreAboveCategoryAboveBlockAboveNothing) {
 }
 
 TEST(Bm25Terms, LowerCasesDropsStopWordsAndFoldsPlurals) {
-  EXPECT_EQ(bm25_terms("Fractures of the Neck and INJURIES, with diabetes"),
+  EXPECT_EQ(eval::bm25_terms("Fractures of the Neck and INJURIES, with diabetes"),
             (std::vector<std::string>{"fracture", "neck", "injury", "diabetes"}));
 }
 
