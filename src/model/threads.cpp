@@ -193,15 +193,18 @@ int usable_threads(int affinity_cpus, std::optional<double> quota_cpus) {
 
 AvailableCpus available_cpus() { return {affinity_cpus(), cgroup_quota()}; }
 
+int default_intra_op_threads(int usable, bool passive_waiting) { return passive_waiting ? std::max(1, usable) : 1; }
+
 ThreadCounts configure_threads(int requested) {
   if (requested < 0)
     fail(ExitCode::usage, "--threads must be 0 (as many as the cores available) or more, not {}", requested);
   ThreadCounts counts;
   counts.available = available_cpus();
-  counts.intra_op = requested > 0 ? requested : counts.available.usable();
+  counts.passive_waiting = passive_waiting();
+  counts.intra_op =
+      requested > 0 ? requested : default_intra_op_threads(counts.available.usable(), counts.passive_waiting);
   // medcode runs no inter-op tasks (no torch::jit::fork): one thread keeps the unused pool small.
   counts.inter_op = 1;
-  counts.passive_waiting = passive_waiting();
   torch::set_num_threads(counts.intra_op);
   set_blas_threads(counts.intra_op);
   set_inter_op_threads(counts.inter_op);

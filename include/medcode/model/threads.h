@@ -57,6 +57,11 @@ inline bool prefer_passive_waiting() {
   return value == "PASSIVE";
 }
 
+// The intra-op threads of `--threads 0`: every usable core when idle OpenMP workers sleep; one otherwise, since
+// workers that spin while they wait made two threads up to 13 times slower than one on a busy 2-core machine
+// (and one thread runs no OpenMP workers at all).
+int default_intra_op_threads(int usable, bool passive_waiting);
+
 struct ThreadCounts {
   int intra_op = 1;           // LibTorch's OpenMP pool and the BLAS's threads
   int inter_op = 1;           // LibTorch's inter-op pool
@@ -64,8 +69,8 @@ struct ThreadCounts {
   bool passive_waiting = false;  // libgomp read OMP_WAIT_POLICY=PASSIVE
 };
 
-// Sets the threads for `--threads requested`: 0 means available_cpus().usable(); a negative count is a
-// usage error. Sets LibTorch's intra-op threads (OpenMP), the BLAS's (OpenBLAS keeps its own pool, which
+// Sets the threads for `--threads requested`: 0 means default_intra_op_threads(available_cpus().usable(),
+// whether idle OpenMP workers sleep); a negative count is a usage error. Sets LibTorch's intra-op threads (OpenMP), the BLAS's (OpenBLAS keeps its own pool, which
 // LibTorch leaves at one per core), and once per process the inter-op threads. Logs the counts at debug.
 ThreadCounts configure_threads(int requested);
 

@@ -58,10 +58,16 @@ TEST(Threads, UsableThreadsAreTheAffinityCappedByTheQuotaRoundedDown) {
   EXPECT_EQ(usable_threads(0, std::nullopt), 1);
 }
 
-TEST(Threads, ZeroRequestsTheCoresAvailableAndACountIsTakenAsGiven) {
+TEST(Threads, TheDefaultIsEveryUsableCoreOnlyWhenIdleWorkersSleep) {
+  EXPECT_EQ(default_intra_op_threads(4, true), 4);
+  EXPECT_EQ(default_intra_op_threads(4, false), 1);
+  EXPECT_EQ(default_intra_op_threads(0, true), 1);
+}
+
+TEST(Threads, ZeroRequestsTheDefaultAndACountIsTakenAsGiven) {
   const int before = torch::get_num_threads();
   ThreadCounts defaults = configure_threads(0);
-  EXPECT_EQ(defaults.intra_op, defaults.available.usable());
+  EXPECT_EQ(defaults.intra_op, default_intra_op_threads(defaults.available.usable(), defaults.passive_waiting));
   EXPECT_EQ(torch::get_num_threads(), defaults.intra_op);
   EXPECT_GE(defaults.available.affinity, 1);
   ThreadCounts one = configure_threads(1);
