@@ -2,6 +2,8 @@
 // valid codes' token sequences, the separator after a complete code, and </s> to end.
 #include "medcode/model/decoding.h"
 
+#include <c10/core/InferenceMode.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -237,7 +239,9 @@ Decoded collect(const std::vector<Beam>& beams, const text::Tokenizer& tokenizer
 std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer,
                             const std::vector<std::vector<std::int32_t>>& prompts, const DecodeOptions& options) {
   if (prompts.empty()) return {};
-  torch::NoGradGuard no_grad;
+  // No autograd bookkeeping at all (version counters, views), not just no graph: each step runs a few
+  // hundred small ops, where that bookkeeping is a good part of the time.
+  c10::InferenceMode inference;
   model->eval();
   const torch::Device device = model->embed_tokens->weight.device();
   const Special special{tokenizer.piece_to_id(text::k_code_separator_piece), text::k_eos_id,
@@ -246,29 +250,47 @@ std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer
   const std::size_t width = std::max<std::size_t>(1, options.beam_size);
   const auto n_inputs = static_cast<std::int64_t>(prompts.size());
   const auto beams_per_input = static_cast<std::int64_t>(width);
+  const auto n_rows = n_inputs * beams_per_input;
 
-  // Prefill: every prompt once, then each row's cache is copied to its beams.
+  // Prefill: every prompt once, then each row's cache is copied to its beams. The cache has room for the
+  // whole completion, so that each step writes its position in place.
   PromptBatch batch = left_pad(prompts);
+  const auto prompt_length = batch.tokens.size(1);
+  const auto max_length = prompt_length + static_cast<std::int64_t>(options.max_new_tokens);
+  const bool padded = batch.key_padding.any().item<bool>();
   KvCache cache = model->make_cache();
+  cache.capacity = max_length;
   torch::Tensor logits = model->forward(batch.tokens.to(device), batch.positions.to(device),
-                                        batch.key_padding.to(device), &cache);  // (B, P, V)
+                                        padded ? batch.key_padding.to(device) : torch::Tensor(), &cache,
+                                        /*last_only=*/true);  // (B, 1, V)
   torch::Tensor rows = torch::arange(n_inputs, torch::kInt64).repeat_interleave(beams_per_input);
-  cache.select_rows(rows.to(device));
-  torch::Tensor key_padding = batch.key_padding.index_select(0, rows).to(device);   // (B*K, S)
-  torch::Tensor next_position = batch.positions.select(1, -1).index_select(0, rows) + 1;  // (B*K)
+  if (width > 1) cache.select_rows(rows.to(device));
+  // A beam only ever continues a beam of its own input, so each row keeps its prompt's padding and
+  // positions: the key padding of every step is that of the prompt followed by real tokens.
+  torch::Tensor key_padding;  // (B*K, max_length) bool, undefined without padding
+  if (padded) {
+    key_padding = torch::zeros({n_rows, max_length}, torch::kBool);
+    key_padding.narrow(1, 0, prompt_length).copy_(batch.key_padding.index_select(0, rows));
+    key_padding = key_padding.to(device);
+  }
+  const torch::Tensor first_position =
+      (batch.positions.select(1, -1).index_select(0, rows) + 1).unsqueeze(1).to(device);  // (B*K, 1)
   torch::Tensor log_probabilities =
-      torch::log_softmax(logits.select(1, -1).to(torch::kFloat32), -1).index_select(0, rows.to(device));
+      torch::log_softmax(logits.select(1, -1).to(torch::kFloat32), -1);  // (B, V)
+  if (width > 1) log_probabilities = log_probabilities.index_select(0, rows.to(device));  // (B*K, V)
 
   std::vector<std::vector<Beam>> beams(prompts.size(), std::vector<Beam>(width));
   for (auto& input_beams : beams) input_beams[0].alive = true;
   const std::size_t vocab = static_cast<std::size_t>(log_probabilities.size(-1));
+  std::vector<std::int64_t> sources(static_cast<std::size_t>(n_rows));
+  torch::Tensor next_tokens = torch::empty({n_rows, 1}, torch::kInt64);  // on the host, filled each step
 
   for (std::size_t step = 0; step < options.max_new_tokens; ++step) {
     torch::Tensor host = log_probabilities.to(torch::kCPU).contiguous();  // (B*K, V)
     const float* data = host.data_ptr<float>();
-    std::vector<std::int64_t> sources;
-    std::vector<std::int64_t> next_tokens;
+    std::int64_t* feed = next_tokens.data_ptr<std::int64_t>();
     bool all_done = true;
+    bool reordered = false;
     for (std::size_t b = 0; b < beams.size(); ++b) {
       struct Row {
         const float* base;
@@ -288,25 +310,22 @@ std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer
         all_done = all_done && next[k].done;
       }
       for (std::size_t k = 0; k < width; ++k) {
-        std::size_t source = k < chosen.size() ? chosen[k].beam : 0;
-        sources.push_back(static_cast<std::int64_t>(b * width + source));
+        const std::size_t slot = b * width + k;
+        const std::size_t source = b * width + (k < chosen.size() ? chosen[k].beam : 0);
+        reordered = reordered || source != slot;
+        sources[slot] = static_cast<std::int64_t>(source);
         bool feeds = k < chosen.size() && !next[k].done;
-        next_tokens.push_back(feeds ? next[k].tokens.back() : text::k_pad_id);
+        feed[slot] = feeds ? next[k].tokens.back() : text::k_pad_id;
       }
       beams[b] = std::move(next);
     }
     if (all_done || step + 1 == options.max_new_tokens) break;
-    // One token for every beam, on the reordered cache.
-    torch::Tensor source_index = torch::tensor(sources, torch::kInt64);
-    cache.select_rows(source_index.to(device));
-    key_padding = torch::cat({key_padding.index_select(0, source_index.to(device)),
-                              torch::zeros({static_cast<std::int64_t>(sources.size()), 1}, torch::kBool).to(device)},
-                             1);
-    next_position = next_position.index_select(0, source_index);
-    torch::Tensor tokens = torch::tensor(next_tokens, torch::kInt64).unsqueeze(1).to(device);  // (B*K, 1)
-    logits = model->forward(tokens, next_position.unsqueeze(1).to(device), key_padding, &cache);
+    // One token for every beam, on the cache reordered when beams changed places.
+    if (reordered) cache.select_rows(torch::tensor(sources, torch::kInt64).to(device));
+    const auto length = cache.length + 1;
+    logits = model->forward(next_tokens.to(device), first_position + static_cast<std::int64_t>(step),
+                            padded ? key_padding.narrow(1, 0, length) : torch::Tensor(), &cache);  // (B*K, 1, V)
     log_probabilities = torch::log_softmax(logits.select(1, -1).to(torch::kFloat32), -1);
-    next_position = next_position + 1;
   }
 
   // A beam cut off by max_new_tokens keeps the codes it completed.

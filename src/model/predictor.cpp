@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "medcode/model/threads.h"
 #include "medcode/model/trainer.h"
 #include "medcode/text/prompt_format.h"
 #include "medcode/util/error.h"
@@ -29,7 +30,7 @@ Predictor::Predictor(store::Database& db, const PredictOptions& options) : m_opt
   if (options.beam_size == 0) fail(ExitCode::usage, "--beam must be at least 1");
   if (options.batch_size == 0) fail(ExitCode::usage, "--batch-size must be at least 1");
   m_device = resolve_device(options.device);
-  if (options.threads > 0) torch::set_num_threads(options.threads);
+  configure_threads(options.threads);
   m_loaded = load_model(options.model_dir, true);
   m_tokenizer.emplace(text::Tokenizer::load(m_loaded.tokenizer_path));
   if (!m_loaded.info.tokenizer_sha256.empty() && m_tokenizer->sha256() != m_loaded.info.tokenizer_sha256) {

@@ -14,6 +14,7 @@
 #include <ATen/autocast_mode.h>
 
 #include "medcode/model/checkpoint.h"
+#include "medcode/model/threads.h"
 #include "medcode/model/config.h"
 #include "medcode/store/runs.h"
 #include "medcode/text/token_set.h"
@@ -308,7 +309,7 @@ TrainSummary train(store::Database& db, std::int64_t run_id, const TrainOptions&
   Setup setup = prepare(db, options);
   std::string device_name = resolve_device(options.device);
   torch::Device device(device_name);
-  if (options.threads > 0) torch::set_num_threads(options.threads);
+  configure_threads(options.threads);
   const bool bf16 = device.is_cuda();
 
   BatchSource train_data(setup.train_examples, options.batch_size, options.seed, setup.loss_on_all);

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 
+#include "medcode/model/lora.h"
 #include "medcode/util/error.h"
 
 namespace medcode::model {
@@ -24,7 +25,34 @@ torch::nn::AnyModule make_linear(std::int64_t in, std::int64_t out) {
   return torch::nn::AnyModule(linear);
 }
 
+// x (…, in) @ weight (out, in)^T. A single row (decoding one sequence) goes through a matrix-vector product:
+// BLAS's gemm, which LibTorch calls for any matmul, packs the whole weight on every call, which for one row
+// costs several times the arithmetic.
+torch::Tensor project(const torch::Tensor& x, const torch::Tensor& weight) {
+  const auto in = x.size(-1);
+  if (x.numel() != in) return torch::matmul(x, weight.t());
+  std::vector<std::int64_t> shape = x.sizes().vec();
+  shape.back() = weight.size(0);
+  return torch::mv(weight, x.reshape({in})).view(shape);
+}
+
+// The weight that alone gives a linear slot's output: a plain Linear's without bias, or a LoRA layer's base
+// once the adapter is merged into it; undefined otherwise (the module's own forward is needed).
+torch::Tensor plain_weight(torch::nn::AnyModule& module) {
+  torch::nn::Module* held = module.ptr().get();
+  if (auto* lora = held->as<LoraLinearImpl>()) {
+    if (!lora->merged()) return {};
+    held = lora->base.get();
+  }
+  auto* linear = held->as<torch::nn::LinearImpl>();
+  if (linear == nullptr || linear->bias.defined()) return {};
+  return linear->weight;
+}
+
 torch::Tensor run_linear(torch::nn::AnyModule& module, const torch::Tensor& x) {
+  if (x.numel() == x.size(-1)) {
+    if (auto weight = plain_weight(module); weight.defined()) return project(x, weight);
+  }
   return module.forward<torch::Tensor>(x);
 }
 
@@ -37,20 +65,55 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
   return torch::cat({x1 * cos - x2 * sin, x2 * cos + x1 * sin}, -1);
 }
 
-// (B, n_kv, S, hd) → (B, n_kv * n_rep, S, hd), each kv head repeated n_rep times in place (HF repeat_kv).
-torch::Tensor repeat_kv(const torch::Tensor& x, std::int64_t n_rep) {
-  if (n_rep == 1) return x;
-  return x.repeat_interleave(n_rep, 1);
+torch::Tensor dropout_if_training(const torch::Tensor& x, double p, bool training) {
+  return training && p > 0 ? torch::dropout(x, p, true) : x;
+}
+
+// Writes `added` (B, KV, T, hd) at positions past..past+T-1 of `storage` (B, KV, room, hd), making room
+// first (doubling, at least `capacity`) and keeping the `cached` positions 0..past-1. Returns the view of
+// positions 0..past+T-1.
+torch::Tensor append_positions(torch::Tensor& storage, const torch::Tensor& cached, const torch::Tensor& added,
+                               std::int64_t past, std::int64_t capacity) {
+  const auto T = added.size(2);
+  const auto needed = past + T;
+  if (!storage.defined() || storage.size(0) != added.size(0) || storage.size(2) < needed) {
+    std::int64_t room = std::max(needed, capacity);
+    if (storage.defined()) room = std::max(room, 2 * storage.size(2));
+    auto grown = torch::empty({added.size(0), added.size(1), room, added.size(3)}, added.options());
+    if (past > 0) grown.narrow(2, 0, past).copy_(cached);
+    storage = grown;
+  }
+  storage.narrow(2, past, T).copy_(added);
+  return storage.narrow(2, 0, needed);
 }
 
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------- KvCache
 
+void KvCache::append(std::size_t layer, const torch::Tensor& k, const torch::Tensor& v) {
+  if (keys.size() <= layer) keys.resize(layer + 1);
+  if (values.size() <= layer) values.resize(layer + 1);
+  if (m_key_storage.size() <= layer) m_key_storage.resize(layer + 1);
+  if (m_value_storage.size() <= layer) m_value_storage.resize(layer + 1);
+  keys[layer] = append_positions(m_key_storage[layer], keys[layer], k, length, capacity);
+  values[layer] = append_positions(m_value_storage[layer], values[layer], v, length, capacity);
+}
+
 void KvCache::select_rows(const torch::Tensor& index) {
-  for (auto* tensors : {&keys, &values}) {
-    for (auto& tensor : *tensors) {
-      if (tensor.defined()) tensor = tensor.index_select(0, index.to(tensor.device()));
+  for (auto [views, storage] : {std::pair{&keys, &m_key_storage}, std::pair{&values, &m_value_storage}}) {
+    for (std::size_t layer = 0; layer < views->size(); ++layer) {
+      torch::Tensor& view = (*views)[layer];
+      if (!view.defined()) continue;
+      torch::Tensor picked = view.index_select(0, index.to(view.device()));  // (B', KV, S, hd)
+      if (layer < storage->size() && (*storage)[layer].defined() && (*storage)[layer].size(0) == picked.size(0)) {
+        view.copy_(picked);  // the same rows count: in place, keeping the room for new positions
+      } else {
+        torch::Tensor fresh;
+        view = append_positions(fresh, {}, picked, 0, std::max(capacity, picked.size(2)));
+        if (storage->size() <= layer) storage->resize(layer + 1);
+        (*storage)[layer] = fresh;
+      }
     }
   }
 }
@@ -88,8 +151,8 @@ AttentionImpl::AttentionImpl(const ModelConfig& config)
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
-                                     const torch::Tensor& sin, const torch::Tensor& mask,
-                                     torch::Tensor* cache_keys, torch::Tensor* cache_values) {
+                                     const torch::Tensor& sin, const torch::Tensor& mask, KvCache* cache,
+                                     std::size_t layer) {
   const auto B = x.size(0);
   const auto T = x.size(1);
   // project and split into heads
@@ -102,29 +165,27 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   q = apply_rotary(q, cos_h, sin_h);
   k = apply_rotary(k, cos_h, sin_h);
   // append to the cache: the keys and values of every position so far
-  if (cache_keys != nullptr && cache_values != nullptr) {
-    if (cache_keys->defined()) {
-      k = torch::cat({*cache_keys, k}, 2);  // (B, KV, S, hd)
-      v = torch::cat({*cache_values, v}, 2);
-    }
-    *cache_keys = k;
-    *cache_values = v;
+  if (cache != nullptr) {
+    cache->append(layer, k, v);
+    k = cache->keys[layer];  // (B, KV, S, hd)
+    v = cache->values[layer];
   }
-  // grouped-query attention: each kv head serves n_heads / n_kv_heads query heads
+  const auto S = k.size(2);
+  // grouped-query attention: each kv head serves the n_rep = n_heads / n_kv_heads query heads next to each
+  // other (HF's repeat_kv order), so the queries are grouped by kv head rather than the keys copied per head
   const auto n_rep = m_n_heads / m_n_kv_heads;
-  auto keys = repeat_kv(k, n_rep);    // (B, H, S, hd)
-  auto values = repeat_kv(v, n_rep);  // (B, H, S, hd)
+  auto q_grouped = q.reshape({B, m_n_kv_heads, n_rep * T, m_head_dim});  // (B, KV, n_rep*T, hd)
   // scaled dot product with the mask written out (LibTorch 1.13's C++ API has no fused SDPA). Masked scores
   // get the lowest float rather than -inf, as in HF, so that a row with every key masked (a padding query)
   // stays finite instead of turning into NaN that backward would spread.
-  auto scores =
-      torch::matmul(q, keys.transpose(2, 3)) / std::sqrt(static_cast<double>(m_head_dim));  // (B, H, T, S)
-  scores = scores.masked_fill(mask.logical_not(), std::numeric_limits<float>::lowest());
+  auto scores = torch::matmul(q_grouped, k.transpose(2, 3)).view({B, m_n_heads, T, S}) /
+                std::sqrt(static_cast<double>(m_head_dim));  // (B, H, T, S)
+  if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), std::numeric_limits<float>::lowest());
   auto probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());  // (B, H, T, S)
-  probs = torch::dropout(probs, m_dropout, is_training());
-  auto y = torch::matmul(probs, values);                                    // (B, H, T, hd)
-  y = y.transpose(1, 2).contiguous().view({B, T, m_n_heads * m_head_dim});  // (B, T, C)
-  return run_linear(o_proj, y);                                             // (B, T, C)
+  probs = dropout_if_training(probs, m_dropout, is_training());
+  auto y = torch::matmul(probs.view({B, m_n_kv_heads, n_rep * T, S}), v);  // (B, KV, n_rep*T, hd)
+  y = y.view({B, m_n_heads, T, m_head_dim}).transpose(1, 2).reshape({B, T, m_n_heads * m_head_dim});  // (B, T, C)
+  return run_linear(o_proj, y);  // (B, T, C)
 }
 
 // -------------------------------------------------------------------------------------------------- Mlp
@@ -155,13 +216,12 @@ BlockImpl::BlockImpl(const ModelConfig& config) : dropout(config.dropout) {
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                 const torch::Tensor& mask, torch::Tensor* cache_keys,
-                                 torch::Tensor* cache_values) {
+                                 const torch::Tensor& mask, KvCache* cache, std::size_t layer) {
   // pre-norm residual blocks; dropout on each branch's output while training
-  auto attended = self_attn(input_layernorm(x), cos, sin, mask, cache_keys, cache_values);  // (B, T, C)
-  auto h = x + torch::dropout(attended, dropout, is_training());
+  auto attended = self_attn(input_layernorm(x), cos, sin, mask, cache, layer);  // (B, T, C)
+  auto h = x + dropout_if_training(attended, dropout, is_training());
   auto mixed = mlp(post_attention_layernorm(h));  // (B, T, C)
-  return h + torch::dropout(mixed, dropout, is_training());
+  return h + dropout_if_training(mixed, dropout, is_training());
 }
 
 std::vector<LinearSlot> linear_slots(BlockImpl& block) {
@@ -232,7 +292,7 @@ KvCache TransformerImpl::make_cache() const {
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, const torch::Tensor& positions,
-                                       const torch::Tensor& key_padding, KvCache* cache) {
+                                       const torch::Tensor& key_padding, KvCache* cache, bool last_only) {
   if (tokens.dim() != 2)
     fail(ExitCode::internal, "transformer: tokens must be (B, T), got {} dims", tokens.dim());
   const auto B = tokens.size(0);
@@ -250,30 +310,32 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, const torch:
   auto angles = pos.to(torch::kFloat).unsqueeze(-1) * m_inv_freq.to(device);
   auto cos = angles.cos();
   auto sin = angles.sin();
-  // mask (B, 1, T, S): query t (absolute index past + t) sees keys 0..past + t that are not padding
-  auto query_index =
-      torch::arange(past, S, torch::TensorOptions(torch::kLong).device(device)).unsqueeze(1);  // (T, 1)
-  auto key_index =
-      torch::arange(0, S, torch::TensorOptions(torch::kLong).device(device)).unsqueeze(0);  // (1, S)
-  auto mask = key_index.le(query_index).view({1, 1, T, S}).expand({B, 1, T, S});
+  // mask (B, 1, T, S): query t (absolute index past + t) sees keys 0..past + t that are not padding. A
+  // single query sees every earlier key: without padding it needs no mask.
+  torch::Tensor mask;
+  if (T > 1) {
+    auto query_index =
+        torch::arange(past, S, torch::TensorOptions(torch::kLong).device(device)).unsqueeze(1);  // (T, 1)
+    auto key_index =
+        torch::arange(0, S, torch::TensorOptions(torch::kLong).device(device)).unsqueeze(0);  // (1, S)
+    mask = key_index.le(query_index).view({1, 1, T, S}).expand({B, 1, T, S});
+  }
   if (key_padding.defined()) {
     if (key_padding.size(0) != B || key_padding.size(1) != S) {
       fail(ExitCode::internal, "transformer: key_padding must be (B, S) = ({}, {}), got ({}, {})", B, S,
            key_padding.size(0), key_padding.size(1));
     }
-    mask = mask.logical_and(key_padding.to(device).logical_not().view({B, 1, 1, S}));
+    auto visible = key_padding.to(device).logical_not().view({B, 1, 1, S});
+    mask = mask.defined() ? mask.logical_and(visible) : visible;
   }
   // the blocks
   auto x = embed_tokens(tokens);  // (B, T, C)
-  for (std::size_t i = 0; i < blocks.size(); ++i) {
-    torch::Tensor* keys = cache != nullptr ? &cache->keys[i] : nullptr;
-    torch::Tensor* values = cache != nullptr ? &cache->values[i] : nullptr;
-    x = blocks[i](x, cos, sin, mask, keys, values);  // (B, T, C)
-  }
+  for (std::size_t i = 0; i < blocks.size(); ++i) x = blocks[i](x, cos, sin, mask, cache, i);  // (B, T, C)
   if (cache != nullptr) cache->length = S;
+  if (last_only) x = x.narrow(1, T - 1, 1);  // (B, 1, C)
   x = norm(x);  // (B, T, C)
   // output head, tied to the embedding unless the config says otherwise
-  auto logits = lm_head ? lm_head(x) : torch::matmul(x, embed_tokens->weight.t());  // (B, T, V)
+  auto logits = project(x, lm_head ? lm_head->weight : embed_tokens->weight);  // (B, T, V)
   return logits.to(torch::kFloat);
 }
 

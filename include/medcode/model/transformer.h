@@ -12,14 +12,26 @@
 
 namespace medcode::model {
 
-// Keys and values of every layer for incremental decoding. Each tensor is (B, n_kv_heads, S, head_dim);
-// `length` is S, the positions already cached.
+// Keys and values of every layer for incremental decoding. keys[i] and values[i] are (B, n_kv_heads, S,
+// head_dim) views of storage with room for more positions, so that a decoding step writes its one new
+// position in place instead of copying the whole cache; `length` is S, the positions already cached.
 struct KvCache {
   std::vector<torch::Tensor> keys;
   std::vector<torch::Tensor> values;
   std::int64_t length = 0;
+  // Positions the first append makes room for (0: just what it appends); the storage grows past it when
+  // needed. Decoding sets it to prompt plus new tokens, so it never grows.
+  std::int64_t capacity = 0;
+
   // Keeps the rows `index` (B') of every tensor: beam search reorders its beams with it.
   void select_rows(const torch::Tensor& index);
+  // Writes k and v (B, n_kv_heads, T, head_dim) of `layer` at positions length..length+T-1 and points
+  // keys[layer] and values[layer] at positions 0..length+T-1; the caller then advances `length`.
+  void append(std::size_t layer, const torch::Tensor& k, const torch::Tensor& v);
+
+ private:
+  std::vector<torch::Tensor> m_key_storage;    // (B, n_kv_heads, room, head_dim)
+  std::vector<torch::Tensor> m_value_storage;
 };
 
 class RMSNormImpl : public torch::nn::Module {
@@ -37,10 +49,10 @@ class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const ModelConfig& config);
   // x (B, T, C); cos/sin (B, T, head_dim/2); mask (B, 1, T, S) bool, true where query t may see key s
-  // (causal and not padding). With cache_keys/cache_values (B, n_kv_heads, S - T, head_dim, undefined when
-  // empty), the new keys and values are appended to them.
+  // (causal and not padding), undefined when every query sees every key. With a cache (holding S - T
+  // positions), the new keys and values are appended to its `layer`.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, torch::Tensor* cache_keys, torch::Tensor* cache_values);
+                        const torch::Tensor& mask, KvCache* cache, std::size_t layer);
   // Linear layers are held as modules so that LoRA can replace them (see lora.h).
   torch::nn::AnyModule q_proj, k_proj, v_proj, o_proj;
 
@@ -62,7 +74,7 @@ class BlockImpl : public torch::nn::Module {
  public:
   explicit BlockImpl(const ModelConfig& config);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, torch::Tensor* cache_keys, torch::Tensor* cache_values);
+                        const torch::Tensor& mask, KvCache* cache, std::size_t layer);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};
@@ -94,8 +106,10 @@ class TransformerImpl : public torch::nn::Module {
   // positions (B, T) int64: each token's position; undefined means cache->length + 0..T-1 for every row.
   // key_padding (B, S) bool, S = cached + T: true where a key is padding (left-padded batches); may be
   // undefined. With a cache, the new keys and values are appended to it and cache->length grows by T.
+  // last_only: logits (B, 1, V) of the last position alone, all that decoding reads (the output head is
+  // the widest matmul of a prefill).
   torch::Tensor forward(const torch::Tensor& tokens, const torch::Tensor& positions = {},
-                        const torch::Tensor& key_padding = {}, KvCache* cache = nullptr);
+                        const torch::Tensor& key_padding = {}, KvCache* cache = nullptr, bool last_only = false);
 
   const ModelConfig& config() const { return m_config; }
   KvCache make_cache() const;

@@ -156,5 +156,41 @@ TEST_F(Decoding, GreedyDecodingIsDeterministic) {
   EXPECT_EQ(first.log_probability, second.log_probability);
 }
 
+// Greedy decoding the slow way, as a reference: the whole sequence through the model at every step, no
+// cache, the most probable token appended until </s> or the limit.
+std::vector<std::int32_t> greedy_by_full_recompute(Transformer& model, std::vector<std::int32_t> sequence,
+                                                   std::size_t max_new_tokens) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  std::vector<std::int32_t> generated;
+  for (std::size_t step = 0; step < max_new_tokens; ++step) {
+    auto tokens = torch::tensor(std::vector<std::int64_t>(sequence.begin(), sequence.end())).unsqueeze(0);
+    auto logits = model->forward(tokens);  // (1, T, V)
+    auto next = static_cast<std::int32_t>(logits[0][-1].argmax().item<std::int64_t>());
+    generated.push_back(next);
+    sequence.push_back(next);
+    if (next == text::k_eos_id) break;
+  }
+  return generated;
+}
+
+TEST_F(Decoding, GreedyDecodingWithTheCacheGivesTheTokensOfRecomputingEveryStep) {
+  DecodeOptions options;
+  options.max_new_tokens = 24;
+  options.max_codes = 1000;  // unconstrained, cut only by the token limit or </s>
+  // prompts of different lengths: one batch holds left padding
+  std::vector<std::vector<std::int32_t>> prompts = {prompt("headache"),
+                                                    prompt("chronic kidney disease stage 3 with hypertension")};
+  std::vector<Decoded> batched = decode(m_model, *s_tokenizer, prompts, options);
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    std::vector<std::int32_t> expected = greedy_by_full_recompute(m_model, prompts[i], options.max_new_tokens);
+    Decoded alone = decode(m_model, *s_tokenizer, {prompts[i]}, options).front();
+    EXPECT_EQ(alone.n_generated, expected.size()) << "prompt " << i;
+    EXPECT_EQ(alone.completion, s_tokenizer->decode(expected)) << "prompt " << i;
+    EXPECT_EQ(batched[i].n_generated, expected.size()) << "prompt " << i;
+    EXPECT_EQ(batched[i].completion, s_tokenizer->decode(expected)) << "prompt " << i;
+  }
+}
+
 }  // namespace
 }  // namespace medcode::model
