@@ -258,6 +258,7 @@ void check_coders(const ScoreOptions& options) {
     if (coder.rfind(eval::k_model_coder_prefix, 0) == 0) {
       if (coder.size() == eval::k_model_coder_prefix.size())
         fail(ExitCode::usage, "--coder {}: name a model folder after model:", coder);
+      model::model_stack();  // the plugin is opened before any coder scores: without it nothing is written
       continue;
     }
     if (!is_llm_coder(coder))

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "support/medcode_process.h"
+#include "support/shared_store.h"
 
 namespace medcode {
 namespace {
@@ -91,6 +92,13 @@ TEST_F(BinaryWithoutPlugin, TokenizesWithoutTheModelPlugin) {
 #endif
 
 TEST_F(BinaryWithoutPlugin, ModelCommandsExitTwoNamingThePlugin) {
+  // Refused before any coder scores, so bm25 scores nothing either.
+  fs::copy_file(testing::icd10cm_2023_store(), m_dir / "m.db");
+  ASSERT_EQ(medcode({"generate", "--limit", "5"}).exit_code, 0);
+  expect_names_the_plugin(medcode({"score", "--coder", "bm25", "--coder", "model:base"}));
+  ProcessResult rescored = medcode({"--json", "score", "--coder", "bm25"});
+  ASSERT_EQ(rescored.exit_code, 0) << rescored.err;
+  EXPECT_NE(rescored.out.find("\"already_scored\": 0"), std::string::npos) << rescored.out;
   expect_names_the_plugin(medcode({"train", "--stage", "base", "--out", "base"}));
   EXPECT_FALSE(fs::exists(m_dir / "base"));
   expect_names_the_plugin(medcode({"predict", "--model", "base", "--text", "chest pain"}));
