@@ -18,8 +18,9 @@ void add_engine_options(CLI::App* command, const EngineBindings& bind, std::stri
   }
   if (bind.max_cost_usd) {
     command
-        ->add_option("--max-cost", *bind.max_cost_usd,
-                     scoped(scope, "Spending cap in USD for this run; requests in flight count at their maximum cost"))
+        ->add_option(
+            "--max-cost", *bind.max_cost_usd,
+            scoped(scope, "Spending cap in USD for this run; requests in flight count at their maximum cost"))
         ->envname("MEDCODE_MAX_COST")
         ->check(CLI::NonNegativeNumber);
   }
@@ -28,12 +29,15 @@ void add_engine_options(CLI::App* command, const EngineBindings& bind, std::stri
                       scoped(scope, "Send fresh requests even when the ledger has the answer"));
   }
   if (bind.batch_size) {
-    command->add_option("--batch-size", *bind.batch_size, scoped(scope, "Fixed items per request (default: adaptive)"))
+    command
+        ->add_option("--batch-size", *bind.batch_size,
+                     scoped(scope, "Fixed items per request (default: adaptive)"))
         ->check(CLI::PositiveNumber);
   }
   if (bind.dry_run) {
-    command->add_flag("--dry-run", *bind.dry_run,
-                      scoped(scope, "Print the planned requests, tokens and projected cost per model; send nothing"));
+    command->add_flag(
+        "--dry-run", *bind.dry_run,
+        scoped(scope, "Print the planned requests, tokens and projected cost per model; send nothing"));
   }
 }
 
@@ -43,8 +47,9 @@ void add_device_options(CLI::App* command, std::string& device, int& threads, st
       ->check(CLI::IsMember({"auto", "cpu", "cuda", "mps"}))
       ->capture_default_str();
   command
-      ->add_option("--threads", threads,
-                   scoped(scope, "CPU threads for LibTorch (0: the cores this process may use, at most one each)"))
+      ->add_option(
+          "--threads", threads,
+          scoped(scope, "CPU threads for LibTorch (0: the cores this process may use, at most one each)"))
       ->envname("MEDCODE_THREADS")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
@@ -55,11 +60,13 @@ void add_release_options(CLI::App* command, const ReleaseBindings& bind, std::st
   if (bind.system) {
     command
         ->add_option_function<std::string>(
-            "--system", [system = bind.system](const std::string& name) { *system = codes::require_system(name); },
+            "--system",
+            [system = bind.system](const std::string& name) { *system = codes::require_system(name); },
             std::string(system_help))
         ->check(CLI::IsMember({"icd10cm", "icd10pcs", "hcpcs"}));
   }
-  if (bind.year) command->add_option("--year", *bind.year, std::string(year_help))->check(CLI::Range(1900, 2999));
+  if (bind.year)
+    command->add_option("--year", *bind.year, std::string(year_help))->check(CLI::Range(1900, 2999));
 }
 
 }  // namespace medcode::cli

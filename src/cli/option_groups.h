@@ -14,7 +14,8 @@
 namespace medcode::cli {
 
 // The LLM engine: which models, how much to spend, whether the ledger answers, batching and planning only.
-// A null field is an option the command does not take. `scope` prefixes each help text ("llm:<model> coders: ").
+// A null field is an option the command does not take. `scope` prefixes each help text ("llm:<model> coders:
+// ").
 struct EngineBindings {
   std::vector<std::string>* models = nullptr;
   std::optional<double>* max_cost_usd = nullptr;

@@ -14,8 +14,8 @@ constexpr const char* k_coder_names = "bm25, bm25+terms, majority, model:DIR";
 const codes::ReleaseInfo& require_release(const std::optional<codes::ReleaseInfo>& release,
                                           const std::string& name) {
   if (!release) {
-    fail(ExitCode::bad_input, "coder {}: no ICD-10-CM release in the store; run `medcode import icd10cm` first",
-         name);
+    fail(ExitCode::bad_input,
+         "coder {}: no ICD-10-CM release in the store; run `medcode import icd10cm` first", name);
   }
   return *release;
 }

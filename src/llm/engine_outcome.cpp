@@ -10,13 +10,15 @@ EngineVerdict judge_engine_result(const EngineResult& result, std::string_view u
   for (const ModelProgress& model : result.models) {
     if (model.fatal_error) {
       // The error names the model and its provider already.
-      verdict.errors.push_back(fmt::format(
-          "{}; its work stopped (fix the configuration or key and run the same command again)", *model.fatal_error));
+      verdict.errors.push_back(
+          fmt::format("{}; its work stopped (fix the configuration or key and run the same command again)",
+                      *model.fatal_error));
       verdict.code = ExitCode::network;
     } else if (model.requests_failed > 0) {
-      verdict.errors.push_back(fmt::format(
-          "{}: {} requests failed after every retry; last error: {}. Run the same command again to retry them",
-          model.model, model.requests_failed, model.last_error.value_or("?")));
+      verdict.errors.push_back(
+          fmt::format("{}: {} requests failed after every retry; last error: {}. Run the same command again "
+                      "to retry them",
+                      model.model, model.requests_failed, model.last_error.value_or("?")));
       verdict.code = ExitCode::network;
     } else if (model.items_failed > 0) {
       verdict.warnings.push_back(

@@ -17,7 +17,9 @@ class TorchModelStack final : public ModelStack {
   std::unique_ptr<CodePredictor> open_predictor(store::Database& db, const PredictOptions& options) override {
     return std::make_unique<Predictor>(db, options);
   }
-  std::string resolve_device(const std::string& requested) override { return model::resolve_device(requested); }
+  std::string resolve_device(const std::string& requested) override {
+    return model::resolve_device(requested);
+  }
 };
 
 }  // namespace

@@ -20,11 +20,10 @@ namespace {
 
 // LibTorch's CPU kernels run on OpenMP (libgomp), whose threads by default spin for a while at every barrier
 // waiting for work. On a machine whose cores are busy with other work, a spinning thread holds a core the
-// thread it waits for needs, and two threads can run many times slower than one. libgomp reads its wait policy
-// once, when it is loaded, so it is set here, before the plugin brings libgomp in; a value the user set wins.
-void set_openmp_wait_policy() {
-  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
-}
+// thread it waits for needs, and two threads can run many times slower than one. libgomp reads its wait
+// policy once, when it is loaded, so it is set here, before the plugin brings libgomp in; a value the user
+// set wins.
+void set_openmp_wait_policy() { ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0); }
 
 ModelStack& open_model_stack() {
   set_openmp_wait_policy();
@@ -35,7 +34,8 @@ ModelStack& open_model_stack() {
       util::open_plugin(util::plugin_candidates(k_model_plugin_file), RTLD_NOW | RTLD_LOCAL, tried);
   if (!plugin) {
     fail(ExitCode::usage,
-         "this command needs the model plugin {}, which was not found (a build with MEDCODE_WITH_TORCH=OFF has "
+         "this command needs the model plugin {}, which was not found (a build with MEDCODE_WITH_TORCH=OFF "
+         "has "
          "none; put it beside the medcode binary or name its folder in {}). Searched: {}",
          k_model_plugin_file, util::k_plugin_dir_env, fmt::join(tried, "; "));
   }
@@ -43,14 +43,16 @@ ModelStack& open_model_stack() {
       util::plugin_symbol(*plugin, "medcode_model_stack_abi"));
   auto version = reinterpret_cast<decltype(&medcode_model_stack_version)>(
       util::plugin_symbol(*plugin, "medcode_model_stack_version"));
-  auto stack = reinterpret_cast<decltype(&medcode_model_stack)>(
-      util::plugin_symbol(*plugin, "medcode_model_stack"));
+  auto stack =
+      reinterpret_cast<decltype(&medcode_model_stack)>(util::plugin_symbol(*plugin, "medcode_model_stack"));
   if (!abi || !version || !stack)
-    fail(ExitCode::usage, "{}: not a medcode model plugin (its entry points are missing)", plugin->path.string());
+    fail(ExitCode::usage, "{}: not a medcode model plugin (its entry points are missing)",
+         plugin->path.string());
   // The interface passes C++ objects, so the plugin must come from the same medcode build, not only the
   // same interface version.
   if (abi() != k_model_stack_abi || std::string_view(version()) != k_version) {
-    fail(ExitCode::usage, "{}: model plugin of medcode {} (interface {}), but this is medcode {} (interface {})",
+    fail(ExitCode::usage,
+         "{}: model plugin of medcode {} (interface {}), but this is medcode {} (interface {})",
          plugin->path.string(), version(), abi(), k_version, k_model_stack_abi);
   }
   spdlog::debug("model plugin {}", plugin->path.string());
@@ -79,7 +81,8 @@ nlohmann::json to_json(const TrainSummary& summary) {
                          {"tokens_per_second", summary.tokens_per_second},
                          {"final_train_loss", summary.final_train_loss},
                          {"peak_memory_bytes", summary.peak_memory_bytes}};
-  json["final_val_loss"] = summary.final_val_loss ? nlohmann::json(*summary.final_val_loss) : nlohmann::json();
+  json["final_val_loss"] =
+      summary.final_val_loss ? nlohmann::json(*summary.final_val_loss) : nlohmann::json();
   json["best_val_loss"] = summary.best_val_loss ? nlohmann::json(*summary.best_val_loss) : nlohmann::json();
   return json;
 }

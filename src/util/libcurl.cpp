@@ -18,12 +18,13 @@ void resolve(void* handle, const char* name, Function& function) {
 }
 
 Api open_libcurl() {
-  // RTLD_LOCAL: its TLS and Kerberos libraries stay out of the global scope. Never closed (curl_global_cleanup
-  // is not safe while other threads may still use it).
+  // RTLD_LOCAL: its TLS and Kerberos libraries stay out of the global scope. Never closed
+  // (curl_global_cleanup is not safe while other threads may still use it).
   void* handle = dlopen(k_library, RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char* reason = dlerror();
-    fail(ExitCode::internal, "cannot load {} ({}); install libcurl4", k_library, reason ? reason : "not found");
+    fail(ExitCode::internal, "cannot load {} ({}); install libcurl4", k_library,
+         reason ? reason : "not found");
   }
   Api api;
   resolve(handle, "curl_global_init", api.global_init);

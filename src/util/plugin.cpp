@@ -27,7 +27,8 @@ std::vector<fs::path> plugin_candidates(std::string_view file) {
   std::vector<fs::path> candidates;
   // The environment first: it is how a user picks another build of a plugin (a CUDA one) over the one
   // installed beside the binary.
-  if (const char* dir = std::getenv(k_plugin_dir_env); dir && *dir) candidates.push_back(fs::path(dir) / file);
+  if (const char* dir = std::getenv(k_plugin_dir_env); dir && *dir)
+    candidates.push_back(fs::path(dir) / file);
   if (std::optional<fs::path> dir = executable_dir()) {
     candidates.push_back(*dir / file);
     candidates.push_back((*dir / ".." / "lib" / "medcode" / file).lexically_normal());

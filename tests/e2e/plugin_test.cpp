@@ -27,14 +27,16 @@ std::string command_output(const std::string& command) {
   if (!pipe) return {};
   std::string out;
   std::array<char, 4096> buffer{};
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe.get())) out.append(buffer.data(), n);
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe.get()))
+    out.append(buffer.data(), n);
   return out;
 }
 
 TEST(ModelPlugin, TheBinaryLinksNeitherLibTorchNorLibcurlNorWhatTheyBring) {
   std::string libraries = command_output(std::string("ldd ") + MEDCODE_BINARY);
   ASSERT_NE(libraries.find("libsqlite3"), std::string::npos) << libraries;  // ldd did run
-  for (const char* heavy : {"libtorch", "libc10", "opencv", "dnnl", "protobuf", "libgomp", "sentencepiece", "libcurl", "gnutls"})
+  for (const char* heavy :
+       {"libtorch", "libc10", "opencv", "dnnl", "protobuf", "libgomp", "sentencepiece", "libcurl", "gnutls"})
     EXPECT_EQ(libraries.find(heavy), std::string::npos) << heavy << " in\n" << libraries;
 }
 
@@ -71,7 +73,8 @@ TEST_F(BinaryWithoutPlugin, RunsEveryCommandThatNeedsNoModel) {
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("train"), std::string::npos) << "the model commands are listed all the same";
 
-  ASSERT_EQ(medcode({"import", "icd10cm", "--year", "2023", fixture("icd10cm/tabular_mini.xml").string()}).exit_code,
+  ASSERT_EQ(medcode({"import", "icd10cm", "--year", "2023", fixture("icd10cm/tabular_mini.xml").string()})
+                .exit_code,
             0);
   ProcessResult shown = medcode({"codes", "show", "S06.0X1A"});
   EXPECT_EQ(shown.exit_code, 0) << shown.err;
@@ -112,8 +115,9 @@ TEST_F(BinaryWithoutPlugin, ModelCommandsExitTwoNamingThePlugin) {
 
 TEST(ModelPlugin, APluginBuiltForAnotherMedcodeIsRefused) {
   TempDir dir;
-  ProcessResult result = run_medcode({"--db", (dir / "m.db").string(), "train", "--stage", "base", "--out", "base"},
-                                     dir.path(), {{"MEDCODE_PLUGIN_DIR", MEDCODE_FOREIGN_PLUGIN_DIR}});
+  ProcessResult result =
+      run_medcode({"--db", (dir / "m.db").string(), "train", "--stage", "base", "--out", "base"}, dir.path(),
+                  {{"MEDCODE_PLUGIN_DIR", MEDCODE_FOREIGN_PLUGIN_DIR}});
   EXPECT_EQ(result.exit_code, 2) << result.err;
   EXPECT_NE(result.err.find("0.0.0-foreign"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("interface 999"), std::string::npos) << result.err;
@@ -127,7 +131,8 @@ TEST_F(BinaryWithoutPlugin, FindsThePluginInThePluginDirVariable) {
                                  {{"MEDCODE_PLUGIN_DIR", built_plugin_dir.string()}});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_EQ(result.err.find("libmedcode_torch.so"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("token set"), std::string::npos) << "the plugin ran and found no token set: " << result.err;
+  EXPECT_NE(result.err.find("token set"), std::string::npos)
+      << "the plugin ran and found no token set: " << result.err;
 }
 #endif
 

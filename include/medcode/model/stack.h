@@ -1,6 +1,6 @@
-// The model stack's interface: what training and prediction take and give, and the plugin that implements them.
-// Everything that needs LibTorch lives in libmedcode_torch.so, opened with dlopen by the commands that train or
-// predict; this header and its loader carry no LibTorch, so every other command starts without it.
+// The model stack's interface: what training and prediction take and give, and the plugin that implements
+// them. Everything that needs LibTorch lives in libmedcode_torch.so, opened with dlopen by the commands that
+// train or predict; this header and its loader carry no LibTorch, so every other command starts without it.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -31,16 +31,16 @@ struct LoraConfig {
 };
 
 struct TrainOptions {
-  std::string stage = "base";           // base | lora
-  std::string token_set = "default";    // the token set `tokenize` wrote
-  std::filesystem::path out_dir;        // the final model (or adapter) folder; checkpoints/ inside it
-  std::string model_config = "small";   // base: a preset (tiny, small) or a YAML file
+  std::string stage = "base";          // base | lora
+  std::string token_set = "default";   // the token set `tokenize` wrote
+  std::filesystem::path out_dir;       // the final model (or adapter) folder; checkpoints/ inside it
+  std::string model_config = "small";  // base: a preset (tiny, small) or a YAML file
   std::optional<std::filesystem::path> base_dir;  // lora: the base model folder
   LoraConfig lora;
 
-  std::int64_t max_steps = 1000;        // optimizer steps
-  std::int64_t batch_size = 16;         // sequences per micro-batch
-  std::int64_t grad_accumulation = 1;   // micro-batches per optimizer step
+  std::int64_t max_steps = 1000;       // optimizer steps
+  std::int64_t batch_size = 16;        // sequences per micro-batch
+  std::int64_t grad_accumulation = 1;  // micro-batches per optimizer step
   double learning_rate = 1e-3;
   double min_learning_rate_ratio = 0.1;  // the cosine ends at ratio × learning_rate
   std::int64_t warmup_steps = 20;
@@ -54,8 +54,8 @@ struct TrainOptions {
   std::int64_t keep_checkpoints = 2;
   bool resume = false;
   std::uint64_t seed = 42;
-  std::string device = "auto";          // auto | cpu | cuda | mps
-  int threads = 0;                      // 0: the cores this process may use
+  std::string device = "auto";  // auto | cpu | cuda | mps
+  int threads = 0;              // 0: the cores this process may use
   // Which tokens count towards the loss: `completion` (the codes; default for lora) or `all` (every token
   // after <s>; default for base, which learns the language of the corpus too). Empty: the stage's default.
   std::string loss_on;
@@ -64,20 +64,20 @@ struct TrainOptions {
 struct TrainSummary {
   std::filesystem::path out_dir;
   std::string device;
-  std::int64_t steps = 0;               // optimizer steps done in all (including before a resume)
+  std::int64_t steps = 0;  // optimizer steps done in all (including before a resume)
   std::int64_t resumed_from_step = 0;
   std::int64_t parameters = 0;
   std::int64_t trainable_parameters = 0;
   std::int64_t train_examples = 0;
   std::int64_t val_examples = 0;
-  std::int64_t tokens = 0;              // tokens processed by this invocation
-  double seconds = 0;           // the whole call
-  double step_seconds = 0;      // in training steps only (no validation, metrics or checkpoints)
-  double tokens_per_second = 0; // tokens / step_seconds
+  std::int64_t tokens = 0;       // tokens processed by this invocation
+  double seconds = 0;            // the whole call
+  double step_seconds = 0;       // in training steps only (no validation, metrics or checkpoints)
+  double tokens_per_second = 0;  // tokens / step_seconds
   double final_train_loss = 0;
   std::optional<double> final_val_loss;
   std::optional<double> best_val_loss;
-  std::int64_t peak_memory_bytes = 0;   // the process's peak resident set size (host memory, on any device)
+  std::int64_t peak_memory_bytes = 0;  // the process's peak resident set size (host memory, on any device)
 };
 nlohmann::json to_json(const TrainSummary& summary);
 
@@ -100,18 +100,18 @@ struct PredictOptions {
   std::size_t max_codes = 8;
   std::size_t max_new_tokens = 64;
   std::size_t batch_size = 16;
-  bool constrained = true;           // decode only the release's billable codes
+  bool constrained = true;  // decode only the release's billable codes
   std::string device = "auto";
-  int threads = 0;                   // 0: the cores this process may use
+  int threads = 0;  // 0: the cores this process may use
   codes::System system = codes::System::icd10cm;
-  std::optional<int> year;           // the release; its newest when not given
+  std::optional<int> year;  // the release; its newest when not given
 };
 
 struct PredictedCode {
   std::string code;
   std::string description;  // empty when the release lacks the code (unconstrained decoding)
   double score = 0;
-  bool valid = false;       // the release has it
+  bool valid = false;  // the release has it
 };
 
 struct Prediction {
@@ -120,7 +120,7 @@ struct Prediction {
   std::string completion;
   std::size_t n_prompt_tokens = 0;
   std::size_t n_generated_tokens = 0;
-  double milliseconds = 0;            // this input's share of its batch's time
+  double milliseconds = 0;  // this input's share of its batch's time
   bool truncated = false;
 };
 
@@ -148,7 +148,8 @@ class ModelStack {
   virtual TrainSummary train(store::Database& db, std::int64_t run_id, const TrainOptions& options,
                              const TrainProgressCallback& progress) = 0;
   // Error(bad_input) for a missing or broken model folder, or a release that is not imported.
-  virtual std::unique_ptr<CodePredictor> open_predictor(store::Database& db, const PredictOptions& options) = 0;
+  virtual std::unique_ptr<CodePredictor> open_predictor(store::Database& db,
+                                                        const PredictOptions& options) = 0;
   // "cpu", "cuda" or "mps" for `auto|cpu|cuda|mps`; Error(usage) when that device is not available.
   virtual std::string resolve_device(const std::string& requested) = 0;
 };

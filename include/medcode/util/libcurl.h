@@ -1,6 +1,7 @@
 // libcurl, opened on first use. The binary does not link it: libcurl brings some thirty libraries (TLS,
 // Kerberos, LDAP, SSH, IDN, HTTP/2) whose loading and initialisation would otherwise cost every command at
-// start-up, while only `fetch` and the LLM providers talk HTTP. The functions mirror libcurl's of the same name.
+// start-up, while only `fetch` and the LLM providers talk HTTP. The functions mirror libcurl's of the same
+// name.
 #pragma once
 
 #include <curl/curl.h>
@@ -53,7 +54,9 @@ CURLMcode multi_setopt(CURLM* multi, CURLMoption option, Value value) {
   return api().multi_setopt(multi, option, value);
 }
 inline CURLMcode multi_add_handle(CURLM* multi, CURL* easy) { return api().multi_add_handle(multi, easy); }
-inline CURLMcode multi_remove_handle(CURLM* multi, CURL* easy) { return api().multi_remove_handle(multi, easy); }
+inline CURLMcode multi_remove_handle(CURLM* multi, CURL* easy) {
+  return api().multi_remove_handle(multi, easy);
+}
 inline CURLMcode multi_perform(CURLM* multi, int* running) { return api().multi_perform(multi, running); }
 inline CURLMcode multi_poll(CURLM* multi, curl_waitfd* fds, unsigned n_fds, int timeout_ms, int* n_ready) {
   return api().multi_poll(multi, fds, n_fds, timeout_ms, n_ready);

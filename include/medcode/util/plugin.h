@@ -14,7 +14,8 @@ namespace medcode::util {
 inline constexpr const char* k_plugin_dir_env = "MEDCODE_PLUGIN_DIR";
 
 // Where a plugin file may be, in the order searched: the folder in MEDCODE_PLUGIN_DIR, the folder of the
-// running executable, the install layout beside it (../lib/medcode), then the install prefix's library folder.
+// running executable, the install layout beside it (../lib/medcode), then the install prefix's library
+// folder.
 std::vector<std::filesystem::path> plugin_candidates(std::string_view file);
 
 // A plugin opened for the life of the process (never closed: objects and threads it made may outlive any
@@ -26,8 +27,8 @@ struct OpenedPlugin {
 
 // Opens the first of `candidates` that exists and loads with `dlopen_flags`; nullopt when none does, with one
 // line per candidate tried ("path (missing)" or "path (dlerror text)") in `tried`.
-std::optional<OpenedPlugin> open_plugin(const std::vector<std::filesystem::path>& candidates, int dlopen_flags,
-                                        std::vector<std::string>& tried);
+std::optional<OpenedPlugin> open_plugin(const std::vector<std::filesystem::path>& candidates,
+                                        int dlopen_flags, std::vector<std::string>& tried);
 
 // The address of `name` in the plugin, or nullptr.
 void* plugin_symbol(const OpenedPlugin& plugin, const char* name);

@@ -3,7 +3,8 @@
 extern "C" {
 
 __attribute__((visibility("default"))) int medcode_model_stack_abi(void) { return 999; }
-__attribute__((visibility("default"))) const char* medcode_model_stack_version(void) { return "0.0.0-foreign"; }
+__attribute__((visibility("default"))) const char* medcode_model_stack_version(void) {
+  return "0.0.0-foreign";
+}
 __attribute__((visibility("default"))) void* medcode_model_stack(void) { return nullptr; }
-
 }
