@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "medcode/model/threads.h"
 #include "medcode/util/error.h"
 #include "medcode/util/plugin.h"
 #include "medcode/version.h"
@@ -18,15 +19,10 @@ namespace medcode::model {
 
 namespace {
 
-// LibTorch's CPU kernels run on OpenMP (libgomp), whose threads by default spin for a while at every barrier
-// waiting for work. On a machine whose cores are busy with other work, a spinning thread holds a core the
-// thread it waits for needs, and two threads can run many times slower than one. libgomp reads its wait
-// policy once, when it is loaded, so it is set here, before the plugin brings libgomp in; a value the user
-// set wins.
-void set_openmp_wait_policy() { ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0); }
-
 ModelStack& open_model_stack() {
-  set_openmp_wait_policy();
+  // libgomp reads its wait policy once, when the plugin brings it in: idle workers must be asked to sleep
+  // now, or spinning threads make two threads many times slower than one on a busy machine.
+  prefer_passive_waiting();
   std::vector<std::string> tried;
   // RTLD_LOCAL: LibTorch and everything it brings (OpenCV, dnnl, protobuf) stay out of the global scope, so
   // nothing else the process opens later binds to them by accident.
