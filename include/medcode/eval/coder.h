@@ -16,9 +16,17 @@
 
 namespace medcode::eval {
 
+// Words of the text that justify a code: byte offsets [begin, end) into the coded text and the words there.
+struct Evidence {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  std::string text;
+};
+
 struct RankedCode {
   std::string code;  // canonical
   double score = 0;  // the coder's own score, higher is better
+  std::vector<Evidence> evidence;  // empty for coders that do not point at words (bm25, majority, model)
 };
 
 class Coder {

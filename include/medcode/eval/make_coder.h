@@ -20,6 +20,12 @@ inline constexpr std::string_view k_model_coder_prefix = "model:";
 struct CoderOptions {
   std::vector<EvalExample> train;  // majority: the examples it counts
   model::PredictOptions model;     // model:DIR: how to decode (the folder comes from the name)
+  // Document coders (index, index+rerank:PATH, llm:MODEL): codes scoring below `min_score` are ranked but not
+  // assigned (unset: the coder's own threshold; a reranker file carries the one chosen on dev), and at most
+  // `top_k` are assigned (0: no limit).
+  std::optional<double> min_score;
+  std::size_t top_k = 0;
+  int threads = 0;  // document coders: notes coded in parallel (0: one per available core)
 };
 
 // bm25 and bm25+terms need `release`; majority needs training examples; model:DIR decodes over `release`
