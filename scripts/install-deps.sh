@@ -7,7 +7,7 @@ packages=(
   libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libzip-dev
   nlohmann-json3-dev libcli11-dev libpugixml-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
-  libtorch-dev libopenblas0-pthread libsentencepiece-dev
+  libtorch-dev libopenblas0-pthread libsentencepiece-dev libstemmer-dev
   chromium
 )
 

@@ -1,7 +1,10 @@
-// `medcode predict`: codes with descriptions and scores for clinical text, from a trained model folder.
-// One text (--text or --file) prints one JSON object; --input batch.jsonl prints one JSON line per input.
+// `medcode predict`: codes with descriptions and scores for clinical text, from a trained model folder
+// (--model) or any coder by name (--coder index, index+rerank:PATH, bm25 ...); document coders add the words
+// that justify each code. One text (--text or --file) prints one JSON object; --input batch.jsonl prints one
+// JSON line per input.
 #include <fmt/format.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -9,6 +12,8 @@
 
 #include "context.h"
 #include "option_groups.h"
+#include "medcode/codes/catalog.h"
+#include "medcode/eval/make_coder.h"
 #include "medcode/model/stack.h"
 #include "medcode/util/error.h"
 
@@ -18,13 +23,16 @@ namespace {
 
 struct PredictCommandOptions {
   std::string model;
+  std::string coder;
+  std::optional<double> min_score;
+  std::size_t ranked = 0;
   std::string text;
   std::string file;
   std::string input;
   std::string system = "icd10cm";
   std::optional<int> year;
   std::size_t beam = 1;
-  std::size_t max_codes = 8;
+  std::optional<std::size_t> max_codes;  // model: 8; a coder: as many as it assigns
   std::size_t batch_size = 16;
   bool unconstrained = false;
   std::string device = "auto";
@@ -77,19 +85,103 @@ nlohmann::json prediction_json(const model::Prediction& prediction, const model:
           {"milliseconds", prediction.milliseconds}};
 }
 
-ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
-  model::ModelStack& stack = model::model_stack();  // first: without the plugin nothing else matters
+std::vector<InputText> read_all_inputs(const PredictCommandOptions& options) {
   int sources = (options.text.empty() ? 0 : 1) + (options.file.empty() ? 0 : 1) + (options.input.empty() ? 0 : 1);
   if (sources != 1) fail(ExitCode::usage, "give exactly one of --text, --file or --input");
   std::vector<InputText> inputs;
   if (!options.text.empty()) inputs.push_back({nullptr, options.text});
   if (!options.file.empty()) inputs.push_back({options.file, read_whole_file(options.file)});
   if (!options.input.empty()) inputs = read_inputs(options.input);
+  return inputs;
+}
+
+void require_store(Context& context) {
+  // Predictions need the store's code set: a store that does not exist would only be created empty.
+  if (!std::filesystem::exists(context.options().db))
+    fail(ExitCode::bad_input, "{}: no such store (import a code set first)", context.options().db);
+}
+
+// A coder's prediction: the assigned codes (with descriptions and their evidence), then with --ranked N the next
+// codes of its ranking that it did not assign.
+nlohmann::json coder_prediction_json(const eval::Prediction& prediction, codes::Catalog& catalog,
+                                     std::size_t ranked, double milliseconds) {
+  auto code_json = [&](const eval::RankedCode& code) {
+    auto record = catalog.find(code.code);
+    nlohmann::json evidence = nlohmann::json::array();
+    for (const auto& span : code.evidence)
+      evidence.push_back({{"begin", span.begin}, {"end", span.end}, {"text", span.text}});
+    nlohmann::json out = {{"code", code.code},
+                          {"description", record ? record->description : ""},
+                          {"score", code.score},
+                          {"valid", record.has_value()}};
+    if (!code.evidence.empty()) out["evidence"] = evidence;
+    return out;
+  };
+  nlohmann::json assigned = nlohmann::json::array();
+  nlohmann::json others = nlohmann::json::array();
+  for (std::size_t i = 0; i < prediction.ranked.size(); ++i) {
+    if (i < prediction.n_predicted) assigned.push_back(code_json(prediction.ranked[i]));
+    else if (others.size() < ranked) others.push_back(code_json(prediction.ranked[i]));
+  }
+  nlohmann::json out = {{"codes", assigned}, {"milliseconds", milliseconds}};
+  if (ranked > 0) out["ranked"] = others;
+  return out;
+}
+
+ExitCode run_coder_predict(Context& context, const PredictCommandOptions& options) {
+  std::vector<InputText> inputs = read_all_inputs(options);
+  require_store(context);
+  codes::System system = codes::require_system(options.system);
+  store::Database& db = context.store();
+  codes::ReleaseInfo release = codes::find_release(db, system, options.year);
+  eval::CoderOptions coder_options;
+  coder_options.min_score = options.min_score;
+  coder_options.top_k = options.max_codes.value_or(0);
+  coder_options.threads = options.threads;
+  coder_options.model.beam_size = options.beam;
+  coder_options.model.max_codes = options.max_codes.value_or(8);
+  coder_options.model.batch_size = options.batch_size;
+  coder_options.model.constrained = !options.unconstrained;
+  coder_options.model.device = options.device;
+  coder_options.model.threads = options.threads;
+  std::unique_ptr<eval::Coder> coder = eval::make_coder(db, release, options.coder, coder_options);
+  store::RunRecorder& run = context.start_run("predict");
+  codes::Catalog catalog(db, release);
+  std::size_t k = std::max<std::size_t>(options.max_codes.value_or(64), 1) + options.ranked;
+  std::vector<nlohmann::json> answers;
+  for (const auto& input : inputs) {
+    auto started = std::chrono::steady_clock::now();
+    eval::Prediction prediction = eval::predict(*coder, input.text, k);
+    if (options.max_codes && prediction.n_predicted > *options.max_codes) prediction.n_predicted = *options.max_codes;
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    nlohmann::json answer = coder_prediction_json(prediction, catalog, options.ranked, ms);
+    answer["coder"] = coder->name();
+    answer["release"] = codes::release_label(release);
+    answers.push_back(std::move(answer));
+  }
+  run.counters()["inputs"] = inputs.size();
+  run.counters()["coder"] = coder->name();
+  if (options.input.empty()) {
+    std::cout << answers.front().dump(2) << "\n";
+    return ExitCode::ok;
+  }
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    answers[i]["id"] = inputs[i].id;
+    std::cout << answers[i].dump() << "\n";
+  }
+  return ExitCode::ok;
+}
+
+ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
+  if (options.model.empty() == options.coder.empty()) fail(ExitCode::usage, "give exactly one of --model and --coder");
+  if (!options.coder.empty()) return run_coder_predict(context, options);
+  model::ModelStack& stack = model::model_stack();  // first: without the plugin nothing else matters
+  std::vector<InputText> inputs = read_all_inputs(options);
 
   model::PredictOptions predict_options;
   predict_options.model_dir = options.model;
   predict_options.beam_size = options.beam;
-  predict_options.max_codes = options.max_codes;
+  predict_options.max_codes = options.max_codes.value_or(8);
   predict_options.batch_size = options.batch_size;
   predict_options.constrained = !options.unconstrained;
   predict_options.device = options.device;
@@ -97,9 +189,7 @@ ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
   predict_options.system = codes::require_system(options.system);
   predict_options.year = options.year;
 
-  // Predictions need the store's code set: a store that does not exist would only be created empty.
-  if (!std::filesystem::exists(context.options().db))
-    fail(ExitCode::bad_input, "{}: no such store (import a code set first)", context.options().db);
+  require_store(context);
   store::RunRecorder& run = context.start_run("predict");
   std::unique_ptr<model::CodePredictor> opened = stack.open_predictor(context.store(), predict_options);
   model::CodePredictor& predictor = *opened;
@@ -124,11 +214,17 @@ ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
 
 void add_predict_command(CLI::App& app, CommandList& commands) {
   auto options = std::make_shared<PredictCommandOptions>();
-  CLI::App* command =
-      app.add_subcommand("predict", "Codes with descriptions and scores for clinical text, from a trained model");
+  CLI::App* command = app.add_subcommand(
+      "predict", "Codes with descriptions, scores and evidence for clinical text, from a trained model or a coder");
   command->add_option("--model", options->model, "A model folder (from train --stage base) or a LoRA folder")
-      ->envname("MEDCODE_MODEL")
-      ->required();
+      ->envname("MEDCODE_MODEL");
+  command->add_option("--coder", options->coder,
+                      "A coder instead of --model: index, index+rerank:PATH, bm25, bm25+terms, model:DIR");
+  command->add_option("--min-score", options->min_score,
+                      "--coder: assign only codes scoring at least this (default: the coder's threshold)");
+  command->add_option("--ranked", options->ranked,
+                      "--coder: also list the next N codes of the ranking that were not assigned")
+      ->capture_default_str();
   command->add_option("--text", options->text, "The clinical text");
   command->add_option("--file", options->file, "A file whose whole content is one note");
   command->add_option("--input", options->input, "JSON Lines of {\"id\": ..., \"text\": ...}; one output line each");
@@ -137,7 +233,7 @@ void add_predict_command(CLI::App& app, CommandList& commands) {
       ->capture_default_str();
   command->add_option("--year", options->year, "The release year (default: the newest imported)");
   command->add_option("--beam", options->beam, "Beam width (1: greedy)")->capture_default_str();
-  command->add_option("--max-codes", options->max_codes, "Most codes per text")->capture_default_str();
+  command->add_option("--max-codes", options->max_codes, "Most codes per text (default: 8 for --model; every code a coder assigns)");
   command->add_option("--batch-size", options->batch_size, "Texts decoded together")->capture_default_str();
   command->add_flag("--unconstrained", options->unconstrained,
                     "Let the model emit any tokens, not only the release's valid codes");

@@ -3,13 +3,14 @@
 
 #include <algorithm>
 
+#include "medcode/eval/index_coder.h"
 #include "medcode/util/error.h"
 
 namespace medcode::eval {
 
 namespace {
 
-constexpr const char* k_coder_names = "bm25, bm25+terms, majority, model:DIR";
+constexpr const char* k_coder_names = "bm25, bm25+terms, majority, index, model:DIR";
 
 const codes::ReleaseInfo& require_release(const std::optional<codes::ReleaseInfo>& release,
                                           const std::string& name) {
@@ -39,6 +40,13 @@ std::unique_ptr<Coder> make_coder(store::Database& db, const std::optional<codes
                                   const std::string& name, const CoderOptions& options) {
   if (name == "bm25") return Bm25Coder::build(db, require_release(release, name), false);
   if (name == "bm25+terms") return Bm25Coder::build(db, require_release(release, name), true);
+  if (name == "index") {
+    IndexCoderOptions index;
+    if (options.min_score) index.min_score = *options.min_score;
+    index.top_k = options.top_k;
+    index.threads = options.threads;
+    return IndexCoder::open(db, require_release(release, name), index);
+  }
   if (name == "majority") {
     if (options.train.empty()) fail(ExitCode::bad_input, "coder majority: no training examples");
     return std::make_unique<MajorityCoder>(options.train);

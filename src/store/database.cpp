@@ -123,6 +123,12 @@ Statement& Statement::bind(int index, std::string_view value) {
   return *this;
 }
 
+Statement& Statement::bind_blob(int index, std::string_view bytes) {
+  check_bind(m_db, m_statement.get(),
+             sqlite3_bind_blob64(m_statement.get(), index, bytes.data(), bytes.size(), SQLITE_TRANSIENT), index);
+  return *this;
+}
+
 void Statement::bind_view(int index, std::string_view value) {
   check_bind(m_db, m_statement.get(),
              sqlite3_bind_text(m_statement.get(), index, value.data(), static_cast<int>(value.size()),
@@ -164,6 +170,12 @@ std::string Statement::column_text(int index) const {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(m_statement.get(), index));
   if (!text) return {};
   return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(m_statement.get(), index)));
+}
+
+std::string Statement::column_blob(int index) const {
+  const auto* bytes = static_cast<const char*>(sqlite3_column_blob(m_statement.get(), index));
+  if (!bytes) return {};
+  return std::string(bytes, static_cast<std::size_t>(sqlite3_column_bytes(m_statement.get(), index)));
 }
 
 std::optional<std::string> Statement::column_optional_text(int index) const {

@@ -24,7 +24,7 @@ namespace medcode::eval {
 struct EvalExample {
   std::string text;
   std::vector<std::string> gold;  // canonical, distinct, in the file's order; never empty
-  std::string id;                 // the document's identifier where the dataset has one (CodiEsp's articleID)
+  std::string id = {};            // the document's identifier where the dataset has one (CodiEsp's articleID)
 };
 
 struct EvalDatasetOptions {

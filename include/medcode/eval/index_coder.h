@@ -51,6 +51,7 @@ struct IndexCoderOptions {
   double min_score = 0.5;  // assigned codes score at least this
   std::size_t top_k = 0;   // most codes assigned (0: no limit)
   bool keep_negated = false;  // rank negated mentions too (they never count towards a code's score)
+  int threads = 0;            // predict_many: notes coded in parallel (0: one per available core)
 };
 
 class IndexCoder : public DecidingCoder {
@@ -66,6 +67,7 @@ class IndexCoder : public DecidingCoder {
   std::vector<Candidate> candidates(std::string_view text) const;
   std::vector<RankedCode> code(std::string_view text, std::size_t k) const override;
   Prediction predict(std::string_view text, std::size_t k) const override;
+  std::vector<Prediction> predict_many(const std::vector<std::string>& texts, std::size_t k) const override;
   const codes::ReleaseInfo& release() const;
   const IndexCoderOptions& options() const;
 

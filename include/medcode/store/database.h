@@ -25,6 +25,8 @@ class Statement {
   Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
   Statement& bind(int index, const std::string& value) { return bind(index, std::string_view(value)); }
   Statement& bind(int index, std::nullptr_t);
+  // Bytes bound as a BLOB (copied).
+  Statement& bind_blob(int index, std::string_view bytes);
   // Text bound by pointer, without a copy: `value` must stay valid until the statement is stepped.
   Statement& bind_text_view(int index, std::string_view value) {
     bind_view(index, value);
@@ -61,6 +63,7 @@ class Statement {
   double column_double(int index) const;
   std::string column_text(int index) const;
   std::optional<std::string> column_optional_text(int index) const;
+  std::string column_blob(int index) const;  // the bytes of a BLOB (or of text), "" for NULL
   bool column_is_null(int index) const;
 
  private:
