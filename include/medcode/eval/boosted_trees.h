@@ -24,7 +24,8 @@ struct FeatureMatrix {
   std::size_t n_features = 0;
 };
 
-// Training parameters; the defaults are XGBoost's own, apart from the number of rounds.
+// Training parameters; the defaults are XGBoost's own, apart from the number of rounds and the seed (42, as
+// elsewhere in medcode).
 struct BoostedTreesParams {
   int n_rounds = 100;
   int max_depth = 6;
