@@ -8,6 +8,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libpugixml-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   libtorch-dev libopenblas0-pthread libsentencepiece-dev libstemmer-dev
+  libxgboost0
   chromium
 )
 

@@ -32,11 +32,11 @@ std::string command_output(const std::string& command) {
   return out;
 }
 
-TEST(ModelPlugin, TheBinaryLinksNeitherLibTorchNorLibcurlNorWhatTheyBring) {
+TEST(ModelPlugin, TheBinaryLinksNeitherLibTorchNorLibcurlNorXGBoostNorWhatTheyBring) {
   std::string libraries = command_output(std::string("ldd ") + MEDCODE_BINARY);
   ASSERT_NE(libraries.find("libsqlite3"), std::string::npos) << libraries;  // ldd did run
-  for (const char* heavy :
-       {"libtorch", "libc10", "opencv", "dnnl", "protobuf", "libgomp", "sentencepiece", "libcurl", "gnutls"})
+  for (const char* heavy : {"libtorch", "libc10", "opencv", "dnnl", "protobuf", "libgomp", "sentencepiece",
+                            "libcurl", "gnutls", "libxgboost", "libdmlc"})
     EXPECT_EQ(libraries.find(heavy), std::string::npos) << heavy << " in\n" << libraries;
 }
 
