@@ -1,4 +1,5 @@
-// What an evaluation reads from and writes to the store: chapters of gold codes, and the `evaluations` rows.
+// What an evaluation reads from and writes to the store: chapters of gold codes, whether a release has them,
+// and the `evaluations` rows.
 #include <unordered_map>
 
 #include "medcode/eval/evaluation.h"
@@ -20,6 +21,23 @@ ChapterLookup make_chapter_lookup(store::Database& db, const codes::ReleaseInfo&
     select->reset();
     cache->emplace(code, chapter);
     return chapter;
+  };
+}
+
+CodeMembership make_code_membership(store::Database& db, const codes::ReleaseInfo& release) {
+  auto select =
+      std::make_shared<store::Statement>(db.prepare("SELECT 1 FROM codes WHERE release_id = ? AND code = ?"));
+  auto cache = std::make_shared<std::unordered_map<std::string, bool>>();
+  std::int64_t release_id = release.id;
+  return [select, cache, release_id](const std::string& code) {
+    auto found = cache->find(code);
+    if (found != cache->end()) return found->second;
+    select->reset();
+    select->bind(1, release_id).bind(2, code);
+    bool present = select->step();
+    select->reset();
+    cache->emplace(code, present);
+    return present;
   };
 }
 
