@@ -260,7 +260,10 @@ ExitCode run_evaluate(Context& context, const EvaluateCommandOptions& options) {
 
   const std::string& source = options.codiesp.empty() ? options.dataset : options.codiesp;
   std::string dataset_path = fs::weakly_canonical(fs::absolute(source)).string();
-  std::int64_t id = eval::record_evaluation(db, run.id(), coder->name(), dataset_path, result);
+  nlohmann::json about = nlohmann::json::object();
+  if (inputs.task) about["task"] = std::string(1, eval::codiesp_task_letter(*inputs.task));
+  if (inputs.release) about["release"] = codes::release_label(*inputs.release);
+  std::int64_t id = eval::record_evaluation(db, run.id(), coder->name(), dataset_path, result, about);
   run.counters() = {{"evaluation_id", id},
                     {"coder", coder->name()},
                     {"n_examples", result.n_examples},
@@ -270,11 +273,10 @@ ExitCode run_evaluate(Context& context, const EvaluateCommandOptions& options) {
                     {"exact_match", result.exact_match}};
   if (context.json()) {
     nlohmann::json out = result.to_json();
+    for (const auto& [key, value] : about.items()) out[key] = value;
     out["evaluation_id"] = id;
     out["coder"] = coder->name();
     out["dataset"] = dataset_path;
-    if (inputs.task) out["task"] = std::string(1, eval::codiesp_task_letter(*inputs.task));
-    if (inputs.release) out["release"] = codes::release_label(*inputs.release);
     if (submission) out["submission"] = submission_json(*submission);
     std::cout << out.dump(2) << "\n";
   } else {

@@ -43,14 +43,16 @@ CodeMembership make_code_membership(store::Database& db, const codes::ReleaseInf
 
 std::int64_t record_evaluation(store::Database& db, std::optional<std::int64_t> run_id,
                                const std::string& coder_name, const std::string& dataset_path,
-                               const EvalResult& result) {
+                               const EvalResult& result, const nlohmann::json& about) {
+  nlohmann::json stored = result.to_json();
+  for (const auto& [key, value] : about.items()) stored[key] = value;
   store::Transaction transaction(db);
   db.prepare(
         "INSERT INTO evaluations (run_id, coder, dataset, n_examples, micro_f1, macro_f1, exact_match, "
         "result, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .bind_all(run_id, coder_name, dataset_path, result.n_examples, result.micro.f1, result.macro.f1,
-                result.exact_match, result.to_json().dump(), util::utc_now_iso8601())
+                result.exact_match, stored.dump(), util::utc_now_iso8601())
       .run();
   std::int64_t id = db.last_insert_rowid();
   transaction.commit();

@@ -113,6 +113,7 @@ TEST_F(EvaluateCodiesp, MajorityCountsTheSiblingTrainFolderAndScoresDiagnosesAsC
   EXPECT_EQ(testing::query_text(db(), "SELECT dataset FROM evaluations WHERE coder = 'majority'"),
             fs::weakly_canonical(dev()).string());
   EXPECT_EQ(testing::query_int(db(), "SELECT json_extract(result, '$.n_gold_unknown') FROM evaluations"), 1);
+  EXPECT_EQ(testing::query_text(db(), "SELECT json_extract(result, '$.task') FROM evaluations"), "D");
 }
 
 TEST_F(EvaluateCodiesp, ProceduresAreScoredOverIcd10PcsKeepingNotesWithoutProcedures) {

@@ -165,9 +165,11 @@ class MajorityCoder : public Coder {
   std::vector<RankedCode> m_ranked;
 };
 
-// Inserts one `evaluations` row (headline figures and the full result JSON) in a transaction; returns its id.
+// Inserts one `evaluations` row (headline figures and the full result JSON, with the keys of `about` added:
+// what the figures are of, e.g. a CodiEsp task) in a transaction; returns its id.
 std::int64_t record_evaluation(store::Database& db, std::optional<std::int64_t> run_id,
                                const std::string& coder_name, const std::string& dataset_path,
-                               const EvalResult& result);
+                               const EvalResult& result,
+                               const nlohmann::json& about = nlohmann::json::object());
 
 }  // namespace medcode::eval

@@ -398,6 +398,10 @@ TEST(RecordEvaluation, InsertsTheHeadlineFiguresAndTheFullResult) {
             "0.4444 0.25");
   EXPECT_EQ(testing::query_int(db, "SELECT json_extract(result, '$.micro.false_negatives') FROM evaluations"),
             3);
+  record_evaluation(db, std::nullopt, "bm25", "/data/dev", result, {{"task", "P"}});
+  EXPECT_EQ(testing::query_text(db, "SELECT json_extract(result, '$.task') FROM evaluations WHERE id = " +
+                                        std::to_string(id + 1)),
+            "P");
 }
 
 }  // namespace
