@@ -137,7 +137,7 @@ struct EvalResult {
   std::int64_t n_without_gold = 0;        // examples with no gold code: left out of MAP and the @k means
   PrfScores micro;                        // over the predicted sets, pooled
   PrfScores macro;                        // mean per gold code of its P, R and F1 (counts are not set)
-  double map = 0;                         // mean average precision of the rankings, as CodiEsp scores it
+  double map = 0;                         // mean over examples with gold of their rankings' average precision
   std::vector<ScoresAtK> at_k;            // mean per example with gold, over the ranking
   std::vector<ScoresAtK> category_at_k;   // the same on 3-character categories
   double exact_match = 0;                 // share of examples whose predicted set is their gold set
