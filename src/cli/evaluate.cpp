@@ -1,5 +1,6 @@
-// `medcode evaluate`: score a baseline or a trained model on a labelled dataset file, print the metrics and
-// record them in the store's `evaluations` table.
+// `medcode evaluate`: score a coder on a labelled JSONL file or a CodiEsp split, print the metrics, record
+// them in the store's `evaluations` table and, for CodiEsp, write the files the track's official scorer
+// reads.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -8,11 +9,12 @@
 #include <iostream>
 
 #include "context.h"
-#include "option_groups.h"
 #include "medcode/codes/catalog.h"
+#include "medcode/eval/codiesp.h"
 #include "medcode/eval/evaluation.h"
 #include "medcode/eval/make_coder.h"
 #include "medcode/util/error.h"
+#include "option_groups.h"
 
 namespace medcode::cli {
 
@@ -20,12 +22,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
+const std::vector<std::size_t> k_default_ks = {1, 3, 5};
+const std::vector<std::size_t> k_codiesp_ks = {1, 5, 8, 15};
+
 struct EvaluateCommandOptions {
   std::string dataset;
+  std::string codiesp;
+  std::string task;  // CodiEsp task; empty: D
+  std::string coder;
   std::string baseline;
   std::string model;
   std::string train;
-  std::vector<std::size_t> ks = {1, 3, 5};
+  std::vector<std::size_t> ks;  // empty: k_default_ks, or k_codiesp_ks with --codiesp
   std::string split;
   std::size_t limit = 0;
   int year = 0;
@@ -33,49 +41,163 @@ struct EvaluateCommandOptions {
   bool unconstrained = false;
   std::string device = "auto";
   int threads = 0;
+  std::optional<double> min_score;
+  std::size_t top_k = 0;
+  std::string submission;
 };
 
-// The coder under test: a baseline (majority over the training examples, or bm25) or `model:DIR`.
-std::unique_ptr<eval::Coder> coder_under_test(store::Database& db, const EvaluateCommandOptions& options,
-                                              const std::optional<codes::ReleaseInfo>& release) {
-  eval::CoderOptions coder_options;
-  if (options.baseline == "majority") {
-    std::optional<fs::path> path;
-    if (!options.train.empty()) path = options.train;
-    if (!path) path = eval::default_train_path(options.dataset);
-    if (!path) {
-      fail(ExitCode::usage,
-           "--baseline majority needs --train FILE (no descriptions-to-codes.golden.train.jsonl beside {})",
-           options.dataset);
-    }
-    coder_options.train = eval::load_train_examples(*path);
-    spdlog::info("majority baseline over {} training examples of {}", coder_options.train.size(), path->string());
-  }
-  coder_options.model.beam_size = options.beam;
-  coder_options.model.constrained = !options.unconstrained;
-  coder_options.model.device = options.device;
-  coder_options.model.threads = options.threads;
-  if (options.year != 0) coder_options.model.year = options.year;
-  std::string name = options.model.empty() ? options.baseline : std::string(eval::k_model_coder_prefix) + options.model;
-  return eval::make_coder(db, release, name, coder_options);
-}
+// What the coder is scored on.
+struct EvalInputs {
+  std::vector<eval::EvalExample> examples;
+  std::optional<codes::ReleaseInfo> release;  // the codes' release, when imported
+  std::optional<eval::CodiespTask> task;      // CodiEsp only
+  eval::CodeMembership in_release;            // CodiEsp only: the gold is checked against the release
+  std::string label;                          // how the header names the dataset
+};
 
 void check_invocation(const EvaluateCommandOptions& options) {
-  if (options.baseline.empty() == options.model.empty()) {
-    fail(ExitCode::usage, "give exactly one of --baseline (majority, bm25) and --model DIR");
+  int n_coders = !options.coder.empty() + !options.baseline.empty() + !options.model.empty();
+  if (n_coders != 1) {
+    fail(ExitCode::usage,
+         "give exactly one of --baseline (majority, bm25), --model DIR and --coder NAME (any coder name)");
   }
-  if (options.ks.empty()) fail(ExitCode::usage, "--k: give at least one cut-off");
+  if (options.dataset.empty() == options.codiesp.empty())
+    fail(ExitCode::usage, "give exactly one of --dataset FILE and --codiesp DIR");
+  if (options.codiesp.empty()) {
+    if (!options.task.empty()) fail(ExitCode::usage, "--task applies to --codiesp only");
+    if (!options.submission.empty()) fail(ExitCode::usage, "--submission applies to --codiesp only");
+  } else if (!options.split.empty()) {
+    fail(ExitCode::usage, "--split applies to --dataset only (a CodiEsp folder is one split)");
+  }
   for (std::size_t k : options.ks) {
     if (k == 0) fail(ExitCode::usage, "--k: every cut-off must be at least 1");
   }
 }
 
-void print_result(const std::string& coder, const std::string& dataset, const eval::EvalResult& result) {
+std::string coder_name(const EvaluateCommandOptions& options) {
+  if (!options.model.empty()) return std::string(eval::k_model_coder_prefix) + options.model;
+  return options.coder.empty() ? options.baseline : options.coder;
+}
+
+eval::CodiespTask codiesp_task(const EvaluateCommandOptions& options) {
+  return eval::parse_codiesp_task(options.task.empty() ? "D" : options.task).value();
+}
+
+std::optional<int> year_of(const EvaluateCommandOptions& options) {
+  return options.year != 0 ? std::optional<int>(options.year) : std::nullopt;
+}
+
+EvalInputs load_codiesp_inputs(store::Database& db, const EvaluateCommandOptions& options) {
+  EvalInputs inputs;
+  inputs.task = codiesp_task(options);
+  inputs.release = codes::find_release(db, eval::codiesp_system(*inputs.task), year_of(options));
+  inputs.in_release = eval::make_code_membership(db, *inputs.release);
+  eval::CodiespOptions codiesp_options{*inputs.task, std::nullopt};
+  if (options.limit > 0) codiesp_options.limit = options.limit;
+  eval::CodiespDataset dataset = eval::load_codiesp(options.codiesp, codiesp_options, inputs.in_release);
+  spdlog::info("{}: {} documents ({} without a label), {} label lines in {}", options.codiesp,
+               dataset.examples.size(), dataset.n_without_gold, dataset.n_label_lines,
+               dataset.folder.label_file.filename().string());
+  if (dataset.unknown.n_gold > 0) {
+    spdlog::warn("{}: {} gold codes ({} distinct, e.g. {}) are not in {}; they stay in the gold, as misses",
+                 dataset.folder.label_file.string(), dataset.unknown.n_gold, dataset.unknown.n_codes,
+                 fmt::join(dataset.unknown.examples, ", "), codes::release_label(*inputs.release));
+  }
+  inputs.examples = std::move(dataset.examples);
+  inputs.label = fmt::format("{} (CodiEsp-{})", options.codiesp, eval::codiesp_task_letter(*inputs.task));
+  return inputs;
+}
+
+EvalInputs load_jsonl_inputs(store::Database& db, const EvaluateCommandOptions& options) {
+  EvalInputs inputs;
+  eval::EvalDatasetOptions dataset_options;
+  if (!options.split.empty()) dataset_options.split = options.split;
+  if (options.limit > 0) dataset_options.limit = options.limit;
+  inputs.examples = eval::load_eval_dataset(options.dataset, dataset_options);
+  inputs.release = codes::try_find_release(db, codes::System::icd10cm, year_of(options));
+  if (!inputs.release && options.year != 0)
+    codes::find_release(db, codes::System::icd10cm, year_of(options));  // says what to import
+  if (!inputs.release)
+    spdlog::warn("no ICD-10-CM release in the store: per-chapter rows group every code as (none)");
+  inputs.label = options.dataset;
+  return inputs;
+}
+
+// The training file or CodiEsp folder of `majority`: --train, else the one beside the dataset.
+std::optional<fs::path> majority_train_path(const EvaluateCommandOptions& options) {
+  if (!options.train.empty()) return fs::path(options.train);
+  if (options.codiesp.empty()) return eval::default_train_path(options.dataset);
+  std::error_code error;
+  fs::path sibling = fs::weakly_canonical(fs::absolute(options.codiesp), error).parent_path() / "train";
+  if (fs::is_directory(sibling, error)) return sibling;
+  return std::nullopt;
+}
+
+std::vector<eval::EvalExample> majority_training(const EvaluateCommandOptions& options,
+                                                 const EvalInputs& inputs) {
+  std::optional<fs::path> path = majority_train_path(options);
+  if (!path) {
+    fail(ExitCode::usage, "majority needs --train ({})",
+         options.codiesp.empty()
+             ? fmt::format("no descriptions-to-codes.golden.train.jsonl beside {}", options.dataset)
+             : fmt::format("no train folder beside {}", options.codiesp));
+  }
+  std::error_code error;
+  std::vector<eval::EvalExample> train;
+  if (fs::is_directory(*path, error)) {
+    eval::CodiespOptions codiesp_options{inputs.task.value_or(eval::CodiespTask::diagnoses), std::nullopt};
+    train = eval::load_codiesp(*path, codiesp_options, nullptr).examples;
+    if (!options.codiesp.empty() && fs::equivalent(*path, options.codiesp, error))
+      spdlog::warn("majority counts the labels of the folder it is evaluated on ({})", path->string());
+  } else {
+    train = eval::load_train_examples(*path);
+  }
+  spdlog::info("majority baseline over {} training examples of {}", train.size(), path->string());
+  return train;
+}
+
+std::unique_ptr<eval::Coder> coder_under_test(store::Database& db, const EvaluateCommandOptions& options,
+                                              const EvalInputs& inputs) {
+  const std::string name = coder_name(options);
+  eval::CoderOptions coder_options;
+  if (name == "majority") coder_options.train = majority_training(options, inputs);
+  coder_options.model.beam_size = options.beam;
+  coder_options.model.constrained = !options.unconstrained;
+  coder_options.model.device = options.device;
+  coder_options.model.threads = options.threads;
+  if (options.year != 0) coder_options.model.year = options.year;
+  coder_options.min_score = options.min_score;
+  coder_options.top_k = options.top_k;
+  coder_options.threads = options.threads;
+  return eval::make_coder(db, inputs.release, name, coder_options);
+}
+
+void print_at_k(const std::string& prefix, const std::vector<eval::ScoresAtK>& rows) {
+  for (const auto& at : rows) {
+    std::cout << fmt::format("{:<12} {:>9.3f} {:>9.3f}\n", fmt::format("{}@{}", prefix, at.k), at.precision,
+                             at.recall);
+  }
+}
+
+void print_header(const std::string& coder, const EvalInputs& inputs, const eval::EvalResult& result) {
   std::cout << fmt::format(
-      "{} on {}: {} examples, {} gold codes ({} distinct), {} predicted; {} without a "
-      "prediction\n\n",
-      coder, dataset, result.n_examples, result.n_gold, result.n_labels, result.n_predicted,
+      "{} on {}: {} examples, {} gold codes ({} distinct), {} predicted; {} without a prediction", coder,
+      inputs.label, result.n_examples, result.n_gold, result.n_labels, result.n_predicted,
       result.n_without_prediction);
+  if (result.n_without_gold > 0) std::cout << fmt::format(", {} without gold", result.n_without_gold);
+  std::cout << "\n";
+  if (result.unknown_gold && inputs.release) {
+    const eval::UnknownGold& unknown = *result.unknown_gold;
+    std::cout << fmt::format(
+        "gold codes not in {}: {} ({} distinct{}), counted as misses\n",
+        codes::release_label(*inputs.release), unknown.n_gold, unknown.n_codes,
+        unknown.examples.empty() ? "" : fmt::format(", e.g. {}", fmt::join(unknown.examples, ", ")));
+  }
+  std::cout << "\n";
+}
+
+void print_result(const std::string& coder, const EvalInputs& inputs, const eval::EvalResult& result) {
+  print_header(coder, inputs, result);
   std::cout << fmt::format("{:<12} {:>9} {:>9} {:>9}\n", "", "precision", "recall", "f1");
   auto row = [](const std::string& label, const eval::PrfScores& scores) {
     std::cout << fmt::format("{:<12} {:>9.3f} {:>9.3f} {:>9.3f}\n", label, scores.precision, scores.recall,
@@ -83,9 +205,9 @@ void print_result(const std::string& coder, const std::string& dataset, const ev
   };
   row("micro", result.micro);
   row("macro", result.macro);
-  for (const auto& at : result.at_k) {
-    std::cout << fmt::format("{:<12} {:>9.3f} {:>9.3f}\n", fmt::format("@{}", at.k), at.precision, at.recall);
-  }
+  std::cout << fmt::format("{:<12} {:>9.3f}\n", "MAP", result.map);
+  print_at_k("", result.at_k);
+  print_at_k("category ", result.category_at_k);
   std::cout << fmt::format("{:<12} {:>9.3f}\n\n", "exact match", result.exact_match);
   std::cout << fmt::format("{:<12} {:>9} {:>9} {:>9} {:>9}\n", "chapter", "support", "precision", "recall",
                            "f1");
@@ -96,46 +218,70 @@ void print_result(const std::string& coder, const std::string& dataset, const ev
   }
 }
 
+nlohmann::json submission_json(const eval::CodiespSubmission& submission) {
+  return {{"ranking", submission.ranking.string()},
+          {"assigned", submission.assigned.string()},
+          {"evidence", submission.evidence.string()},
+          {"n_assigned_without_evidence", submission.n_assigned_without_evidence}};
+}
+
+void print_submission(const eval::CodiespSubmission& submission) {
+  std::cout << fmt::format(
+      "\nsubmission: {} (rankings, for MAP), {} (assigned codes, for P/R/F1), {} (evidence; {} assigned "
+      "codes "
+      "had none)\n",
+      submission.ranking.string(), submission.assigned.string(), submission.evidence.string(),
+      submission.n_assigned_without_evidence);
+}
+
 ExitCode run_evaluate(Context& context, const EvaluateCommandOptions& options) {
   check_invocation(options);
   auto& run = context.start_run("evaluate");
   store::Database& db = context.store();
 
-  eval::EvalDatasetOptions dataset_options;
-  if (!options.split.empty()) dataset_options.split = options.split;
-  if (options.limit > 0) dataset_options.limit = options.limit;
-  std::vector<eval::EvalExample> examples = eval::load_eval_dataset(options.dataset, dataset_options);
+  EvalInputs inputs =
+      options.codiesp.empty() ? load_jsonl_inputs(db, options) : load_codiesp_inputs(db, options);
+  std::unique_ptr<eval::Coder> coder = coder_under_test(db, options, inputs);
 
-  std::optional<int> year;
-  if (options.year != 0) year = options.year;
-  std::optional<codes::ReleaseInfo> release = codes::try_find_release(db, codes::System::icd10cm, year);
-  if (!release && year) codes::find_release(db, codes::System::icd10cm, year);  // says what to import
-  std::unique_ptr<eval::Coder> coder = coder_under_test(db, options, release);
-  if (!release)
-    spdlog::warn("no ICD-10-CM release in the store: per-chapter rows group every code as (none)");
-
-  std::size_t max_k = *std::max_element(options.ks.begin(), options.ks.end());
-  std::vector<eval::Prediction> predictions =
-      eval::predict_all(*coder, examples, max_k, context.progress());
   eval::EvalOptions eval_options;
-  eval_options.ks = options.ks;
+  eval_options.ks = !options.ks.empty() ? options.ks : options.codiesp.empty() ? k_default_ks : k_codiesp_ks;
+  eval_options.in_release = inputs.in_release;
+  std::size_t max_k = *std::max_element(eval_options.ks.begin(), eval_options.ks.end());
+  std::vector<eval::Prediction> predictions =
+      eval::predict_all(*coder, inputs.examples, max_k, context.progress());
   eval::ChapterLookup chapter_of;
-  if (release) chapter_of = eval::make_chapter_lookup(db, *release);
-  eval::EvalResult result = eval::evaluate(examples, predictions, eval_options, chapter_of);
+  if (inputs.release) chapter_of = eval::make_chapter_lookup(db, *inputs.release);
+  eval::EvalResult result = eval::evaluate(inputs.examples, predictions, eval_options, chapter_of);
 
-  std::string dataset_path = fs::weakly_canonical(fs::absolute(options.dataset)).string();
-  std::int64_t id = eval::record_evaluation(db, run.id(), coder->name(), dataset_path, result);
-  run.counters() = {
-      {"evaluation_id", id},         {"coder", coder->name()},    {"n_examples", result.n_examples},
-      {"micro_f1", result.micro.f1}, {"macro_f1", result.macro.f1}, {"exact_match", result.exact_match}};
+  std::optional<eval::CodiespSubmission> submission;
+  if (!options.submission.empty())
+    submission =
+        eval::write_codiesp_submission(options.submission, *inputs.task, inputs.examples, predictions);
+
+  const std::string& source = options.codiesp.empty() ? options.dataset : options.codiesp;
+  std::string dataset_path = fs::weakly_canonical(fs::absolute(source)).string();
+  nlohmann::json about = nlohmann::json::object();
+  if (inputs.task) about["task"] = std::string(1, eval::codiesp_task_letter(*inputs.task));
+  if (inputs.release) about["release"] = codes::release_label(*inputs.release);
+  std::int64_t id = eval::record_evaluation(db, run.id(), coder->name(), dataset_path, result, about);
+  run.counters() = {{"evaluation_id", id},
+                    {"coder", coder->name()},
+                    {"n_examples", result.n_examples},
+                    {"micro_f1", result.micro.f1},
+                    {"macro_f1", result.macro.f1},
+                    {"map", result.map},
+                    {"exact_match", result.exact_match}};
   if (context.json()) {
     nlohmann::json out = result.to_json();
+    for (const auto& [key, value] : about.items()) out[key] = value;
     out["evaluation_id"] = id;
     out["coder"] = coder->name();
     out["dataset"] = dataset_path;
+    if (submission) out["submission"] = submission_json(*submission);
     std::cout << out.dump(2) << "\n";
   } else {
-    print_result(coder->name(), options.dataset, result);
+    print_result(coder->name(), inputs, result);
+    if (submission) print_submission(*submission);
   }
   return ExitCode::ok;
 }
@@ -145,31 +291,54 @@ ExitCode run_evaluate(Context& context, const EvaluateCommandOptions& options) {
 void add_evaluate_command(CLI::App& app, CommandList& commands) {
   auto options = std::make_shared<EvaluateCommandOptions>();
   CLI::App* command = app.add_subcommand(
-      "evaluate", "Score a baseline or a trained model on a labelled JSONL dataset and record the metrics");
-  command->add_option("--dataset", options->dataset, "JSONL file with `text` and `codes` per line")
-      ->required();
+      "evaluate", "Score a coder on a labelled JSONL dataset or a CodiEsp split and record the metrics");
+  command->add_option("--dataset", options->dataset, "JSONL file with `text` and `codes` per line");
+  command->add_option("--codiesp", options->codiesp,
+                      "A CodiEsp split folder (text_files_en/ and its *D.tsv, *P.tsv labels)");
+  command
+      ->add_option("--task", options->task,
+                   "--codiesp: D (diagnoses, ICD-10-CM) or P (procedures, ICD-10-PCS) (default: D)")
+      ->check(CLI::IsMember({"D", "P", "d", "p"}));
+  command->add_option("--coder", options->coder,
+                      "Any coder by name: bm25, bm25+terms, majority, model:DIR, index, index+rerank:PATH, "
+                      "llm:MODEL");
   command
       ->add_option("--baseline", options->baseline,
                    "majority (most frequent training codes) or bm25 (retrieval over tabular text)")
       ->check(CLI::IsMember({"majority", "bm25"}));
   command->add_option("--model", options->model, "A trained model's folder (builds with LibTorch)");
   command->add_option("--train", options->train,
-                      "majority: training JSONL (default: descriptions-to-codes.golden.train.jsonl beside "
-                      "--dataset)");
-  command->add_option("--k", options->ks, "Cut-offs of precision@k and recall@k, comma-separated")
-      ->delimiter(',')
-      ->capture_default_str();
-  command->add_option("--split", options->split, "Only lines whose `split` is this (default: every line)");
+                      "majority: training JSONL or CodiEsp folder (default: "
+                      "descriptions-to-codes.golden.train.jsonl beside --dataset, the train folder beside "
+                      "--codiesp)");
+  command
+      ->add_option("--k", options->ks,
+                   "Cut-offs of precision@k and recall@k, comma-separated (default: 1,3,5; 1,5,8,15 with "
+                   "--codiesp)")
+      ->delimiter(',');
+  command->add_option("--split", options->split,
+                      "--dataset: only lines whose `split` is this (default: every line)");
   command->add_option("--limit", options->limit, "Only the first N examples (default: all)")
       ->check(CLI::PositiveNumber);
-  command->add_option("--year", options->year, "ICD-10-CM release year (default: the newest imported)")
+  command
+      ->add_option(
+          "--year", options->year,
+          "Release year of the codes (ICD-10-CM; ICD-10-PCS for --task P) (default: the newest imported)")
       ->check(CLI::Range(1900, 2999));
+  command->add_option("--min-score", options->min_score,
+                      "Document coders: assign only codes scoring at least this (default: the coder's own)");
+  command->add_option("--top-k", options->top_k, "Document coders: assign at most N codes (0: no limit)")
+      ->capture_default_str();
+  command->add_option("--submission", options->submission,
+                      "--codiesp: write the official scorer's submission files into this folder");
   command->add_option("--beam", options->beam, "--model: beam width (1: greedy); other beams widen P@k")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command->add_flag("--unconstrained", options->unconstrained,
                     "--model: let the model emit any tokens, not only the release's valid codes");
-  add_device_options(command, options->device, options->threads, "--model: ");
+  add_device_options(command, options->device, options->threads, "--model: ",
+                     "CPU threads of --model's LibTorch, and notes a document coder codes at once (0: the "
+                     "cores this process may use)");
   commands.push_back({command, [options](Context& context) { return run_evaluate(context, *options); }});
 }
 

@@ -41,7 +41,8 @@ void add_engine_options(CLI::App* command, const EngineBindings& bind, std::stri
   }
 }
 
-void add_device_options(CLI::App* command, std::string& device, int& threads, std::string_view scope) {
+void add_device_options(CLI::App* command, std::string& device, int& threads, std::string_view scope,
+                        std::string_view threads_help) {
   command->add_option("--device", device, scoped(scope, "auto, cpu, cuda or mps"))
       ->envname("MEDCODE_DEVICE")
       ->check(CLI::IsMember({"auto", "cpu", "cuda", "mps"}))
@@ -49,7 +50,10 @@ void add_device_options(CLI::App* command, std::string& device, int& threads, st
   command
       ->add_option(
           "--threads", threads,
-          scoped(scope, "CPU threads for LibTorch (0: the cores this process may use, at most one each)"))
+          threads_help.empty()
+              ? scoped(scope,
+                       "CPU threads for LibTorch (0: the cores this process may use, at most one each)")
+              : std::string(threads_help))
       ->envname("MEDCODE_THREADS")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();

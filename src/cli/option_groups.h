@@ -25,8 +25,10 @@ struct EngineBindings {
 };
 void add_engine_options(CLI::App* command, const EngineBindings& bind, std::string_view scope = "");
 
-// Where LibTorch runs: --device and --threads.
-void add_device_options(CLI::App* command, std::string& device, int& threads, std::string_view scope = "");
+// Where LibTorch runs: --device and --threads. `threads_help`, when given, replaces the help of --threads
+// (for a command whose other engines use it too).
+void add_device_options(CLI::App* command, std::string& device, int& threads, std::string_view scope = "",
+                        std::string_view threads_help = "");
 
 // Which release of a code set: --system and --year (absent: the newest imported release).
 struct ReleaseBindings {

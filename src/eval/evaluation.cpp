@@ -1,5 +1,6 @@
-// The evaluation metrics: micro and macro P/R/F1 over predicted sets, P@k and R@k over rankings, exact match
-// and per-chapter scores. Every 0/0 is 0; docs/evaluate.md defines each figure as computed here.
+// The evaluation metrics: micro and macro P/R/F1 over predicted sets; MAP, P@k and R@k over rankings (on
+// codes and on 3-character categories); exact match and per-chapter scores. Every 0/0 is 0; docs/evaluate.md
+// defines each figure as computed here.
 #include "medcode/eval/evaluation.h"
 
 #include <algorithm>
@@ -71,24 +72,88 @@ struct Tally {
   }
 };
 
-void score_at_k(const std::vector<EvalExample>& examples, const std::vector<Prediction>& predictions,
-                EvalResult& result, const std::vector<std::size_t>& ks) {
-  for (std::size_t k : ks) {
-    ScoresAtK at{k, 0, 0};
-    for (std::size_t i = 0; i < examples.size(); ++i) {
-      std::vector<std::string> ranking = distinct_ranking(predictions[i].ranked);
-      const auto& gold = examples[i].gold;
-      std::size_t top = std::min(k, ranking.size());
-      auto hits = std::count_if(
-          ranking.begin(), ranking.begin() + static_cast<std::ptrdiff_t>(top),
-          [&](const std::string& code) { return std::find(gold.begin(), gold.end(), code) != gold.end(); });
-      at.precision += static_cast<double>(hits) / static_cast<double>(k);
-      at.recall += ratio(hits, static_cast<std::int64_t>(gold.size()));
-    }
-    at.precision /= static_cast<double>(examples.size());
-    at.recall /= static_cast<double>(examples.size());
-    result.at_k.push_back(at);
+// The 3-character category of a code ("N44.8" -> "N44", "BT41ZZZ" -> "BT4").
+std::string category_of(const std::string& code) { return code.substr(0, 3); }
+
+// The codes' categories, each once, in the codes' order.
+std::vector<std::string> distinct_categories(const std::vector<std::string>& codes) {
+  std::vector<std::string> categories;
+  for (const auto& code : codes) {
+    std::string category = category_of(code);
+    if (std::find(categories.begin(), categories.end(), category) == categories.end())
+      categories.push_back(std::move(category));
   }
+  return categories;
+}
+
+std::size_t hits_in_top(const std::vector<std::string>& ranking, const std::vector<std::string>& gold,
+                        std::size_t k) {
+  std::size_t top = std::min(k, ranking.size());
+  return static_cast<std::size_t>(std::count_if(
+      ranking.begin(), ranking.begin() + static_cast<std::ptrdiff_t>(top),
+      [&](const std::string& code) { return std::find(gold.begin(), gold.end(), code) != gold.end(); }));
+}
+
+// Ranks the official CodiEsp scorer reads (trectools' default depth).
+constexpr std::size_t k_map_depth = 1000;
+
+// Average precision as trec_eval and CodiEsp's scorer compute it: the sum, over the ranks i (up to
+// k_map_depth) that hold a gold code, of the share of gold codes among the first i, divided by the number of
+// gold codes (so a gold code never ranked adds 0). `ranking` holds each code once.
+double average_precision(const std::vector<std::string>& ranking, const std::vector<std::string>& gold) {
+  double sum = 0;
+  std::size_t found = 0;
+  for (std::size_t i = 0; i < std::min(ranking.size(), k_map_depth); ++i) {
+    if (std::find(gold.begin(), gold.end(), ranking[i]) == gold.end()) continue;
+    ++found;
+    sum += static_cast<double>(found) / static_cast<double>(i + 1);
+  }
+  return gold.empty() ? 0.0 : sum / static_cast<double>(gold.size());
+}
+
+// Sums of P@k and R@k over examples, divided at the end.
+struct AtKSums {
+  std::vector<ScoresAtK> scores;
+  explicit AtKSums(const std::vector<std::size_t>& ks) {
+    for (std::size_t k : ks) scores.push_back({k, 0, 0});
+  }
+  void add(const std::vector<std::string>& ranking, const std::vector<std::string>& gold) {
+    for (auto& at : scores) {
+      std::size_t hits = hits_in_top(ranking, gold, at.k);
+      at.precision += static_cast<double>(hits) / static_cast<double>(at.k);
+      at.recall += static_cast<double>(hits) / static_cast<double>(gold.size());
+    }
+  }
+  std::vector<ScoresAtK> means(std::int64_t n) const {
+    std::vector<ScoresAtK> out = scores;
+    for (auto& at : out) {
+      at.precision = n == 0 ? 0.0 : at.precision / static_cast<double>(n);
+      at.recall = n == 0 ? 0.0 : at.recall / static_cast<double>(n);
+    }
+    return out;
+  }
+};
+
+// MAP, P@k and R@k (on codes and on categories), each a mean over the examples that have gold codes: an
+// example with nothing to find has no precision at a rank and no recall.
+void score_rankings(const std::vector<EvalExample>& examples, const std::vector<Prediction>& predictions,
+                    EvalResult& result, const std::vector<std::size_t>& ks) {
+  AtKSums codes(ks);
+  AtKSums categories(ks);
+  double sum_average_precision = 0;
+  std::int64_t n_with_gold = 0;
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    const auto& gold = examples[i].gold;
+    if (gold.empty()) continue;
+    ++n_with_gold;
+    std::vector<std::string> ranking = distinct_ranking(predictions[i].ranked);
+    sum_average_precision += average_precision(ranking, gold);
+    codes.add(ranking, gold);
+    categories.add(distinct_categories(ranking), distinct_categories(gold));
+  }
+  result.map = n_with_gold == 0 ? 0.0 : sum_average_precision / static_cast<double>(n_with_gold);
+  result.at_k = codes.means(n_with_gold);
+  result.category_at_k = categories.means(n_with_gold);
 }
 
 // The mean over gold codes of each code's P, R and F1; a code never predicted has precision 0.
@@ -156,6 +221,27 @@ std::vector<Prediction> predict_all(const Coder& coder, const std::vector<EvalEx
   return predictions;
 }
 
+UnknownGold find_unknown_gold(const std::vector<EvalExample>& examples, const CodeMembership& in_release,
+                              std::size_t n_shown) {
+  std::map<std::string, std::int64_t> counts;
+  for (const auto& example : examples) {
+    for (const auto& code : example.gold) {
+      if (!in_release(code)) ++counts[code];
+    }
+  }
+  UnknownGold unknown;
+  unknown.n_codes = static_cast<std::int64_t>(counts.size());
+  std::vector<std::pair<std::string, std::int64_t>> by_count(counts.begin(), counts.end());
+  // Stable over the map's code order, so ties go to the smaller code.
+  std::stable_sort(by_count.begin(), by_count.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  for (const auto& [code, count] : by_count) {
+    unknown.n_gold += count;
+    if (unknown.examples.size() < n_shown) unknown.examples.push_back(code);
+  }
+  return unknown;
+}
+
 EvalResult evaluate(const std::vector<EvalExample>& examples, const std::vector<Prediction>& predictions,
                     const EvalOptions& options, const ChapterLookup& chapter_of) {
   if (examples.size() != predictions.size()) {
@@ -177,6 +263,7 @@ EvalResult evaluate(const std::vector<EvalExample>& examples, const std::vector<
     result.n_gold += static_cast<std::int64_t>(gold.size());
     result.n_predicted += static_cast<std::int64_t>(predicted.size());
     if (predicted.empty()) ++result.n_without_prediction;
+    if (gold.empty()) ++result.n_without_gold;
     if (predicted == gold) ++exact;
     per_code.add(gold, predicted, identity);
     per_chapter.add(gold, predicted, chapter);
@@ -190,7 +277,8 @@ EvalResult evaluate(const std::vector<EvalExample>& examples, const std::vector<
   finish(result.micro);
   result.macro = macro_average(per_code.counts);
   result.exact_match = ratio(exact, result.n_examples);
-  if (!examples.empty()) score_at_k(examples, predictions, result, options.ks);
+  score_rankings(examples, predictions, result, options.ks);
+  if (options.in_release) result.unknown_gold = find_unknown_gold(examples, options.in_release);
   for (auto& [key, counts] : per_chapter.counts) {
     finish(counts);
     result.chapters.push_back({key, counts.true_positives + counts.false_negatives, counts});
@@ -202,10 +290,13 @@ EvalResult evaluate(const std::vector<EvalExample>& examples, const std::vector<
 }
 
 nlohmann::json EvalResult::to_json() const {
-  nlohmann::json at = nlohmann::json::array();
-  for (const auto& scores : at_k) {
-    at.push_back({{"k", scores.k}, {"precision", scores.precision}, {"recall", scores.recall}});
-  }
+  auto at_json = [](const std::vector<ScoresAtK>& rows) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& scores : rows) {
+      out.push_back({{"k", scores.k}, {"precision", scores.precision}, {"recall", scores.recall}});
+    }
+    return out;
+  };
   nlohmann::json by_chapter = nlohmann::json::array();
   for (const auto& row : chapters) {
     nlohmann::json entry = prf_json(row.scores, true);
@@ -215,14 +306,24 @@ nlohmann::json EvalResult::to_json() const {
   }
   nlohmann::json macro_json = prf_json(macro, false);
   macro_json["codes"] = n_labels;
+  // null when the gold was not checked against a release
+  nlohmann::json n_gold_unknown = unknown_gold ? nlohmann::json(unknown_gold->n_gold) : nlohmann::json();
+  nlohmann::json n_labels_unknown = unknown_gold ? nlohmann::json(unknown_gold->n_codes) : nlohmann::json();
+  nlohmann::json unknown_examples = unknown_gold ? nlohmann::json(unknown_gold->examples) : nlohmann::json();
   return {{"n_examples", n_examples},
           {"n_gold", n_gold},
           {"n_predicted", n_predicted},
           {"n_labels", n_labels},
           {"n_without_prediction", n_without_prediction},
+          {"n_without_gold", n_without_gold},
+          {"n_gold_unknown", n_gold_unknown},
+          {"n_labels_unknown", n_labels_unknown},
+          {"unknown_gold_examples", unknown_examples},
           {"micro", prf_json(micro, true)},
           {"macro", macro_json},
-          {"at_k", at},
+          {"map", map},
+          {"at_k", at_json(at_k)},
+          {"category_at_k", at_json(category_at_k)},
           {"exact_match", exact_match},
           {"chapters", by_chapter}};
 }

@@ -101,6 +101,16 @@ TEST_F(EvaluateCommand, Bm25RanksTheReleaseAndHonoursKSplitAndLimit) {
   EXPECT_EQ(count("SELECT count(*) FROM evaluations"), 2);
 }
 
+TEST_F(EvaluateCommand, CoderTakesAnyCoderNameWithBaselineAndModelItsShorthands) {
+  nlohmann::json by_baseline = evaluate_json({"--baseline", "bm25"});
+  nlohmann::json by_name = evaluate_json({"--coder", "bm25"});
+  EXPECT_EQ(by_name["coder"], "bm25");
+  EXPECT_EQ(by_name["micro"], by_baseline["micro"]);
+  EXPECT_EQ(by_name["map"], by_baseline["map"]);
+  EXPECT_TRUE(by_name["n_gold_unknown"].is_null());  // a JSONL file's gold is not checked against a release
+  EXPECT_EQ(evaluate_json({"--coder", "majority"})["micro"]["true_positives"], 1);
+}
+
 TEST_F(EvaluateCommand, PrintsAReadableTableWithoutJson) {
   ProcessResult result = medcode({"evaluate", "--dataset", k_test_file, "--baseline", "majority"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -143,6 +153,11 @@ TEST_F(EvaluateCommand, BadInvocationsExitTwoAndRecordNothing) {
   EXPECT_NE(model.err.find("libmedcode_torch.so"), std::string::npos) << model.err;  // no model plugin
 #endif
   EXPECT_EQ(medcode({"evaluate", "--dataset", k_test_file, "--baseline", "bm25", "--k", "0"}).exit_code, 2);
+  EXPECT_EQ(
+      medcode({"evaluate", "--dataset", k_test_file, "--coder", "bm25", "--baseline", "bm25"}).exit_code, 2);
+  EXPECT_EQ(medcode({"evaluate", "--dataset", k_test_file, "--coder", "bm25", "--task", "P"}).exit_code, 2);
+  EXPECT_EQ(medcode({"evaluate", "--dataset", k_test_file, "--coder", "bm25", "--submission", "s"}).exit_code,
+            2);
   EXPECT_EQ(medcode({"evaluate", "--baseline", "bm25"}).exit_code, 2);  // no --dataset
   fs::remove(m_dir / "descriptions-to-codes.golden.train.jsonl");
   EXPECT_EQ(medcode({"evaluate", "--dataset", k_test_file, "--baseline", "majority"}).exit_code, 2);

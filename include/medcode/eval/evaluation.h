@@ -1,5 +1,6 @@
-// Evaluation of a coder on a labelled dataset file: the examples, the coder's predictions, and the metrics
-// (micro and macro P/R/F1, P@k and R@k, exact match, per ICD-10-CM chapter) that baselines and models share.
+// Evaluation of a coder on a labelled dataset: the examples, the coder's predictions, and the metrics (micro
+// and macro P/R/F1, MAP, P@k and R@k on full codes and on 3-character categories, exact match, per ICD-10-CM
+// chapter) that baselines, document coders and models share.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -23,7 +24,8 @@ namespace medcode::eval {
 
 struct EvalExample {
   std::string text;
-  std::vector<std::string> gold;  // canonical, distinct, in the file's order; never empty
+  std::vector<std::string> gold;  // canonical, distinct, in the file's order; empty for a note with nothing
+                                  // to code (a CodiEsp case without procedures)
   std::string id = {};            // the document's identifier where the dataset has one (CodiEsp's articleID)
 };
 
@@ -74,8 +76,26 @@ Prediction predict(const Coder& coder, std::string_view text, std::size_t k);
 std::vector<Prediction> predict_all(const Coder& coder, const std::vector<EvalExample>& examples,
                                     std::size_t k, const util::ProgressCallback& progress = {});
 
+// Whether a canonical code is in a release.
+using CodeMembership = std::function<bool(const std::string& code)>;
+
+// Membership in `release`, looked up once per code. `db` must outlive it.
+CodeMembership make_code_membership(store::Database& db, const codes::ReleaseInfo& release);
+
+// Gold codes a release lacks (CodiEsp's Spanish code set has codes the US one does not, and procedures cut
+// after the 4th character): they stay in the gold and count as misses, so they are counted, never dropped.
+struct UnknownGold {
+  std::int64_t n_gold = 0;            // (example, code) pairs
+  std::int64_t n_codes = 0;           // distinct codes
+  std::vector<std::string> examples;  // a few of the codes, the most frequent first (ties by code)
+};
+
+UnknownGold find_unknown_gold(const std::vector<EvalExample>& examples, const CodeMembership& in_release,
+                              std::size_t n_shown = 5);
+
 struct EvalOptions {
   std::vector<std::size_t> ks = {1, 3, 5};  // cut-offs of P@k and R@k, each at least 1
+  CodeMembership in_release;  // when set, gold codes it lacks are counted (EvalResult::unknown_gold)
 };
 
 // The ICD-10-CM chapter key ("1" .. "22") of a canonical code; "" when it has none (another system, or a code
@@ -114,11 +134,16 @@ struct EvalResult {
   std::int64_t n_predicted = 0;           // predicted codes over every example
   std::int64_t n_labels = 0;              // distinct gold codes: the codes macro averages over
   std::int64_t n_without_prediction = 0;  // examples whose predicted set is empty
+  std::int64_t n_without_gold = 0;        // examples with no gold code: left out of MAP and the @k means
   PrfScores micro;                        // over the predicted sets, pooled
   PrfScores macro;                        // mean per gold code of its P, R and F1 (counts are not set)
-  std::vector<ScoresAtK> at_k;            // mean per example, over the ranking
+  double map = 0;                         // mean over examples with gold of their rankings' average precision
+  std::vector<ScoresAtK> at_k;            // mean per example with gold, over the ranking
+  std::vector<ScoresAtK> category_at_k;   // the same on 3-character categories
   double exact_match = 0;                 // share of examples whose predicted set is their gold set
   std::vector<ChapterScores> chapters;    // by chapter, "" last
+  std::optional<UnknownGold>
+      unknown_gold;  // gold codes the release lacks, when EvalOptions::in_release is set
 
   nlohmann::json to_json() const;
 };
@@ -140,9 +165,11 @@ class MajorityCoder : public Coder {
   std::vector<RankedCode> m_ranked;
 };
 
-// Inserts one `evaluations` row (headline figures and the full result JSON) in a transaction; returns its id.
+// Inserts one `evaluations` row (headline figures and the full result JSON, with the keys of `about` added:
+// what the figures are of, e.g. a CodiEsp task) in a transaction; returns its id.
 std::int64_t record_evaluation(store::Database& db, std::optional<std::int64_t> run_id,
                                const std::string& coder_name, const std::string& dataset_path,
-                               const EvalResult& result);
+                               const EvalResult& result,
+                               const nlohmann::json& about = nlohmann::json::object());
 
 }  // namespace medcode::eval

@@ -19,9 +19,27 @@ namespace fs = std::filesystem;
 Prediction prediction(std::vector<std::string> codes, std::size_t n_predicted) {
   Prediction out;
   double score = 10;
-  for (auto& code : codes) out.ranked.push_back({std::move(code), score--});
+  for (auto& code : codes) {
+    RankedCode ranked;
+    ranked.code = std::move(code);
+    ranked.score = score--;
+    out.ranked.push_back(std::move(ranked));
+  }
   out.n_predicted = n_predicted;
   return out;
+}
+
+EvalExample example(std::string text, std::vector<std::string> gold) {
+  EvalExample out;
+  out.text = std::move(text);
+  out.gold = std::move(gold);
+  return out;
+}
+
+EvalOptions cut_offs(std::vector<std::size_t> ks) {
+  EvalOptions options;
+  options.ks = std::move(ks);
+  return options;
 }
 
 // E → 4, I → 9, J18 → 10; anything else (J45.909 here) has no chapter.
@@ -35,10 +53,9 @@ std::string chapter_of(const std::string& code) {
 // 1: right; 2: two gold codes, one found, one wrong code never gold; 3: no prediction; 4: wrong code that is
 // gold elsewhere.
 struct SmallSet {
-  std::vector<EvalExample> examples = {{"type 2 diabetes", {"E11.9"}},
-                                       {"hypertension and diabetes", {"I10", "E11.9"}},
-                                       {"pneumonia", {"J18.9"}},
-                                       {"diabetes again", {"E11.9"}}};
+  std::vector<EvalExample> examples = {example("type 2 diabetes", {"E11.9"}),
+                                       example("hypertension and diabetes", {"I10", "E11.9"}),
+                                       example("pneumonia", {"J18.9"}), example("diabetes again", {"E11.9"})};
   std::vector<Prediction> predictions = {prediction({"E11.9", "E11.65", "I10"}, 1),
                                          prediction({"I10", "J45.909", "E11.9"}, 2), prediction({}, 0),
                                          prediction({"I10", "E11.9"}, 1)};
@@ -76,7 +93,7 @@ TEST(Evaluate, ExactMatchNeedsThePredictedSetToBeTheGoldSet) {
 }
 
 TEST(Evaluate, AtKScoresCountTheRankingBeyondThePredictedSetDividingPrecisionByK) {
-  EvalResult result = SmallSet().evaluate({{1, 3}});
+  EvalResult result = SmallSet().evaluate(cut_offs({1, 3}));
   ASSERT_EQ(result.at_k.size(), 2U);
   EXPECT_EQ(result.at_k[0].k, 1U);
   EXPECT_DOUBLE_EQ(result.at_k[0].precision, 0.5);
@@ -87,9 +104,9 @@ TEST(Evaluate, AtKScoresCountTheRankingBeyondThePredictedSetDividingPrecisionByK
 }
 
 TEST(Evaluate, ARepeatedCodeInARankingCountsOnce) {
-  std::vector<EvalExample> examples = {{"x", {"E11.9", "I10"}}};
+  std::vector<EvalExample> examples = {example("x", {"E11.9", "I10"})};
   std::vector<Prediction> predictions = {prediction({"E11.9", "E11.9", "I10"}, 2)};
-  EvalResult result = evaluate(examples, predictions, {{2}}, chapter_of);
+  EvalResult result = evaluate(examples, predictions, cut_offs({2}), chapter_of);
   EXPECT_DOUBLE_EQ(result.at_k[0].precision, 1.0);
   EXPECT_DOUBLE_EQ(result.at_k[0].recall, 1.0);
   EXPECT_DOUBLE_EQ(result.micro.precision, 1.0);  // the predicted set is {E11.9}
@@ -122,7 +139,7 @@ TEST(Evaluate, ChaptersScoreEachCodeUnderItsOwnChapterInReleaseOrderWithoutChapt
 }
 
 TEST(Evaluate, NoPredictionAtAllScoresZeroNotNan) {
-  std::vector<EvalExample> examples = {{"x", {"E11.9"}}};
+  std::vector<EvalExample> examples = {example("x", {"E11.9"})};
   EvalResult result = evaluate(examples, {prediction({}, 0)}, {}, nullptr);
   EXPECT_DOUBLE_EQ(result.micro.precision, 0.0);
   EXPECT_DOUBLE_EQ(result.micro.f1, 0.0);
@@ -141,7 +158,7 @@ TEST(Evaluate, RefusesMismatchedPredictionsAndAZeroCutOff) {
     EXPECT_EQ(e.code(), ExitCode::internal);
   }
   try {
-    SmallSet().evaluate({{0}});
+    SmallSet().evaluate(cut_offs({0}));
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::usage);
@@ -159,6 +176,98 @@ TEST(Evaluate, ToJsonHoldsEveryFigure) {
   EXPECT_DOUBLE_EQ(json["exact_match"].get<double>(), 0.25);
   EXPECT_EQ(json["chapters"][0]["chapter"], "4");
   EXPECT_EQ(json["chapters"][0]["support"], 3);
+  EXPECT_EQ(json["n_without_gold"], 0);
+  EXPECT_DOUBLE_EQ(json["map"].get<double>(), 7.0 / 12.0);  // (1 + 5/6 + 0 + 1/2) / 4
+  EXPECT_EQ(json["category_at_k"].size(), 3U);
+}
+
+TEST(Evaluate, MapAveragesThePrecisionAtEachGoldRankOverDocumentsWithGold) {
+  std::vector<EvalExample> examples = {example("a", {"A00.0", "B00.0", "C00.0"}), example("b", {"D00.0"}),
+                                       example("c", {}), example("d", {"E00.0", "F00.0"})};
+  std::vector<Prediction> predictions = {prediction({"A00.0", "X00.0", "B00.0", "Y00.0"}, 1),
+                                         prediction({"X00.0", "D00.0"}, 1), prediction({"X00.0"}, 1),
+                                         prediction({}, 0)};
+  EvalResult result = evaluate(examples, predictions, cut_offs({1}), nullptr);
+  // a: (1/1 + 2/3) / 3 = 5/9; b: (1/2) / 1; c has no gold and is left out; d: nothing ranked, 0.
+  EXPECT_DOUBLE_EQ(result.map, (5.0 / 9.0 + 0.5 + 0.0) / 3.0);
+  EXPECT_EQ(result.n_without_gold, 1);
+}
+
+TEST(Evaluate, MapCountsARepeatedCodeOnceAtItsFirstRank) {
+  std::vector<EvalExample> examples = {example("x", {"E11.9", "I10"})};
+  EvalResult result = evaluate(examples, {prediction({"E11.9", "E11.9", "I10"}, 1)}, cut_offs({1}), nullptr);
+  EXPECT_DOUBLE_EQ(result.map, 1.0);  // (1/1 + 2/2) / 2: the repeat takes no rank
+}
+
+TEST(Evaluate, MapReadsTheFirstThousandRanksAsTheOfficialScorerDoes) {
+  std::vector<std::string> codes;
+  for (int i = 0; i < 1000; ++i) codes.push_back(fmt::format("X{:05}", i));
+  codes.push_back("E11.9");  // rank 1001
+  std::vector<EvalExample> examples = {example("x", {"E11.9", "X00999"})};
+  EvalResult result = evaluate(examples, {prediction(codes, 1)}, cut_offs({1}), nullptr);
+  EXPECT_DOUBLE_EQ(result.map, (1.0 / 1000.0) / 2.0);  // X00999 at rank 1000 counts, E11.9 does not
+}
+
+TEST(Evaluate, CategoryScoresCutGoldAndRankingToThreeCharactersKeepingTheFirstOfEach) {
+  std::vector<EvalExample> examples = {example("x", {"E11.9", "E11.65", "I10"})};
+  std::vector<Prediction> predictions = {prediction({"E11.8", "E11.9", "J45.909", "I10"}, 1)};
+  EvalResult result = evaluate(examples, predictions, cut_offs({1, 2, 3, 4}), nullptr);
+  // Codes: E11.8 miss, E11.9 hit, J45.909 miss, I10 hit, of 3 gold codes.
+  ASSERT_EQ(result.at_k.size(), 4U);
+  EXPECT_DOUBLE_EQ(result.at_k[0].precision, 0.0);
+  EXPECT_DOUBLE_EQ(result.at_k[1].precision, 0.5);
+  EXPECT_DOUBLE_EQ(result.at_k[1].recall, 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(result.at_k[3].precision, 0.5);
+  EXPECT_DOUBLE_EQ(result.at_k[3].recall, 2.0 / 3.0);
+  // Categories: the ranking is E11, J45, I10 (E11.9 repeats E11); the gold is E11 and I10.
+  ASSERT_EQ(result.category_at_k.size(), 4U);
+  EXPECT_EQ(result.category_at_k[0].k, 1U);
+  EXPECT_DOUBLE_EQ(result.category_at_k[0].precision, 1.0);
+  EXPECT_DOUBLE_EQ(result.category_at_k[0].recall, 0.5);
+  EXPECT_DOUBLE_EQ(result.category_at_k[1].precision, 0.5);
+  EXPECT_DOUBLE_EQ(result.category_at_k[1].recall, 0.5);
+  EXPECT_DOUBLE_EQ(result.category_at_k[2].precision, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(result.category_at_k[2].recall, 1.0);
+  EXPECT_DOUBLE_EQ(result.category_at_k[3].precision, 0.5);  // 2 hits / 4, the ranking being shorter
+}
+
+TEST(Evaluate, ADocumentWithoutGoldCountsItsPredictionsAsFalsePositivesButNoRankingMean) {
+  std::vector<EvalExample> examples = {example("a", {"E11.9"}), example("b", {}), example("c", {})};
+  std::vector<Prediction> predictions = {prediction({"E11.9"}, 1), prediction({"I10"}, 1), prediction({}, 0)};
+  EvalResult result = evaluate(examples, predictions, cut_offs({1}), nullptr);
+  EXPECT_EQ(result.n_without_gold, 2);
+  EXPECT_EQ(result.micro.true_positives, 1);
+  EXPECT_EQ(result.micro.false_positives, 1);  // I10 where there was nothing to code
+  EXPECT_DOUBLE_EQ(result.micro.precision, 0.5);
+  EXPECT_DOUBLE_EQ(result.micro.recall, 1.0);
+  EXPECT_EQ(result.n_labels, 1);
+  EXPECT_DOUBLE_EQ(result.map, 1.0);
+  EXPECT_DOUBLE_EQ(result.at_k[0].precision, 1.0);
+  EXPECT_DOUBLE_EQ(result.at_k[0].recall, 1.0);
+  EXPECT_DOUBLE_EQ(result.exact_match, 2.0 / 3.0);  // c assigns nothing and has nothing
+}
+
+TEST(Evaluate, GoldCodesTheReleaseLacksAreCountedAndStayMisses) {
+  EvalOptions options;
+  options.in_release = [](const std::string& code) { return code == "E11.9" || code == "I10"; };
+  EvalResult result = SmallSet().evaluate(options);
+  ASSERT_TRUE(result.unknown_gold);
+  EXPECT_EQ(result.unknown_gold->n_gold, 1);  // J18.9
+  EXPECT_EQ(result.unknown_gold->n_codes, 1);
+  EXPECT_EQ(result.unknown_gold->examples, (std::vector<std::string>{"J18.9"}));
+  EXPECT_EQ(result.micro.false_negatives, 3);  // as without the check
+  EXPECT_EQ(result.to_json()["n_gold_unknown"], 1);
+  EXPECT_TRUE(SmallSet().evaluate().to_json()["n_gold_unknown"].is_null());  // not checked
+}
+
+TEST(FindUnknownGold, CountsPairsAndDistinctCodesShowingTheMostFrequentFirst) {
+  std::vector<EvalExample> examples = {example("a", {"X1", "Y2", "K1"}), example("b", {"Y2"}),
+                                       example("c", {"Z3"})};
+  UnknownGold unknown = find_unknown_gold(
+      examples, [](const std::string& code) { return code == "K1"; }, 2);
+  EXPECT_EQ(unknown.n_gold, 4);
+  EXPECT_EQ(unknown.n_codes, 3);
+  EXPECT_EQ(unknown.examples, (std::vector<std::string>{"Y2", "X1"}));
 }
 
 class EvalDataset : public ::testing::Test {
@@ -233,8 +342,9 @@ TEST_F(EvalDataset, TheDefaultTrainingFileIsTheGoldenTrainSplitBesideTheDataset)
 }
 
 TEST(MajorityCoder, RanksTrainingCodesByFrequencyThenCodeWhateverTheText) {
-  std::vector<EvalExample> train = {
-      {"a", {"I10"}}, {"b", {"E11.9", "I10"}}, {"c", {"J18.9"}}, {"d", {"E11.9"}}, {"e", {"A00.0"}}};
+  std::vector<EvalExample> train = {example("a", {"I10"}), example("b", {"E11.9", "I10"}),
+                                    example("c", {"J18.9"}), example("d", {"E11.9"}),
+                                    example("e", {"A00.0"})};
   MajorityCoder coder(train);
   auto ranked = coder.code("anything", 3);
   ASSERT_EQ(ranked.size(), 3U);
@@ -266,7 +376,7 @@ TEST(MakeCoder, NamesTheAcceptedCodersAndNeedsWhatEachUses) {
   }
   EXPECT_THROW(make_coder(db, std::nullopt, "majority"), Error);
   CoderOptions options;
-  options.train = {{"a", {"I10"}}};
+  options.train = {example("a", {"I10"})};
   EXPECT_EQ(make_coder(db, std::nullopt, "majority", options)->name(), "majority");
   try {
     make_coder(db, std::nullopt, "model:");
@@ -288,6 +398,10 @@ TEST(RecordEvaluation, InsertsTheHeadlineFiguresAndTheFullResult) {
             "0.4444 0.25");
   EXPECT_EQ(testing::query_int(db, "SELECT json_extract(result, '$.micro.false_negatives') FROM evaluations"),
             3);
+  record_evaluation(db, std::nullopt, "bm25", "/data/dev", result, {{"task", "P"}});
+  EXPECT_EQ(testing::query_text(db, "SELECT json_extract(result, '$.task') FROM evaluations WHERE id = " +
+                                        std::to_string(id + 1)),
+            "P");
 }
 
 }  // namespace
