@@ -70,6 +70,7 @@ void add_import_mimic_commands(CLI::App& import, CommandList& commands);
 void add_cohort_command(CLI::App& app, CommandList& commands);
 void add_codes_command(CLI::App& app, CommandList& commands);
 void add_export_command(CLI::App& app, CommandList& commands);
+void add_reranker_command(CLI::App& app, CommandList& commands);
 void add_generate_command(CLI::App& app, CommandList& commands);
 // `cohort packet`, registered under the `cohort` command by cohort.cpp.
 void add_cohort_packet_command(CLI::App& cohort, CommandList& commands);

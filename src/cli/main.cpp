@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   medcode::cli::add_score_command(app, commands);
   medcode::cli::add_export_command(app, commands);
   medcode::cli::add_evaluate_command(app, commands);
+  medcode::cli::add_reranker_command(app, commands);
   medcode::cli::add_tokenize_command(app, commands);
   medcode::cli::add_train_command(app, commands);
   medcode::cli::add_predict_command(app, commands);

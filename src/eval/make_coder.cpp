@@ -1,16 +1,20 @@
 // Coders by name, and the trained model as a coder (its predictor comes from the model plugin).
 #include "medcode/eval/make_coder.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <filesystem>
 
 #include "medcode/eval/index_coder.h"
+#include "medcode/eval/reranker.h"
 #include "medcode/util/error.h"
 
 namespace medcode::eval {
 
 namespace {
 
-constexpr const char* k_coder_names = "bm25, bm25+terms, majority, index, model:DIR";
+constexpr const char* k_coder_names = "bm25, bm25+terms, majority, index, index+rerank:PATH, model:DIR";
 
 const codes::ReleaseInfo& require_release(const std::optional<codes::ReleaseInfo>& release,
                                           const std::string& name) {
@@ -46,6 +50,21 @@ std::unique_ptr<Coder> make_coder(store::Database& db, const std::optional<codes
     index.top_k = options.top_k;
     index.threads = options.threads;
     return IndexCoder::open(db, require_release(release, name), index);
+  }
+  if (name.rfind(k_rerank_coder_prefix, 0) == 0) {
+    std::filesystem::path path = name.substr(k_rerank_coder_prefix.size());
+    if (path.empty()) fail(ExitCode::usage, "coder {}: name the reranker file (index+rerank:PATH)", name);
+    Reranker reranker = Reranker::load(path);
+    const codes::ReleaseInfo& base = require_release(release, name);
+    if (reranker.year() != base.year)
+      spdlog::warn("{}: the reranker was trained on ICD-10-CM {} candidates; coding with the {} release",
+                   path.string(), reranker.year(), base.year);
+    IndexCoderOptions index;
+    index.keep_negated = true;  // negation is one of the reranker's features
+    index.threads = options.threads;
+    return std::make_unique<RerankCoder>(IndexCoder::open(db, base, index), Bm25Coder::build(db, base, false),
+                                         std::move(reranker), std::string(k_rerank_coder_prefix) + path.string(),
+                                         options.min_score, options.top_k, options.threads);
   }
   if (name == "majority") {
     if (options.train.empty()) fail(ExitCode::bad_input, "coder majority: no training examples");
