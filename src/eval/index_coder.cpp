@@ -26,7 +26,7 @@ namespace medcode::eval {
 namespace {
 
 constexpr std::string_view k_cache_kind = "index-matcher";
-constexpr int k_format_version = 7;  // of the compiled matcher; bump when compile() or the layout changes
+constexpr int k_format_version = 8;  // of the compiled matcher; bump when compile() or the layout changes
 
 enum EntryFlags : std::uint8_t {
   k_family_term = 1,   // under "History > family": codes a relative's condition (Z80-Z84)
@@ -363,7 +363,7 @@ class Compiler {
           std::string joined = pieces[i];
           for (std::size_t j = i; j < pieces.size(); ++j) {
             if (j > i) joined += ", " + pieces[j];
-            if (child_title == joined && j + 1 - i > used) {
+            if ((child_title == joined || util::trim(first_alternative(child_title)) == joined) && j + 1 - i > used) {
               next = child;
               used = j + 1 - i;
             }
@@ -524,6 +524,7 @@ struct Mention {
   double coverage = 0;
   int n_words = 0;
   bool negated = false, uncertain = false, history = false, family = false;
+  bool subsumed = false;
 };
 
 double kind_weight(MatchKind kind) {
@@ -621,13 +622,14 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
       return m.entries[a].n_words > m.entries[b].n_words;
     });
     std::vector<std::uint32_t> kept;
+    std::vector<std::uint32_t> subsumed_entries;  // ranked only when the coder keeps unscored mentions
     for (std::uint32_t e : matched) {
       auto req = m.required(m.entries[e]);
       bool subsumed = std::any_of(kept.begin(), kept.end(), [&](std::uint32_t k) {
         auto other = m.required(m.entries[k]);
         return other.size() > req.size() && std::includes(other.begin(), other.end(), req.begin(), req.end());
       });
-      if (!subsumed) kept.push_back(e);
+      (subsumed ? subsumed_entries : kept).push_back(e);
     }
     // The Index leads and the Tabular confirms: where an Index term and a tabular text need the same words, the
     // Index's code is the one ("pain" is R52 by the Index, not G89 by the category's title).
@@ -644,7 +646,10 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
                return from_index(o) && same_words(e, o) && m.entries[o].code != m.entries[e].code;
              });
     });
-    for (std::uint32_t e : kept) {
+    std::size_t n_kept = kept.size();
+    if (m_options.keep_negated) kept.insert(kept.end(), subsumed_entries.begin(), subsumed_entries.end());
+    for (std::size_t position = 0; position < kept.size(); ++position) {
+      std::uint32_t e = kept[position];
       const auto& entry = m.entries[e];
       auto req = m.required(entry);
       // The tightest placement: around each occurrence of the first word, the nearest occurrence of the others.
@@ -700,6 +705,8 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
       if (mention.history && !(entry.flags & k_history_term)) score *= 0.75;
       if (mention.uncertain) score *= 0.85;
       if (mention.negated) score = 0;
+      mention.subsumed = position >= n_kept;
+      if (mention.subsumed) score = 0;  // a more specific term in the sentence says more
       mention.score = score;
       if (spdlog::should_log(spdlog::level::debug)) {
         std::string words;
@@ -722,19 +729,25 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
     const Mention* best = nullptr;
     std::size_t positive = 0;
     std::vector<Evidence> evidence;
+    // Several terms of one code can match the same words ("hypertension", "hypertensive"): the words are one
+    // mention, counted once, judged by its best term.
+    std::map<std::pair<std::size_t, std::size_t>, const Mention*> by_span;
     for (const Mention* mention : list) {
+      auto [at, inserted] = by_span.emplace(std::pair{mention->begin, mention->end}, mention);
+      if (!inserted && mention->score > at->second->score) at->second = mention;
+    }
+    for (const auto& [span, mention] : by_span) {
       ++candidate.n_mentions;
       candidate.n_negated += mention->negated;
       candidate.n_uncertain += mention->uncertain;
       candidate.n_history += mention->history;
       candidate.n_family += mention->family;
+      candidate.n_subsumed += mention->subsumed;
       if (mention->score > 0) ++positive;
       if (!best || mention->score > best->score ||
           (mention->score == best->score && m.entries[mention->entry].depth > m.entries[best->entry].depth))
         best = mention;
-      bool repeated = std::any_of(evidence.begin(), evidence.end(),
-                                  [&](const Evidence& e) { return e.begin == mention->begin && e.end == mention->end; });
-      if (!repeated) evidence.push_back({mention->begin, mention->end, std::string(text.substr(mention->begin, mention->end - mention->begin))});
+      evidence.push_back({mention->begin, mention->end, std::string(text.substr(mention->begin, mention->end - mention->begin))});
     }
     if (positive == 0 && !m_options.keep_negated) continue;
     std::sort(evidence.begin(), evidence.end(), [](const Evidence& a, const Evidence& b) { return a.begin < b.begin; });
@@ -743,7 +756,7 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
     candidate.depth = entry.depth;
     candidate.matched_words = best->n_words;
     candidate.coverage = best->coverage;
-    candidate.first_sentence = list.front()->sentence;
+    candidate.first_sentence = by_span.begin()->second->sentence;
     candidate.section = sentences[best->sentence].section;
     candidate.score = best->score + (positive > 1 ? 0.05 * std::min<double>(double(positive - 1), 4.0) : 0.0);
     candidate.evidence = std::move(evidence);

@@ -124,7 +124,8 @@ const std::vector<std::string>& Reranker::feature_names() {
       "family_share",       "all_negated",       "first_position",      "has_section",
       "diagnosis_section",  "prior_gold",        "prior_category_gold", "prior_precision",
       "prior_proposed",     "code_length",       "chapter_letter",      "bm25_rank",
-      "candidates_in_note", "rank_in_note",      "siblings_in_note",    "evidence_words"};
+      "candidates_in_note", "rank_in_note",      "siblings_in_note",    "evidence_words",
+      "subsumed_share"};
   return names;
 }
 
@@ -189,8 +190,9 @@ std::vector<float> Reranker::features(const std::vector<Candidate>& candidates, 
         ratio(double(rank), double(candidates.size())),
         float(per_category[category_of(c.code)]),
         float(evidence_words),
+        float(double(c.n_subsumed) / mentions),
     };
-    static_assert(sizeof(values) / sizeof(float) == 28);
+    static_assert(sizeof(values) / sizeof(float) == 29);
     out.insert(out.end(), std::begin(values), std::end(values));
   }
   (void)n_notes;

@@ -41,6 +41,7 @@ struct Candidate {
   std::size_t n_uncertain = 0;  // under an uncertainty cue ("possible", "suspected", "rule out")
   std::size_t n_history = 0;    // in a "history of" context
   std::size_t n_family = 0;     // in a family-history context
+  std::size_t n_subsumed = 0;   // where a more specific term matched the same words (kept only when ranked)
   std::size_t first_sentence = 0;  // sentence of the first mention, 0-based
   std::size_t n_sentences = 0;     // sentences in the note
   std::string section;             // heading of the section of the best mention, lower case; "" when none
@@ -50,7 +51,9 @@ struct Candidate {
 struct IndexCoderOptions {
   double min_score = 0.5;  // assigned codes score at least this
   std::size_t top_k = 0;   // most codes assigned (0: no limit)
-  bool keep_negated = false;  // rank negated mentions too (they never count towards a code's score)
+  // Also rank codes whose every mention is negated or subsumed by a more specific term (score 0: never
+  // assigned by this coder; a reranker weighs them).
+  bool keep_negated = false;
   int threads = 0;            // predict_many: notes coded in parallel (0: one per available core)
 };
 
