@@ -26,7 +26,7 @@ namespace medcode::eval {
 namespace {
 
 constexpr std::string_view k_cache_kind = "index-matcher";
-constexpr int k_format_version = 8;  // of the compiled matcher; bump when compile() or the layout changes
+constexpr int k_format_version = 9;  // of the compiled matcher; bump when compile() or the layout changes
 
 enum EntryFlags : std::uint8_t {
   k_family_term = 1,   // under "History > family": codes a relative's condition (Z80-Z84)
@@ -644,6 +644,13 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
     std::erase_if(kept, [&](std::uint32_t e) {
       return !from_index(e) && std::any_of(kept.begin(), kept.end(), [&](std::uint32_t o) {
                return from_index(o) && same_words(e, o) && m.entries[o].code != m.entries[e].code;
+             });
+    });
+    // Among Index terms that need the same words, the shallowest: a deeper one adds only optional words
+    // ("Appendicitis, acute" rather than its subterm "(without perforation)").
+    std::erase_if(kept, [&](std::uint32_t e) {
+      return from_index(e) && std::any_of(kept.begin(), kept.end(), [&](std::uint32_t o) {
+               return from_index(o) && same_words(e, o) && m.entries[o].depth < m.entries[e].depth;
              });
     });
     std::size_t n_kept = kept.size();
