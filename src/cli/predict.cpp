@@ -11,11 +11,11 @@
 #include <sstream>
 
 #include "context.h"
-#include "option_groups.h"
 #include "medcode/codes/catalog.h"
 #include "medcode/eval/make_coder.h"
 #include "medcode/model/stack.h"
 #include "medcode/util/error.h"
+#include "option_groups.h"
 
 namespace medcode::cli {
 
@@ -60,10 +60,12 @@ std::vector<InputText> read_inputs(const std::string& path) {
   for (std::size_t number = 1; std::getline(in, line); ++number) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     nlohmann::json row = nlohmann::json::parse(line, nullptr, false);
-    if (row.is_discarded() || !row.is_object()) fail(ExitCode::bad_input, "{}:{}: not a JSON object", path, number);
+    if (row.is_discarded() || !row.is_object())
+      fail(ExitCode::bad_input, "{}:{}: not a JSON object", path, number);
     if (!row.contains("text") || !row["text"].is_string())
       fail(ExitCode::bad_input, "{}:{}: field 'text' is missing or not a string", path, number);
-    inputs.push_back({row.contains("id") ? row["id"] : nlohmann::json(number), row["text"].get<std::string>()});
+    inputs.push_back(
+        {row.contains("id") ? row["id"] : nlohmann::json(number), row["text"].get<std::string>()});
   }
   if (inputs.empty()) fail(ExitCode::bad_input, "{}: no input lines", path);
   return inputs;
@@ -72,7 +74,9 @@ std::vector<InputText> read_inputs(const std::string& path) {
 nlohmann::json prediction_json(const model::Prediction& prediction, const model::CodePredictor& predictor) {
   nlohmann::json codes = nlohmann::json::array();
   for (const auto& code : prediction.codes) {
-    codes.push_back({{"code", code.code}, {"description", code.description}, {"score", code.score},
+    codes.push_back({{"code", code.code},
+                     {"description", code.description},
+                     {"score", code.score},
                      {"valid", code.valid}});
   }
   return {{"codes", codes},
@@ -86,7 +90,8 @@ nlohmann::json prediction_json(const model::Prediction& prediction, const model:
 }
 
 std::vector<InputText> read_all_inputs(const PredictCommandOptions& options) {
-  int sources = (options.text.empty() ? 0 : 1) + (options.file.empty() ? 0 : 1) + (options.input.empty() ? 0 : 1);
+  int sources =
+      (options.text.empty() ? 0 : 1) + (options.file.empty() ? 0 : 1) + (options.input.empty() ? 0 : 1);
   if (sources != 1) fail(ExitCode::usage, "give exactly one of --text, --file or --input");
   std::vector<InputText> inputs;
   if (!options.text.empty()) inputs.push_back({nullptr, options.text});
@@ -101,8 +106,8 @@ void require_store(Context& context) {
     fail(ExitCode::bad_input, "{}: no such store (import a code set first)", context.options().db);
 }
 
-// A coder's prediction: the assigned codes (with descriptions and their evidence), then with --ranked N the next
-// codes of its ranking that it did not assign.
+// A coder's prediction: the assigned codes (with descriptions and their evidence), then with --ranked N the
+// next codes of its ranking that it did not assign.
 nlohmann::json coder_prediction_json(const eval::Prediction& prediction, codes::Catalog& catalog,
                                      std::size_t ranked, double milliseconds) {
   auto code_json = [&](const eval::RankedCode& code) {
@@ -120,8 +125,10 @@ nlohmann::json coder_prediction_json(const eval::Prediction& prediction, codes::
   nlohmann::json assigned = nlohmann::json::array();
   nlohmann::json others = nlohmann::json::array();
   for (std::size_t i = 0; i < prediction.ranked.size(); ++i) {
-    if (i < prediction.n_predicted) assigned.push_back(code_json(prediction.ranked[i]));
-    else if (others.size() < ranked) others.push_back(code_json(prediction.ranked[i]));
+    if (i < prediction.n_predicted)
+      assigned.push_back(code_json(prediction.ranked[i]));
+    else if (others.size() < ranked)
+      others.push_back(code_json(prediction.ranked[i]));
   }
   nlohmann::json out = {{"codes", assigned}, {"milliseconds", milliseconds}};
   if (ranked > 0) out["ranked"] = others;
@@ -152,7 +159,8 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
   for (const auto& input : inputs) {
     auto started = std::chrono::steady_clock::now();
     eval::Prediction prediction = eval::predict(*coder, input.text, k);
-    if (options.max_codes && prediction.n_predicted > *options.max_codes) prediction.n_predicted = *options.max_codes;
+    if (options.max_codes && prediction.n_predicted > *options.max_codes)
+      prediction.n_predicted = *options.max_codes;
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     nlohmann::json answer = coder_prediction_json(prediction, catalog, options.ranked, ms);
     answer["coder"] = coder->name();
@@ -173,7 +181,8 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
 }
 
 ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
-  if (options.model.empty() == options.coder.empty()) fail(ExitCode::usage, "give exactly one of --model and --coder");
+  if (options.model.empty() == options.coder.empty())
+    fail(ExitCode::usage, "give exactly one of --model and --coder");
   if (!options.coder.empty()) return run_coder_predict(context, options);
   model::ModelStack& stack = model::model_stack();  // first: without the plugin nothing else matters
   std::vector<InputText> inputs = read_all_inputs(options);
@@ -215,25 +224,29 @@ ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
 void add_predict_command(CLI::App& app, CommandList& commands) {
   auto options = std::make_shared<PredictCommandOptions>();
   CLI::App* command = app.add_subcommand(
-      "predict", "Codes with descriptions, scores and evidence for clinical text, from a trained model or a coder");
+      "predict",
+      "Codes with descriptions, scores and evidence for clinical text, from a trained model or a coder");
   command->add_option("--model", options->model, "A model folder (from train --stage base) or a LoRA folder")
       ->envname("MEDCODE_MODEL");
   command->add_option("--coder", options->coder,
                       "A coder instead of --model: index, index+rerank:PATH, bm25, bm25+terms, model:DIR");
   command->add_option("--min-score", options->min_score,
                       "--coder: assign only codes scoring at least this (default: the coder's threshold)");
-  command->add_option("--ranked", options->ranked,
-                      "--coder: also list the next N codes of the ranking that were not assigned")
+  command
+      ->add_option("--ranked", options->ranked,
+                   "--coder: also list the next N codes of the ranking that were not assigned")
       ->capture_default_str();
   command->add_option("--text", options->text, "The clinical text");
   command->add_option("--file", options->file, "A file whose whole content is one note");
-  command->add_option("--input", options->input, "JSON Lines of {\"id\": ..., \"text\": ...}; one output line each");
+  command->add_option("--input", options->input,
+                      "JSON Lines of {\"id\": ..., \"text\": ...}; one output line each");
   command->add_option("--system", options->system, "The code system whose release gives valid codes")
       ->check(CLI::IsMember({"icd10cm", "icd10pcs", "hcpcs"}))
       ->capture_default_str();
   command->add_option("--year", options->year, "The release year (default: the newest imported)");
   command->add_option("--beam", options->beam, "Beam width (1: greedy)")->capture_default_str();
-  command->add_option("--max-codes", options->max_codes, "Most codes per text (default: 8 for --model; every code a coder assigns)");
+  command->add_option("--max-codes", options->max_codes,
+                      "Most codes per text (default: 8 for --model; every code a coder assigns)");
   command->add_option("--batch-size", options->batch_size, "Texts decoded together")->capture_default_str();
   command->add_flag("--unconstrained", options->unconstrained,
                     "Let the model emit any tokens, not only the release's valid codes");

@@ -1,5 +1,5 @@
-// `medcode reranker train`: fits the learned reranker of `index+rerank:PATH` on labelled notes (CodiEsp folders,
-// golden JSONL), chooses its threshold on a development set and writes the versioned reranker file.
+// `medcode reranker train`: fits the learned reranker of `index+rerank:PATH` on labelled notes (CodiEsp
+// folders, golden JSONL), chooses its threshold on a development set and writes the versioned reranker file.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -61,7 +61,8 @@ ExitCode run_reranker_train(Context& context, const RerankerTrainCommandOptions&
     for (const auto& dir : options.codiesp) {
       std::error_code error;
       if (fs::equivalent(dir, options.dev, error))
-        fail(ExitCode::usage, "--dev {} is also a training folder; choose the threshold on held-out notes", dir);
+        fail(ExitCode::usage, "--dev {} is also a training folder; choose the threshold on held-out notes",
+             dir);
     }
   } else {
     spdlog::warn("no --dev notes: the threshold is chosen on the training notes, which overstates its F1");
@@ -105,11 +106,11 @@ ExitCode run_reranker_train(Context& context, const RerankerTrainCommandOptions&
       summary.train_notes, codes::release_label(release), summary.train_candidates, summary.train_positives,
       summary.train_positives, summary.train_gold,
       summary.train_gold == 0 ? 0.0 : 100.0 * double(summary.train_positives) / double(summary.train_gold));
-  std::cout << fmt::format("threshold {:.2f}, chosen on {}: micro precision {:.3f}, recall {:.3f}, f1 {:.3f}\n",
-                           summary.threshold,
-                           summary.dev_notes > 0 ? fmt::format("{} dev notes", summary.dev_notes)
-                                                 : std::string("the training notes"),
-                           summary.dev_micro.precision, summary.dev_micro.recall, summary.dev_micro.f1);
+  std::cout << fmt::format(
+      "threshold {:.2f}, chosen on {}: micro precision {:.3f}, recall {:.3f}, f1 {:.3f}\n", summary.threshold,
+      summary.dev_notes > 0 ? fmt::format("{} dev notes", summary.dev_notes)
+                            : std::string("the training notes"),
+      summary.dev_micro.precision, summary.dev_micro.recall, summary.dev_micro.f1);
   std::cout << fmt::format("written to {}; use it with --coder index+rerank:{}\n", options.out, options.out);
   return ExitCode::ok;
 }
@@ -131,7 +132,9 @@ void add_reranker_command(CLI::App& app, CommandList& commands) {
   train->add_option("--year", options->year, "ICD-10-CM release year (default: the newest imported)")
       ->check(CLI::Range(1900, 2999));
   train->add_option("--threads", options->threads, "Threads (0: one per core)")->capture_default_str();
-  train->add_option("--rounds", options->rounds, "Boosting rounds")->check(CLI::Range(1, 10000))->capture_default_str();
+  train->add_option("--rounds", options->rounds, "Boosting rounds")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
   train->add_option("--seed", options->seed, "Seed of the trees' row sampling")->capture_default_str();
   commands.push_back({train, [options](Context& context) { return run_reranker_train(context, *options); }});
 }

@@ -40,7 +40,7 @@ struct Cue {
 struct Tables {
   std::unordered_set<std::string> stop_words;
   std::unordered_map<std::string, std::vector<std::string>> abbreviations;  // to the expansion's stems
-  std::vector<Cue> cues;  // longest first
+  std::vector<Cue> cues;                                                    // longest first
 };
 
 bool is_word_byte(unsigned char c) { return std::isalnum(c) || c >= 0x80; }
@@ -90,9 +90,11 @@ std::vector<std::string> lower_words(std::string_view text) {
 const Tables& tables() {
   static const Tables loaded = [] {
     Tables t;
-    for (const auto& row : table_rows("stop_words.txt")) t.stop_words.insert(util::to_lower(util::trim(row[0])));
+    for (const auto& row : table_rows("stop_words.txt"))
+      t.stop_words.insert(util::to_lower(util::trim(row[0])));
     for (const auto& row : table_rows("abbreviations.tsv")) {
-      if (row.size() != 2) fail(ExitCode::internal, "data/coding/abbreviations.tsv: a row without two fields");
+      if (row.size() != 2)
+        fail(ExitCode::internal, "data/coding/abbreviations.tsv: a row without two fields");
       std::vector<std::string> stems;
       for (const auto& word : lower_words(row[1])) {
         if (!t.stop_words.count(word)) stems.push_back(stem_word(word));
@@ -100,13 +102,18 @@ const Tables& tables() {
       t.abbreviations[util::to_lower(util::trim(row[0]))] = std::move(stems);
     }
     static const std::unordered_map<std::string_view, CueKind> kinds = {
-        {"negation_before", CueKind::negation_before},   {"negation_after", CueKind::negation_after},
-        {"pseudo", CueKind::pseudo},                     {"uncertain_before", CueKind::uncertain_before},
-        {"uncertain_after", CueKind::uncertain_after},   {"history", CueKind::history},
-        {"family", CueKind::family},                     {"terminate", CueKind::terminate}};
+        {"negation_before", CueKind::negation_before},
+        {"negation_after", CueKind::negation_after},
+        {"pseudo", CueKind::pseudo},
+        {"uncertain_before", CueKind::uncertain_before},
+        {"uncertain_after", CueKind::uncertain_after},
+        {"history", CueKind::history},
+        {"family", CueKind::family},
+        {"terminate", CueKind::terminate}};
     for (const auto& row : table_rows("context_cues.tsv")) {
       auto kind = row.size() == 2 ? kinds.find(row[0]) : kinds.end();
-      if (kind == kinds.end()) fail(ExitCode::internal, "data/coding/context_cues.tsv: a row of unknown kind");
+      if (kind == kinds.end())
+        fail(ExitCode::internal, "data/coding/context_cues.tsv: a row of unknown kind");
       t.cues.push_back({kind->second, lower_words(row[1])});
     }
     std::stable_sort(t.cues.begin(), t.cues.end(),
@@ -124,12 +131,21 @@ constexpr std::size_t k_family_scope = 14;
 void mark(WordContext& context, CueKind kind) {
   switch (kind) {
     case CueKind::negation_before:
-    case CueKind::negation_after: context.negated = true; break;
+    case CueKind::negation_after:
+      context.negated = true;
+      break;
     case CueKind::uncertain_before:
-    case CueKind::uncertain_after: context.uncertain = true; break;
-    case CueKind::history: context.history = true; break;
-    case CueKind::family: context.family = true; break;
-    default: break;
+    case CueKind::uncertain_after:
+      context.uncertain = true;
+      break;
+    case CueKind::history:
+      context.history = true;
+      break;
+    case CueKind::family:
+      context.family = true;
+      break;
+    default:
+      break;
   }
 }
 
@@ -148,7 +164,8 @@ void apply_cues(Sentence& sentence) {
     for (const auto& cue : cues) {
       if (i + cue.words.size() > n) continue;
       bool same = true;
-      for (std::size_t j = 0; j < cue.words.size() && same; ++j) same = sentence.words[i + j].lower == cue.words[j];
+      for (std::size_t j = 0; j < cue.words.size() && same; ++j)
+        same = sentence.words[i + j].lower == cue.words[j];
       if (same) {
         match = &cue;
         break;
@@ -184,7 +201,8 @@ void apply_cues(Sentence& sentence) {
           mark(sentence.context[i - 1], cue.kind);
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
 }
@@ -193,7 +211,8 @@ void normalise(Sentence& sentence) {
   const Tables& t = tables();
   for (std::size_t i = 0; i < sentence.words.size(); ++i) {
     const Word& word = sentence.words[i];
-    bool has_digit = std::any_of(word.lower.begin(), word.lower.end(), [](unsigned char c) { return std::isdigit(c); });
+    bool has_digit =
+        std::any_of(word.lower.begin(), word.lower.end(), [](unsigned char c) { return std::isdigit(c); });
     if (word.capitals || (has_digit && word.lower.size() > 2)) {
       auto found = t.abbreviations.find(word.lower);
       if (found != t.abbreviations.end()) {
@@ -235,7 +254,8 @@ std::string stem_word(std::string_view lower) {
   const sb_symbol* stem = sb_stemmer_stem(stemmer.get(), reinterpret_cast<const sb_symbol*>(lower.data()),
                                           static_cast<int>(lower.size()));
   if (!stem) fail(ExitCode::internal, "the Snowball stemmer ran out of memory");
-  return std::string(reinterpret_cast<const char*>(stem), static_cast<std::size_t>(sb_stemmer_length(stemmer.get())));
+  return std::string(reinterpret_cast<const char*>(stem),
+                     static_cast<std::size_t>(sb_stemmer_length(stemmer.get())));
 }
 
 bool is_stop_word(std::string_view lower) { return tables().stop_words.count(std::string(lower)) > 0; }
@@ -272,7 +292,8 @@ std::vector<Sentence> read_clinical_text(std::string_view text) {
     std::size_t start = 0;
     for (std::size_t i = 0; i <= line.size(); ++i) {
       bool end = i == line.size();
-      if (!end && (line[i] == '.' || line[i] == '!' || line[i] == '?') && i + 2 < line.size() && line[i + 1] == ' ' &&
+      if (!end && (line[i] == '.' || line[i] == '!' || line[i] == '?') && i + 2 < line.size() &&
+          line[i + 1] == ' ' &&
           (std::isupper(static_cast<unsigned char>(line[i + 2])) ||
            std::isdigit(static_cast<unsigned char>(line[i + 2]))))
         end = true;

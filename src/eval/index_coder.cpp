@@ -209,9 +209,12 @@ std::string plain_title(std::string_view title) {
   std::string out;
   int depth = 0;
   for (char c : title) {
-    if (c == '(') ++depth;
-    else if (c == ')') depth = std::max(0, depth - 1);
-    else if (depth == 0) out += c;
+    if (c == '(')
+      ++depth;
+    else if (c == ')')
+      depth = std::max(0, depth - 1);
+    else if (depth == 0)
+      out += c;
   }
   return util::collapse_whitespace(util::to_lower(out));
 }
@@ -240,8 +243,9 @@ class Compiler {
     load_codes();
     load_terms();
     if (m_terms.empty())
-      fail(ExitCode::bad_input, "coder index: the {} {} release has no Alphabetic Index; import it with "
-                                "`medcode import icd10cm` from a folder that holds the index file",
+      fail(ExitCode::bad_input,
+           "coder index: the {} {} release has no Alphabetic Index; import it with "
+           "`medcode import icd10cm` from a folder that holds the index file",
            codes::system_name(m_release.system), m_release.year);
     add_index_entries();
     add_tabular_entries();
@@ -265,7 +269,8 @@ class Compiler {
 
   void load_terms() {
     auto statement = m_db.prepare(
-        "SELECT id, parent_id, level, title, code, see, see_also FROM index_terms WHERE release_id = ? ORDER BY id");
+        "SELECT id, parent_id, level, title, code, see, see_also FROM index_terms WHERE release_id = ? ORDER "
+        "BY id");
     statement.bind(1, m_release.id);
     std::unordered_map<std::int64_t, int> position;
     while (statement.step()) {
@@ -283,8 +288,10 @@ class Compiler {
       term.see_also = statement.column_optional_text(6);
       int at = static_cast<int>(m_terms.size());
       position.emplace(term.id, at);
-      if (term.parent >= 0) m_terms[static_cast<std::size_t>(term.parent)].children.push_back(at);
-      else m_main_by_name[plain_title(first_alternative(term.title))].push_back(at);
+      if (term.parent >= 0)
+        m_terms[static_cast<std::size_t>(term.parent)].children.push_back(at);
+      else
+        m_main_by_name[plain_title(first_alternative(term.title))].push_back(at);
       m_terms.push_back(std::move(term));
     }
   }
@@ -302,7 +309,8 @@ class Compiler {
 
   void add_entry(std::uint32_t code, MatchKind kind, int depth, std::uint8_t flags,
                  const std::vector<std::string>& required, const std::vector<std::string>& optional) {
-    if (std::all_of(required.begin(), required.end(), [&](const std::string& w) { return m_ignored.count(w) > 0; }))
+    if (std::all_of(required.begin(), required.end(),
+                    [&](const std::string& w) { return m_ignored.count(w) > 0; }))
       return;
     std::vector<std::uint32_t> req;
     for (const auto& w : required) req.push_back(word_id(w));
@@ -326,7 +334,8 @@ class Compiler {
     entry.first_optional = static_cast<std::uint32_t>(m_matcher->optional_words.size());
     entry.n_optional = static_cast<std::uint16_t>(std::min<std::size_t>(opt.size(), 1000));
     m_matcher->entry_words.insert(m_matcher->entry_words.end(), req.begin(), req.end());
-    m_matcher->optional_words.insert(m_matcher->optional_words.end(), opt.begin(), opt.begin() + entry.n_optional);
+    m_matcher->optional_words.insert(m_matcher->optional_words.end(), opt.begin(),
+                                     opt.begin() + entry.n_optional);
     m_matcher->entries.push_back(entry);
   }
 
@@ -337,8 +346,8 @@ class Compiler {
     return found->second;
   }
 
-  // The term a "see" reference names: "Epilepsy, localization-related, symptomatic" is a main term followed by
-  // subterms, each piece matched against a child's title without its modifiers (a piece may also repeat an
+  // The term a "see" reference names: "Epilepsy, localization-related, symptomatic" is a main term followed
+  // by subterms, each piece matched against a child's title without its modifiers (a piece may also repeat an
   // alternative spelling of the main term). -1 when it cannot be followed.
   int follow(const std::string& reference) const {
     std::vector<std::string> pieces;
@@ -363,7 +372,8 @@ class Compiler {
           std::string joined = pieces[i];
           for (std::size_t j = i; j < pieces.size(); ++j) {
             if (j > i) joined += ", " + pieces[j];
-            if ((child_title == joined || util::trim(first_alternative(child_title)) == joined) && j + 1 - i > used) {
+            if ((child_title == joined || util::trim(first_alternative(child_title)) == joined) &&
+                j + 1 - i > used) {
               next = child;
               used = j + 1 - i;
             }
@@ -490,7 +500,8 @@ class Compiler {
       add_entry(id, MatchKind::description, std::max(depth, 0), 0, words.required, words.optional);
     }
     auto statement = m_db.prepare(
-        "SELECT owner, text FROM code_notes WHERE release_id = ? AND kind = 'inclusion_term' ORDER BY owner, seq");
+        "SELECT owner, text FROM code_notes WHERE release_id = ? AND kind = 'inclusion_term' ORDER BY owner, "
+        "seq");
     statement.bind(1, m_release.id);
     while (statement.step()) {
       auto id = tabular_code(statement.column_text(0));
@@ -529,17 +540,22 @@ struct Mention {
 
 double kind_weight(MatchKind kind) {
   switch (kind) {
-    case MatchKind::index_term: return 1.0;
-    case MatchKind::index_see: return 0.9;
-    case MatchKind::description: return 0.95;
-    case MatchKind::inclusion_term: return 0.85;
+    case MatchKind::index_term:
+      return 1.0;
+    case MatchKind::index_see:
+      return 0.9;
+    case MatchKind::description:
+      return 0.95;
+    case MatchKind::inclusion_term:
+      return 0.85;
   }
   return 1.0;
 }
 
 }  // namespace
 
-IndexCoder::IndexCoder(std::unique_ptr<Matcher> matcher, codes::ReleaseInfo release, IndexCoderOptions options)
+IndexCoder::IndexCoder(std::unique_ptr<Matcher> matcher, codes::ReleaseInfo release,
+                       IndexCoderOptions options)
     : m_matcher(std::move(matcher)), m_release(std::move(release)), m_options(options) {}
 
 IndexCoder::~IndexCoder() = default;
@@ -561,8 +577,8 @@ std::unique_ptr<IndexCoder> IndexCoder::open(store::Database& db, const codes::R
         auto matcher = Matcher::deserialise(statement.column_blob(1));
         return std::unique_ptr<IndexCoder>(new IndexCoder(std::move(matcher), release, options));
       } catch (const std::exception& error) {
-        spdlog::warn("the cached index matcher of ICD-10-CM {} is damaged ({}); compiling it again", release.year,
-                     error.what());
+        spdlog::warn("the cached index matcher of ICD-10-CM {} is damaged ({}); compiling it again",
+                     release.year, error.what());
       }
     }
   }
@@ -571,15 +587,17 @@ std::unique_ptr<IndexCoder> IndexCoder::open(store::Database& db, const codes::R
   std::string bytes = matcher->serialise();
   store::Transaction transaction(db);
   auto insert = db.prepare(
-      "INSERT OR REPLACE INTO coder_cache (release_id, kind, version, built_at, data) VALUES (?, ?, ?, ?, ?)");
+      "INSERT OR REPLACE INTO coder_cache (release_id, kind, version, built_at, data) VALUES (?, ?, ?, ?, "
+      "?)");
   insert.bind(1, release.id).bind(2, k_cache_kind).bind(3, version).bind(4, util::utc_now_iso8601());
   insert.bind_blob(5, bytes);
   insert.run();
   transaction.commit();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  spdlog::info("compiled the Alphabetic Index of ICD-10-CM {}: {} terms over {} words in {:.1f} s (cached in the "
-               "store, {:.1f} MB)",
-               release.year, matcher->entries.size(), matcher->words.size(), seconds, bytes.size() / 1e6);
+  spdlog::info(
+      "compiled the Alphabetic Index of ICD-10-CM {}: {} terms over {} words in {:.1f} s (cached in the "
+      "store, {:.1f} MB)",
+      release.year, matcher->entries.size(), matcher->words.size(), seconds, bytes.size() / 1e6);
   return std::unique_ptr<IndexCoder>(new IndexCoder(std::move(matcher), release, options));
 }
 
@@ -618,9 +636,8 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
     }
     if (matched.empty()) continue;
     // The most specific terms: an entry whose words are all in another matched entry's words is dropped.
-    std::sort(matched.begin(), matched.end(), [&](std::uint32_t a, std::uint32_t b) {
-      return m.entries[a].n_words > m.entries[b].n_words;
-    });
+    std::sort(matched.begin(), matched.end(),
+              [&](std::uint32_t a, std::uint32_t b) { return m.entries[a].n_words > m.entries[b].n_words; });
     std::vector<std::uint32_t> kept;
     std::vector<std::uint32_t> subsumed_entries;  // ranked only when the coder keeps unscored mentions
     for (std::uint32_t e : matched) {
@@ -631,8 +648,8 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
       });
       (subsumed ? subsumed_entries : kept).push_back(e);
     }
-    // The Index leads and the Tabular confirms: where an Index term and a tabular text need the same words, the
-    // Index's code is the one ("pain" is R52 by the Index, not G89 by the category's title).
+    // The Index leads and the Tabular confirms: where an Index term and a tabular text need the same words,
+    // the Index's code is the one ("pain" is R52 by the Index, not G89 by the category's title).
     auto same_words = [&](std::uint32_t a, std::uint32_t b) {
       auto x = m.required(m.entries[a]);
       auto y = m.required(m.entries[b]);
@@ -643,8 +660,8 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
     };
     std::erase_if(kept, [&](std::uint32_t e) {
       return !from_index(e) && std::any_of(kept.begin(), kept.end(), [&](std::uint32_t o) {
-               return from_index(o) && same_words(e, o) && m.entries[o].code != m.entries[e].code;
-             });
+        return from_index(o) && same_words(e, o) && m.entries[o].code != m.entries[e].code;
+      });
     });
     // Among Index terms that need the same words, the shallowest: a deeper one adds only optional words
     // ("Appendicitis, acute" rather than its subterm "(without perforation)").
@@ -659,7 +676,8 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
       std::uint32_t e = kept[position];
       const auto& entry = m.entries[e];
       auto req = m.required(entry);
-      // The tightest placement: around each occurrence of the first word, the nearest occurrence of the others.
+      // The tightest placement: around each occurrence of the first word, the nearest occurrence of the
+      // others.
       std::size_t best_lo = 0, best_hi = 0;
       bool have = false;
       for (std::size_t pivot : positions[slot[req[0]]]) {
@@ -706,9 +724,11 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
       mention.uncertain = lead.uncertain || tail.uncertain;
       mention.history = lead.history;
       mention.family = lead.family || tail.family;
-      std::size_t spread = (last_word - first_word + 1) - std::min<std::size_t>(last_word - first_word + 1, req.size());
+      std::size_t spread =
+          (last_word - first_word + 1) - std::min<std::size_t>(last_word - first_word + 1, req.size());
       double score = kind_weight(entry.kind) * (0.8 + 0.2 * mention.coverage) / (1.0 + 0.04 * double(spread));
-      if (mention.family && !(entry.flags & k_family_term)) score = 0;  // a relative's condition, not the patient's
+      if (mention.family && !(entry.flags & k_family_term))
+        score = 0;  // a relative's condition, not the patient's
       if (mention.history && !(entry.flags & k_history_term)) score *= 0.75;
       if (mention.uncertain) score *= 0.85;
       if (mention.negated) score = 0;
@@ -719,7 +739,8 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
         std::string words;
         for (auto w : req) words += m.words[w] + " ";
         spdlog::debug("index: {} kind {} depth {} words [{}] at {}..{} score {:.2f}", m.codes[entry.code],
-                      static_cast<int>(entry.kind), int(entry.depth), words, mention.begin, mention.end, score);
+                      static_cast<int>(entry.kind), int(entry.depth), words, mention.begin, mention.end,
+                      score);
       }
       mentions.push_back(mention);
     }
@@ -754,10 +775,12 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
       if (!best || mention->score > best->score ||
           (mention->score == best->score && m.entries[mention->entry].depth > m.entries[best->entry].depth))
         best = mention;
-      evidence.push_back({mention->begin, mention->end, std::string(text.substr(mention->begin, mention->end - mention->begin))});
+      evidence.push_back({mention->begin, mention->end,
+                          std::string(text.substr(mention->begin, mention->end - mention->begin))});
     }
     if (positive == 0 && !m_options.keep_negated) continue;
-    std::sort(evidence.begin(), evidence.end(), [](const Evidence& a, const Evidence& b) { return a.begin < b.begin; });
+    std::sort(evidence.begin(), evidence.end(),
+              [](const Evidence& a, const Evidence& b) { return a.begin < b.begin; });
     const auto& entry = m.entries[best->entry];
     candidate.kind = entry.kind;
     candidate.depth = entry.depth;
@@ -778,12 +801,14 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
 Prediction IndexCoder::predict(std::string_view text, std::size_t k) const {
   Prediction prediction;
   for (auto& candidate : candidates(text)) {
-    if (candidate.score >= m_options.min_score && (m_options.top_k == 0 || prediction.n_predicted < m_options.top_k) &&
+    if (candidate.score >= m_options.min_score &&
+        (m_options.top_k == 0 || prediction.n_predicted < m_options.top_k) &&
         prediction.n_predicted == prediction.ranked.size())
       ++prediction.n_predicted;
     prediction.ranked.push_back({std::move(candidate.code), candidate.score, std::move(candidate.evidence)});
   }
-  if (prediction.ranked.size() > std::max(k, prediction.n_predicted)) prediction.ranked.resize(std::max(k, prediction.n_predicted));
+  if (prediction.ranked.size() > std::max(k, prediction.n_predicted))
+    prediction.ranked.resize(std::max(k, prediction.n_predicted));
   return prediction;
 }
 

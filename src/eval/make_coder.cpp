@@ -63,7 +63,8 @@ std::unique_ptr<Coder> make_coder(store::Database& db, const std::optional<codes
     index.keep_negated = true;  // negation is one of the reranker's features
     index.threads = options.threads;
     return std::make_unique<RerankCoder>(IndexCoder::open(db, base, index), Bm25Coder::build(db, base, false),
-                                         std::move(reranker), std::string(k_rerank_coder_prefix) + path.string(),
+                                         std::move(reranker),
+                                         std::string(k_rerank_coder_prefix) + path.string(),
                                          options.min_score, options.top_k, options.threads);
   }
   if (name == "majority") {

@@ -22,13 +22,15 @@ namespace {
 
 constexpr std::string_view k_format_name = "medcode-reranker";
 
-std::string category_of(const std::string& code) { return code.substr(0, std::min<std::size_t>(3, code.size())); }
+std::string category_of(const std::string& code) {
+  return code.substr(0, std::min<std::size_t>(3, code.size()));
+}
 
 float ratio(double a, double b) { return b == 0 ? 0.0f : static_cast<float>(a / b); }
 
 // The index coder's candidates for every note (negated mentions kept: the reranker weighs them).
-std::vector<std::vector<Candidate>> all_candidates(const IndexCoder& index, const std::vector<EvalExample>& notes,
-                                                   int threads) {
+std::vector<std::vector<Candidate>> all_candidates(const IndexCoder& index,
+                                                   const std::vector<EvalExample>& notes, int threads) {
   std::vector<std::vector<Candidate>> out(notes.size());
   parallel_for(notes.size(), threads, [&](std::size_t i) { out[i] = index.candidates(notes[i].text); });
   return out;
@@ -50,8 +52,9 @@ void count_priors(const std::vector<Candidate>& candidates, const EvalExample& n
   }
 }
 
-PrfScores micro_at(const std::vector<std::vector<Candidate>>& candidates, const std::vector<std::vector<float>>& scores,
-                   const std::vector<EvalExample>& notes, double threshold) {
+PrfScores micro_at(const std::vector<std::vector<Candidate>>& candidates,
+                   const std::vector<std::vector<float>>& scores, const std::vector<EvalExample>& notes,
+                   double threshold) {
   PrfScores prf;
   for (std::size_t i = 0; i < notes.size(); ++i) {
     std::set<std::string> gold(notes[i].gold.begin(), notes[i].gold.end());
@@ -70,14 +73,19 @@ PrfScores micro_at(const std::vector<std::vector<Candidate>>& candidates, const 
 }
 
 nlohmann::json prf_json(const PrfScores& prf) {
-  return {{"precision", prf.precision}, {"recall", prf.recall}, {"f1", prf.f1}, {"true_positives", prf.true_positives},
-          {"false_positives", prf.false_positives}, {"false_negatives", prf.false_negatives}};
+  return {{"precision", prf.precision},
+          {"recall", prf.recall},
+          {"f1", prf.f1},
+          {"true_positives", prf.true_positives},
+          {"false_positives", prf.false_positives},
+          {"false_negatives", prf.false_negatives}};
 }
 
 }  // namespace
 
 void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& work) {
-  std::size_t n_threads = threads > 0 ? static_cast<std::size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
+  std::size_t n_threads =
+      threads > 0 ? static_cast<std::size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
   n_threads = std::min(n_threads, n);
   if (n_threads <= 1) {
     for (std::size_t i = 0; i < n; ++i) work(i);
@@ -117,15 +125,35 @@ nlohmann::json RerankerSummary::to_json() const {
 }
 
 const std::vector<std::string>& Reranker::feature_names() {
-  static const std::vector<std::string> names = {
-      "index_score",        "kind_index_term",   "kind_index_see",      "kind_description",
-      "kind_inclusion_term", "depth",             "matched_words",       "coverage",
-      "mentions",           "negated_share",     "uncertain_share",     "history_share",
-      "family_share",       "all_negated",       "first_position",      "has_section",
-      "diagnosis_section",  "prior_gold",        "prior_category_gold", "prior_precision",
-      "prior_proposed",     "code_length",       "chapter_letter",      "bm25_rank",
-      "candidates_in_note", "rank_in_note",      "siblings_in_note",    "evidence_words",
-      "subsumed_share"};
+  static const std::vector<std::string> names = {"index_score",
+                                                 "kind_index_term",
+                                                 "kind_index_see",
+                                                 "kind_description",
+                                                 "kind_inclusion_term",
+                                                 "depth",
+                                                 "matched_words",
+                                                 "coverage",
+                                                 "mentions",
+                                                 "negated_share",
+                                                 "uncertain_share",
+                                                 "history_share",
+                                                 "family_share",
+                                                 "all_negated",
+                                                 "first_position",
+                                                 "has_section",
+                                                 "diagnosis_section",
+                                                 "prior_gold",
+                                                 "prior_category_gold",
+                                                 "prior_precision",
+                                                 "prior_proposed",
+                                                 "code_length",
+                                                 "chapter_letter",
+                                                 "bm25_rank",
+                                                 "candidates_in_note",
+                                                 "rank_in_note",
+                                                 "siblings_in_note",
+                                                 "evidence_words",
+                                                 "subsumed_share"};
   return names;
 }
 
@@ -199,9 +227,9 @@ std::vector<float> Reranker::features(const std::vector<Candidate>& candidates, 
   return out;
 }
 
-Reranker Reranker::train(const IndexCoder& index, const Bm25Coder& bm25, const std::vector<EvalExample>& train,
-                         const std::vector<EvalExample>& dev, const RerankerTrainOptions& options,
-                         RerankerSummary& summary) {
+Reranker Reranker::train(const IndexCoder& index, const Bm25Coder& bm25,
+                         const std::vector<EvalExample>& train, const std::vector<EvalExample>& dev,
+                         const RerankerTrainOptions& options, RerankerSummary& summary) {
   if (train.empty()) fail(ExitCode::bad_input, "reranker: no training notes");
   require_xgboost();
   Reranker reranker;
@@ -247,7 +275,8 @@ Reranker Reranker::train(const IndexCoder& index, const Bm25Coder& bm25, const s
   const std::vector<EvalExample>& tune = dev.empty() ? train : dev;
   auto tune_candidates = dev.empty() ? candidates : all_candidates(index, dev, options.threads);
   std::vector<std::vector<float>> tune_scores;
-  for (const auto& note_candidates : tune_candidates) tune_scores.push_back(reranker.score(note_candidates, bm25));
+  for (const auto& note_candidates : tune_candidates)
+    tune_scores.push_back(reranker.score(note_candidates, bm25));
   summary.dev_notes = dev.size();
   double best_f1 = -1;
   for (int step = 5; step <= 95; ++step) {
@@ -300,23 +329,26 @@ Reranker Reranker::load(const std::filesystem::path& path) {
     fail(ExitCode::bad_input, "{}: not a medcode reranker file (train one with `medcode reranker train`)",
          path.string());
   if (file.value("version", 0) != k_reranker_format_version)
-    fail(ExitCode::bad_input, "{}: reranker format version {} is not the {} this medcode reads; train it again",
-         path.string(), file.value("version", 0), k_reranker_format_version);
+    fail(ExitCode::bad_input,
+         "{}: reranker format version {} is not the {} this medcode reads; train it again", path.string(),
+         file.value("version", 0), k_reranker_format_version);
   Reranker reranker;
   try {
     if (file.at("features").get<std::vector<std::string>>() != feature_names())
-      fail(ExitCode::bad_input, "{}: the reranker was trained on other features; train it again", path.string());
+      fail(ExitCode::bad_input, "{}: the reranker was trained on other features; train it again",
+           path.string());
     reranker.m_threshold = file.at("threshold").get<double>();
     reranker.m_year = file.at("release").at("year").get<int>();
     reranker.m_notes = file.at("notes").get<std::size_t>();
     for (const auto& [code, p] : file.at("priors").items())
-      reranker.m_priors[code] = {p.at(0).get<std::int64_t>(), p.at(1).get<std::int64_t>(), p.at(2).get<std::int64_t>()};
+      reranker.m_priors[code] = {p.at(0).get<std::int64_t>(), p.at(1).get<std::int64_t>(),
+                                 p.at(2).get<std::int64_t>()};
     reranker.m_categories = file.at("categories").get<std::map<std::string, std::int64_t>>();
     reranker.m_summary = file.value("training", nlohmann::json::object());
     reranker.m_trees = BoostedTrees::load(file.at("trees").dump());
   } catch (const nlohmann::json::exception& error) {
-    fail(ExitCode::bad_input, "{}: a field of the reranker file is missing or of the wrong type ({})", path.string(),
-         error.what());
+    fail(ExitCode::bad_input, "{}: a field of the reranker file is missing or of the wrong type ({})",
+         path.string(), error.what());
   }
   if (reranker.m_trees->n_features() != feature_names().size())
     fail(ExitCode::bad_input, "{}: the reranker's trees expect {} features, not {}", path.string(),
@@ -324,8 +356,9 @@ Reranker Reranker::load(const std::filesystem::path& path) {
   return reranker;
 }
 
-RerankCoder::RerankCoder(std::unique_ptr<IndexCoder> index, std::unique_ptr<Bm25Coder> bm25, Reranker reranker,
-                         std::string name, std::optional<double> min_score, std::size_t top_k, int threads)
+RerankCoder::RerankCoder(std::unique_ptr<IndexCoder> index, std::unique_ptr<Bm25Coder> bm25,
+                         Reranker reranker, std::string name, std::optional<double> min_score,
+                         std::size_t top_k, int threads)
     : m_index(std::move(index)),
       m_bm25(std::move(bm25)),
       m_reranker(std::move(reranker)),
@@ -334,15 +367,18 @@ RerankCoder::RerankCoder(std::unique_ptr<IndexCoder> index, std::unique_ptr<Bm25
       m_top_k(top_k),
       m_threads(threads) {}
 
-std::vector<Prediction> RerankCoder::predict_many(const std::vector<std::string>& texts, std::size_t k) const {
+std::vector<Prediction> RerankCoder::predict_many(const std::vector<std::string>& texts,
+                                                  std::size_t k) const {
   std::vector<std::vector<Candidate>> candidates(texts.size());
-  parallel_for(texts.size(), m_threads, [&](std::size_t i) { candidates[i] = m_index->candidates(texts[i]); });
+  parallel_for(texts.size(), m_threads,
+               [&](std::size_t i) { candidates[i] = m_index->candidates(texts[i]); });
   std::vector<Prediction> predictions;
   for (auto& note : candidates) {
     std::vector<float> scores = m_reranker.score(note, *m_bm25);
     std::vector<std::size_t> order(note.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
     Prediction prediction;
     for (std::size_t i : order) {
       if (scores[i] >= m_threshold && (m_top_k == 0 || prediction.n_predicted < m_top_k) &&

@@ -1,7 +1,7 @@
 // End-to-end tests of the document coders: `predict --coder index` prints codes with the words that justify
 // them; `evaluate --codiesp --coder index` scores whole notes; `reranker train` writes a reranker file that
-// `--coder index+rerank:PATH` uses; and each kind of bad reranker file or invocation has its exit code and one
-// line naming what is wrong.
+// `--coder index+rerank:PATH` uses; and each kind of bad reranker file or invocation has its exit code and
+// one line naming what is wrong.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -40,8 +40,9 @@ class DocumentCoder : public ::testing::Test {
   // A reranker trained on the real CodiEsp train split, the threshold chosen on the fixture's dev notes.
   fs::path trained_reranker() {
     fs::path out = m_dir / "reranker.json";
-    ProcessResult result = medcode({"reranker", "train", "--codiesp", shared_data("codiesp/train").string(), "--dev",
-                                    fixture("codiesp/dev").string(), "--out", out.string(), "--rounds", "40"});
+    ProcessResult result =
+        medcode({"reranker", "train", "--codiesp", shared_data("codiesp/train").string(), "--dev",
+                 fixture("codiesp/dev").string(), "--out", out.string(), "--rounds", "40"});
     EXPECT_EQ(result.exit_code, 0) << result.err;
     return out;
   }
@@ -68,16 +69,19 @@ TEST_F(DocumentCoder, PredictPrintsCodesWithTheirEvidence) {
     EXPECT_FALSE(code["description"].get<std::string>().empty());
   }
   EXPECT_NE(std::find(codes.begin(), codes.end(), "I10"), codes.end()) << result.out;
-  EXPECT_TRUE(std::any_of(codes.begin(), codes.end(), [](const std::string& c) { return c.rfind("K35", 0) == 0; }));
+  EXPECT_TRUE(
+      std::any_of(codes.begin(), codes.end(), [](const std::string& c) { return c.rfind("K35", 0) == 0; }));
   EXPECT_EQ(std::find(codes.begin(), codes.end(), "R50.9"), codes.end()) << "fever is negated";
-  EXPECT_FALSE(std::any_of(codes.begin(), codes.end(), [](const std::string& c) { return c.rfind("C50", 0) == 0; }))
-      << "the mother's cancer is not the patient's";
+  EXPECT_FALSE(std::any_of(codes.begin(), codes.end(), [](const std::string& c) {
+    return c.rfind("C50", 0) == 0;
+  })) << "the mother's cancer is not the patient's";
   // The compiled Index is cached in the store for the next command.
   EXPECT_EQ(testing::query_int(db(), "SELECT count(*) FROM coder_cache WHERE kind = 'index-matcher'"), 1);
 }
 
 TEST_F(DocumentCoder, PredictBatchAndRankedCodes) {
-  write(m_dir / "notes.jsonl", "{\"id\": \"a\", \"text\": \"Fever and cough.\"}\n{\"id\": \"b\", \"text\": \"Asthma.\"}\n");
+  write(m_dir / "notes.jsonl",
+        "{\"id\": \"a\", \"text\": \"Fever and cough.\"}\n{\"id\": \"b\", \"text\": \"Asthma.\"}\n");
   ProcessResult result =
       medcode({"predict", "--coder", "index", "--input", (m_dir / "notes.jsonl").string(), "--ranked", "3"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -88,7 +92,8 @@ TEST_F(DocumentCoder, PredictBatchAndRankedCodes) {
 }
 
 TEST_F(DocumentCoder, EvaluateCodiespWithTheIndexCoder) {
-  ProcessResult result = medcode({"--json", "evaluate", "--codiesp", fixture("codiesp/dev").string(), "--coder", "index"});
+  ProcessResult result =
+      medcode({"--json", "evaluate", "--codiesp", fixture("codiesp/dev").string(), "--coder", "index"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   nlohmann::json out = nlohmann::json::parse(result.out);
   EXPECT_EQ(out["coder"], "index");
@@ -103,8 +108,8 @@ TEST_F(DocumentCoder, RerankerTrainsAndCodes) {
   EXPECT_EQ(file["format"], "medcode-reranker");
   EXPECT_EQ(file["version"], 1);
   EXPECT_GT(file["threshold"].get<double>(), 0.0);
-  ProcessResult result = medcode({"--json", "evaluate", "--codiesp", fixture("codiesp/dev").string(), "--coder",
-                                  "index+rerank:" + reranker.string()});
+  ProcessResult result = medcode({"--json", "evaluate", "--codiesp", fixture("codiesp/dev").string(),
+                                  "--coder", "index+rerank:" + reranker.string()});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   nlohmann::json out = nlohmann::json::parse(result.out);
   EXPECT_GE(out["micro"]["true_positives"].get<int>(), 1) << result.out;
@@ -117,7 +122,8 @@ TEST_F(DocumentCoder, RerankerTrainsAndCodes) {
 
 TEST_F(DocumentCoder, EachKindOfBadRerankerFileExitsThreeNamingTheFile) {
   auto expect_bad = [&](const fs::path& path, const std::string& said) {
-    ProcessResult result = medcode({"-q", "predict", "--coder", "index+rerank:" + path.string(), "--text", "Fever."});
+    ProcessResult result =
+        medcode({"-q", "predict", "--coder", "index+rerank:" + path.string(), "--text", "Fever."});
     EXPECT_EQ(result.exit_code, 3) << result.err;
     EXPECT_EQ(count_lines(result.err), 1U) << result.err;
     EXPECT_NE(result.err.find(path.filename().string()), std::string::npos) << result.err;
@@ -136,8 +142,9 @@ TEST_F(DocumentCoder, BadInvocationsExitTwo) {
   EXPECT_EQ(medcode({"-q", "predict", "--coder", "nonsense", "--text", "x"}).exit_code, 2);
   EXPECT_EQ(medcode({"-q", "predict", "--coder", "index", "--model", "m", "--text", "x"}).exit_code, 2);
   EXPECT_EQ(medcode({"-q", "predict", "--coder", "index+rerank:", "--text", "x"}).exit_code, 2);
-  ProcessResult same = medcode({"-q", "reranker", "train", "--codiesp", fixture("codiesp/dev").string(), "--dev",
-                                fixture("codiesp/dev").string(), "--out", (m_dir / "r.json").string()});
+  ProcessResult same =
+      medcode({"-q", "reranker", "train", "--codiesp", fixture("codiesp/dev").string(), "--dev",
+               fixture("codiesp/dev").string(), "--out", (m_dir / "r.json").string()});
   EXPECT_EQ(same.exit_code, 2) << same.err;
   EXPECT_FALSE(fs::exists(m_dir / "r.json"));
   EXPECT_EQ(medcode({"-q", "reranker", "train", "--out", (m_dir / "r.json").string()}).exit_code, 2);

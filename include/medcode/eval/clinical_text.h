@@ -38,9 +38,9 @@ struct Sentence {
   std::size_t begin = 0;  // bytes of the text
   std::size_t end = 0;
   std::vector<Word> words;
-  std::vector<NormalWord> normal;      // stems, stop words dropped, abbreviations expanded
-  std::vector<WordContext> context;    // per entry of `words`
-  std::string section;                 // heading of the section the sentence is in, lower case; "" when none
+  std::vector<NormalWord> normal;    // stems, stop words dropped, abbreviations expanded
+  std::vector<WordContext> context;  // per entry of `words`
+  std::string section;               // heading of the section the sentence is in, lower case; "" when none
 };
 
 // Sentences of `text`: split at line breaks and at '.', '!' or '?' followed by a space and an upper-case
@@ -49,7 +49,8 @@ struct Sentence {
 std::vector<Sentence> read_clinical_text(std::string_view text);
 
 // The normalised stems of a term's words (the matcher's side): lower case, split at anything but letters and
-// digits, stop words dropped, Snowball English stems. Abbreviations are not expanded (a term spells its words).
+// digits, stop words dropped, Snowball English stems. Abbreviations are not expanded (a term spells its
+// words).
 std::vector<std::string> term_stems(std::string_view text);
 
 // The Snowball English stem of one lower-case word.

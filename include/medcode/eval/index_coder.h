@@ -54,13 +54,14 @@ struct IndexCoderOptions {
   // Also rank codes whose every mention is negated or subsumed by a more specific term (score 0: never
   // assigned by this coder; a reranker weighs them).
   bool keep_negated = false;
-  int threads = 0;            // predict_many: notes coded in parallel (0: one per available core)
+  int threads = 0;  // predict_many: notes coded in parallel (0: one per available core)
 };
 
 class IndexCoder : public DecidingCoder {
  public:
   // Loads the release's compiled matcher from the store, compiling and caching it (in its own transaction)
-  // when missing or built by another matcher version. Error(bad_input) when the release has no Alphabetic Index.
+  // when missing or built by another matcher version. Error(bad_input) when the release has no Alphabetic
+  // Index.
   static std::unique_ptr<IndexCoder> open(store::Database& db, const codes::ReleaseInfo& release,
                                           const IndexCoderOptions& options = {});
   ~IndexCoder() override;

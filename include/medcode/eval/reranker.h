@@ -1,7 +1,7 @@
-// The learned reranker `index+rerank:PATH`: gradient-boosted trees (XGBoost) judge each candidate of the index
-// coder from its features (how it was matched, how specific, how often and in which context it is mentioned,
-// how often the code is right in training data, whether BM25 agrees) and assign the codes whose probability
-// reaches a threshold chosen on a development set. Saved as one versioned JSON file.
+// The learned reranker `index+rerank:PATH`: gradient-boosted trees (XGBoost) judge each candidate of the
+// index coder from its features (how it was matched, how specific, how often and in which context it is
+// mentioned, how often the code is right in training data, whether BM25 agrees) and assign the codes whose
+// probability reaches a threshold chosen on a development set. Saved as one versioned JSON file.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -31,8 +31,13 @@ struct CodePrior {
 };
 
 struct RerankerTrainOptions {
-  BoostedTreesParams trees = {.n_rounds = 300, .max_depth = 5, .learning_rate = 0.05, .min_child_weight = 2,
-                              .subsample = 0.9, .seed = 42, .n_threads = 0};
+  BoostedTreesParams trees = {.n_rounds = 300,
+                              .max_depth = 5,
+                              .learning_rate = 0.05,
+                              .min_child_weight = 2,
+                              .subsample = 0.9,
+                              .seed = 42,
+                              .n_threads = 0};
   std::size_t folds = 5;  // training notes' priors come from the other folds, so no note sees its own labels
   int threads = 0;        // notes coded in parallel
 };
@@ -57,8 +62,9 @@ struct RerankerSummary {
 
 class Reranker {
  public:
-  // Trains on `train` (the index coder's candidates labelled by the gold codes) and chooses the threshold that
-  // maximises micro-F1 on `dev` (the training notes themselves when `dev` is empty, then said in the summary).
+  // Trains on `train` (the index coder's candidates labelled by the gold codes) and chooses the threshold
+  // that maximises micro-F1 on `dev` (the training notes themselves when `dev` is empty, then said in the
+  // summary).
   static Reranker train(const IndexCoder& index, const Bm25Coder& bm25, const std::vector<EvalExample>& train,
                         const std::vector<EvalExample>& dev, const RerankerTrainOptions& options,
                         RerankerSummary& summary);
@@ -75,7 +81,8 @@ class Reranker {
  private:
   std::vector<float> features(const std::vector<Candidate>& candidates, const Bm25Coder& bm25,
                               const std::map<std::string, CodePrior>& priors,
-                              const std::map<std::string, std::int64_t>& categories, std::size_t n_notes) const;
+                              const std::map<std::string, std::int64_t>& categories,
+                              std::size_t n_notes) const;
 
   std::optional<BoostedTrees> m_trees;
   double m_threshold = 0.5;

@@ -364,9 +364,11 @@ TEST(MakeCoder, NamesTheAcceptedCodersAndNeedsWhatEachUses) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::usage);
-    EXPECT_NE(std::string(e.what()).find("bm25, bm25+terms, majority, model:DIR"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("bm25, bm25+terms, majority, index, index+rerank:PATH, model:DIR"),
+              std::string::npos)
+        << e.what();
   }
-  for (const char* needs_release : {"bm25", "bm25+terms"}) {
+  for (const char* needs_release : {"bm25", "bm25+terms", "index"}) {
     try {
       make_coder(db, std::nullopt, needs_release);
       FAIL() << needs_release;

@@ -72,7 +72,8 @@ TEST_F(IndexCoderTest, FollowsSee) {
 TEST_F(IndexCoderTest, ReadsAbbreviationsWrittenInCapitals) {
   EXPECT_TRUE(has(assigned("Patient with CHF."), "I50.9"));
   EXPECT_TRUE(has(assigned("Known HTN."), "I10"));
-  EXPECT_TRUE(assigned("All results were normal.").empty() || !has(assigned("All results were normal."), "C91.00"));
+  EXPECT_TRUE(assigned("All results were normal.").empty() ||
+              !has(assigned("All results were normal."), "C91.00"));
 }
 
 TEST_F(IndexCoderTest, NegatedMentionsAreNotAssigned) {
@@ -89,7 +90,8 @@ TEST_F(IndexCoderTest, NegatedMentionsAreRankedWhenAsked) {
   options.keep_negated = true;
   auto coder = IndexCoder::open(*s_db, s_release, options);
   auto candidates = coder->candidates("The patient denies fever.");
-  auto fever = std::find_if(candidates.begin(), candidates.end(), [](const Candidate& c) { return c.code == "R50.9"; });
+  auto fever = std::find_if(candidates.begin(), candidates.end(),
+                            [](const Candidate& c) { return c.code == "R50.9"; });
   ASSERT_NE(fever, candidates.end());
   EXPECT_EQ(fever->n_negated, fever->n_mentions);
   EXPECT_EQ(fever->score, 0);
@@ -102,7 +104,8 @@ TEST_F(IndexCoderTest, ARelativesConditionCodesOnlyAsFamilyHistory) {
 
 TEST_F(IndexCoderTest, HistoryIsMarked) {
   auto candidates = s_coder->candidates("History of hypertension.");
-  auto found = std::find_if(candidates.begin(), candidates.end(), [](const Candidate& c) { return c.code == "I10"; });
+  auto found =
+      std::find_if(candidates.begin(), candidates.end(), [](const Candidate& c) { return c.code == "I10"; });
   ASSERT_NE(found, candidates.end());
   EXPECT_EQ(found->n_history, 1U);
 }
@@ -114,7 +117,8 @@ TEST_F(IndexCoderTest, EvidencePointsAtTheWordsOfTheNote) {
   for (std::size_t i = 0; i < prediction.n_predicted; ++i) {
     const auto& code = prediction.ranked[i];
     ASSERT_FALSE(code.evidence.empty()) << code.code;
-    for (const auto& span : code.evidence) EXPECT_EQ(note.substr(span.begin, span.end - span.begin), span.text);
+    for (const auto& span : code.evidence)
+      EXPECT_EQ(note.substr(span.begin, span.end - span.begin), span.text);
   }
   auto appendicitis = std::find_if(prediction.ranked.begin(), prediction.ranked.end(),
                                    [](const RankedCode& c) { return c.code.rfind("K35", 0) == 0; });
@@ -142,7 +146,8 @@ TEST_F(IndexCoderTest, ThresholdAndCapLimitWhatIsAssigned) {
 
 TEST_F(IndexCoderTest, TheCompiledMatcherIsCachedAndADamagedCacheIsRebuilt) {
   auto version = [] {
-    auto statement = s_db->prepare("SELECT count(*), max(length(data)) FROM coder_cache WHERE kind = 'index-matcher'");
+    auto statement =
+        s_db->prepare("SELECT count(*), max(length(data)) FROM coder_cache WHERE kind = 'index-matcher'");
     statement.step();
     return std::pair{statement.column_int64(0), statement.column_int64(1)};
   };
@@ -151,12 +156,14 @@ TEST_F(IndexCoderTest, TheCompiledMatcherIsCachedAndADamagedCacheIsRebuilt) {
   EXPECT_GT(bytes, 1000000);
   s_db->exec("UPDATE coder_cache SET data = x'00010203'");
   auto rebuilt = IndexCoder::open(*s_db, s_release);
-  EXPECT_TRUE(has([&] {
-    auto p = rebuilt->predict("fever", 5);
-    std::vector<std::string> c;
-    for (auto& r : p.ranked) c.push_back(r.code);
-    return c;
-  }(), "R50.9"));
+  EXPECT_TRUE(has(
+      [&] {
+        auto p = rebuilt->predict("fever", 5);
+        std::vector<std::string> c;
+        for (auto& r : p.ranked) c.push_back(r.code);
+        return c;
+      }(),
+      "R50.9"));
   EXPECT_EQ(version().second, bytes);
 }
 
