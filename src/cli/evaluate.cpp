@@ -300,8 +300,7 @@ void add_evaluate_command(CLI::App& app, CommandList& commands) {
                    "--codiesp: D (diagnoses, ICD-10-CM) or P (procedures, ICD-10-PCS) (default: D)")
       ->check(CLI::IsMember({"D", "P", "d", "p"}));
   command->add_option("--coder", options->coder,
-                      "Any coder by name: bm25, bm25+terms, majority, model:DIR, index, index+rerank:PATH, "
-                      "llm:MODEL");
+                      "Any coder by name: bm25, bm25+terms, majority, model:DIR, index, index+rerank:PATH");
   command
       ->add_option("--baseline", options->baseline,
                    "majority (most frequent training codes) or bm25 (retrieval over tabular text)")
