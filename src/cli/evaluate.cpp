@@ -24,6 +24,7 @@ namespace fs = std::filesystem;
 
 const std::vector<std::size_t> k_default_ks = {1, 3, 5};
 const std::vector<std::size_t> k_codiesp_ks = {1, 5, 8, 15};
+constexpr std::size_t k_codiesp_depth = 100;
 
 struct EvaluateCommandOptions {
   std::string dataset;
@@ -36,6 +37,7 @@ struct EvaluateCommandOptions {
   std::vector<std::size_t> ks;  // empty: k_default_ks, or k_codiesp_ks with --codiesp
   std::string split;
   std::size_t limit = 0;
+  std::size_t depth = 0;  // codes ranked per example; 0: 100 with --codiesp, else the largest k
   int year = 0;
   std::size_t beam = 1;
   bool unconstrained = false;
@@ -247,8 +249,10 @@ ExitCode run_evaluate(Context& context, const EvaluateCommandOptions& options) {
   eval_options.ks = !options.ks.empty() ? options.ks : options.codiesp.empty() ? k_default_ks : k_codiesp_ks;
   eval_options.in_release = inputs.in_release;
   std::size_t max_k = *std::max_element(eval_options.ks.begin(), eval_options.ks.end());
+  // CodiEsp's MAP reads the whole submitted ranking, so a CodiEsp run ranks deeper than its cut-offs.
+  std::size_t depth = options.depth > 0 ? options.depth : options.codiesp.empty() ? max_k : k_codiesp_depth;
   std::vector<eval::Prediction> predictions =
-      eval::predict_all(*coder, inputs.examples, max_k, context.progress());
+      eval::predict_all(*coder, inputs.examples, std::max(depth, max_k), context.progress());
   eval::ChapterLookup chapter_of;
   if (inputs.release) chapter_of = eval::make_chapter_lookup(db, *inputs.release);
   eval::EvalResult result = eval::evaluate(inputs.examples, predictions, eval_options, chapter_of);
@@ -317,6 +321,11 @@ void add_evaluate_command(CLI::App& app, CommandList& commands) {
       ->delimiter(',');
   command->add_option("--split", options->split,
                       "--dataset: only lines whose `split` is this (default: every line)");
+  command
+      ->add_option(
+          "--depth", options->depth,
+          "Codes ranked per example, which MAP reads (default: 100 with --codiesp, else the largest --k)")
+      ->check(CLI::PositiveNumber);
   command->add_option("--limit", options->limit, "Only the first N examples (default: all)")
       ->check(CLI::PositiveNumber);
   command

@@ -40,6 +40,7 @@ struct Cue {
 struct Tables {
   std::unordered_set<std::string> stop_words;
   std::unordered_map<std::string, std::vector<std::string>> abbreviations;  // to the expansion's stems
+  std::unordered_map<std::string, std::vector<std::string>> synonyms;       // to the stems it also stands for
   std::vector<Cue> cues;                                                    // longest first
 };
 
@@ -100,6 +101,14 @@ const Tables& tables() {
         if (!t.stop_words.count(word)) stems.push_back(stem_word(word));
       }
       t.abbreviations[util::to_lower(util::trim(row[0]))] = std::move(stems);
+    }
+    for (const auto& row : table_rows("synonyms.tsv")) {
+      if (row.size() != 2) fail(ExitCode::internal, "data/coding/synonyms.tsv: a row without two fields");
+      std::vector<std::string> stems;
+      for (const auto& word : lower_words(row[1])) {
+        if (!t.stop_words.count(word)) stems.push_back(stem_word(word));
+      }
+      t.synonyms[util::to_lower(util::trim(row[0]))] = std::move(stems);
     }
     static const std::unordered_map<std::string_view, CueKind> kinds = {
         {"negation_before", CueKind::negation_before},
@@ -221,7 +230,14 @@ void normalise(Sentence& sentence) {
       }
     }
     if (t.stop_words.count(word.lower)) continue;
-    sentence.normal.push_back({stem_word(word.lower), i});
+    std::string stem = stem_word(word.lower);
+    auto synonym = t.synonyms.find(word.lower);
+    if (synonym != t.synonyms.end()) {
+      for (const auto& extra : synonym->second) {
+        if (extra != stem) sentence.normal.push_back({extra, i});
+      }
+    }
+    sentence.normal.push_back({std::move(stem), i});
   }
 }
 
@@ -271,7 +287,8 @@ std::vector<std::string> term_stems(std::string_view text) {
 
 std::string clinical_tables_fingerprint() {
   std::string all;
-  for (const char* name : {"stop_words.txt", "abbreviations.tsv", "context_cues.tsv", "ignored_terms.txt"}) {
+  for (const char* name :
+       {"stop_words.txt", "abbreviations.tsv", "context_cues.tsv", "ignored_terms.txt", "synonyms.tsv"}) {
     all += coding_table_text(name);
     all += '\0';
   }

@@ -2,8 +2,8 @@
 #include <algorithm>
 
 #include "medcode/codes/code_system.h"
-#include "medcode/eval/evaluation.h"
 #include "medcode/eval/dataset_files.h"
+#include "medcode/eval/evaluation.h"
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
 #include "medcode/util/text.h"

@@ -26,7 +26,7 @@ namespace medcode::eval {
 namespace {
 
 constexpr std::string_view k_cache_kind = "index-matcher";
-constexpr int k_format_version = 9;  // of the compiled matcher; bump when compile() or the layout changes
+constexpr int k_format_version = 11;  // of the compiled matcher; bump when compile() or the layout changes
 
 enum EntryFlags : std::uint8_t {
   k_family_term = 1,   // under "History > family": codes a relative's condition (Z80-Z84)
@@ -296,6 +296,12 @@ class Compiler {
     }
   }
 
+  // The same words once stop words ("NEC", "of") are dropped and the rest stemmed: "drug NEC" is "drug".
+  static bool same_stems(const std::string& a, const std::string& b) {
+    auto x = term_stems(a);
+    return !x.empty() && x == term_stems(b);
+  }
+
   static std::string_view first_alternative(std::string_view title) {
     std::size_t comma = title.find(',');
     return comma == std::string_view::npos ? title : title.substr(0, comma);
@@ -372,7 +378,8 @@ class Compiler {
           std::string joined = pieces[i];
           for (std::size_t j = i; j < pieces.size(); ++j) {
             if (j > i) joined += ", " + pieces[j];
-            if ((child_title == joined || util::trim(first_alternative(child_title)) == joined) &&
+            if ((child_title == joined || util::trim(first_alternative(child_title)) == joined ||
+                 same_stems(child_title, joined)) &&
                 j + 1 - i > used) {
               next = child;
               used = j + 1 - i;
@@ -671,7 +678,7 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
              });
     });
     std::size_t n_kept = kept.size();
-    if (m_options.keep_negated) kept.insert(kept.end(), subsumed_entries.begin(), subsumed_entries.end());
+    kept.insert(kept.end(), subsumed_entries.begin(), subsumed_entries.end());
     for (std::size_t position = 0; position < kept.size(); ++position) {
       std::uint32_t e = kept[position];
       const auto& entry = m.entries[e];
@@ -733,7 +740,7 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
       if (mention.uncertain) score *= 0.85;
       if (mention.negated) score = 0;
       mention.subsumed = position >= n_kept;
-      if (mention.subsumed) score = 0;  // a more specific term in the sentence says more
+      if (mention.subsumed) score *= 0.6;  // a more specific term in the sentence says more
       mention.score = score;
       if (spdlog::should_log(spdlog::level::debug)) {
         std::string words;

@@ -227,6 +227,19 @@ std::vector<float> Reranker::features(const std::vector<Candidate>& candidates, 
   return out;
 }
 
+void Reranker::compute_unproposed_rates() {
+  m_unproposed.clear();
+  for (const auto& [code, p] : m_priors) {
+    double notes = double(m_notes) - double(p.proposed);
+    double gold = double(p.gold - p.gold_when_proposed);
+    if (notes > 0 && gold >= 3) m_unproposed.push_back({code, gold / notes});
+  }
+  std::sort(m_unproposed.begin(), m_unproposed.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  if (m_unproposed.size() > 100) m_unproposed.resize(100);
+}
+
 Reranker Reranker::train(const IndexCoder& index, const Bm25Coder& bm25,
                          const std::vector<EvalExample>& train, const std::vector<EvalExample>& dev,
                          const RerankerTrainOptions& options, RerankerSummary& summary) {
@@ -247,6 +260,7 @@ Reranker Reranker::train(const IndexCoder& index, const Bm25Coder& bm25,
     count_priors(candidates[i], train[i], reranker.m_priors, reranker.m_categories);
   }
   reranker.m_notes = train.size();
+  reranker.compute_unproposed_rates();
 
   std::vector<float> matrix;
   std::vector<float> labels;
@@ -350,6 +364,7 @@ Reranker Reranker::load(const std::filesystem::path& path) {
     fail(ExitCode::bad_input, "{}: a field of the reranker file is missing or of the wrong type ({})",
          path.string(), error.what());
   }
+  reranker.compute_unproposed_rates();
   if (reranker.m_trees->n_features() != feature_names().size())
     fail(ExitCode::bad_input, "{}: the reranker's trees expect {} features, not {}", path.string(),
          reranker.m_trees->n_features(), feature_names().size());
@@ -386,6 +401,24 @@ std::vector<Prediction> RerankCoder::predict_many(const std::vector<std::string>
         ++prediction.n_predicted;
       prediction.ranked.push_back({note[i].code, double(scores[i]), std::move(note[i].evidence)});
     }
+    // Below the assigned codes, the ranking goes on with codes the note's words did not lead to, by how often
+    // such a code was right anyway in the training notes: never assigned (no evidence), but ranked for P@k
+    // and MAP where they are likelier than the remaining candidates.
+    std::set<std::string> ranked_codes;
+    for (const auto& code : prediction.ranked) ranked_codes.insert(code.code);
+    std::vector<RankedCode> tail;
+    for (const auto& [code, rate] : m_reranker.unproposed_rates()) {
+      if (tail.size() == k) break;
+      if (!ranked_codes.count(code)) tail.push_back({code, std::min(rate, m_threshold * 0.999), {}});
+    }
+    auto first_unassigned = prediction.ranked.begin() + static_cast<std::ptrdiff_t>(prediction.n_predicted);
+    tail.insert(tail.end(), std::make_move_iterator(first_unassigned),
+                std::make_move_iterator(prediction.ranked.end()));
+    prediction.ranked.erase(first_unassigned, prediction.ranked.end());
+    std::stable_sort(tail.begin(), tail.end(),
+                     [](const RankedCode& a, const RankedCode& b) { return a.score > b.score; });
+    prediction.ranked.insert(prediction.ranked.end(), std::make_move_iterator(tail.begin()),
+                             std::make_move_iterator(tail.end()));
     std::size_t keep = std::max(k, prediction.n_predicted);
     if (prediction.ranked.size() > keep) prediction.ranked.resize(keep);
     predictions.push_back(std::move(prediction));

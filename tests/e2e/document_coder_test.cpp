@@ -113,6 +113,13 @@ TEST_F(DocumentCoder, RerankerTrainsAndCodes) {
   ASSERT_EQ(result.exit_code, 0) << result.err;
   nlohmann::json out = nlohmann::json::parse(result.out);
   EXPECT_GE(out["micro"]["true_positives"].get<int>(), 1) << result.out;
+  // Below its candidates, the ranking goes on with codes often right in training notes though not found in
+  // the words: --depth codes for every note, the tail never assigned.
+  result = medcode({"-q", "evaluate", "--codiesp", fixture("codiesp/dev").string(), "--coder",
+                    "index+rerank:" + reranker.string(), "--depth", "30", "--submission", "out"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(count_lines(testing::read_text(m_dir / "out" / "codiesp-D.tsv")), 90U);
+  EXPECT_LT(count_lines(testing::read_text(m_dir / "out" / "codiesp-D-assigned.tsv")), 20U);
   // --min-score overrides the file's threshold: above every probability, nothing is assigned.
   result = medcode({"--json", "evaluate", "--codiesp", fixture("codiesp/dev").string(), "--coder",
                     "index+rerank:" + reranker.string(), "--min-score", "1.01"});

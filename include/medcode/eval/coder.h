@@ -24,8 +24,8 @@ struct Evidence {
 };
 
 struct RankedCode {
-  std::string code;  // canonical
-  double score = 0;  // the coder's own score, higher is better
+  std::string code;                     // canonical
+  double score = 0;                     // the coder's own score, higher is better
   std::vector<Evidence> evidence = {};  // empty for coders that do not point at words (bm25, majority, model)
 };
 

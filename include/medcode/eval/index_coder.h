@@ -49,7 +49,7 @@ struct Candidate {
 };
 
 struct IndexCoderOptions {
-  double min_score = 0.5;  // assigned codes score at least this
+  double min_score = 0.6;  // assigned codes score at least this (chosen on CodiEsp train)
   std::size_t top_k = 0;   // most codes assigned (0: no limit)
   // Also rank codes whose every mention is negated or subsumed by a more specific term (score 0: never
   // assigned by this coder; a reranker weighs them).

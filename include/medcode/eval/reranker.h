@@ -77,6 +77,9 @@ class Reranker {
   // The probability that each candidate is a gold code, in the candidates' order.
   std::vector<float> score(const std::vector<Candidate>& candidates, const Bm25Coder& bm25) const;
   static const std::vector<std::string>& feature_names();
+  // Codes the index coder did not propose in training notes whose gold had them: (code, share of the notes
+  // without the candidate whose gold had it), best first; at most 100, each right at least 3 times.
+  const std::vector<std::pair<std::string, double>>& unproposed_rates() const { return m_unproposed; }
 
  private:
   std::vector<float> features(const std::vector<Candidate>& candidates, const Bm25Coder& bm25,
@@ -91,6 +94,8 @@ class Reranker {
   std::map<std::string, CodePrior> m_priors;
   std::map<std::string, std::int64_t> m_categories;  // 3-character category → notes whose gold has it
   nlohmann::json m_summary;
+  std::vector<std::pair<std::string, double>> m_unproposed;
+  void compute_unproposed_rates();
 };
 
 // The reranker as a coder: the index coder's candidates (negated ones too, as a feature) ranked by the
