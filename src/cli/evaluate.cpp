@@ -12,6 +12,7 @@
 #include "medcode/codes/catalog.h"
 #include "medcode/eval/codiesp.h"
 #include "medcode/eval/evaluation.h"
+#include "medcode/eval/llm_coder.h"
 #include "medcode/eval/make_coder.h"
 #include "medcode/util/error.h"
 #include "option_groups.h"
@@ -46,6 +47,10 @@ struct EvaluateCommandOptions {
   std::optional<double> min_score;
   std::size_t top_k = 0;
   std::string submission;
+  std::size_t shortlist = 40;          // llm:MODEL
+  std::optional<double> max_cost_usd;  // llm:MODEL
+  bool use_cache = true;               // llm:MODEL
+  bool dry_run = false;                // llm:MODEL
 };
 
 // What the coder is scored on.
@@ -74,6 +79,8 @@ void check_invocation(const EvaluateCommandOptions& options) {
   for (std::size_t k : options.ks) {
     if (k == 0) fail(ExitCode::usage, "--k: every cut-off must be at least 1");
   }
+  if (options.dry_run && options.coder.rfind(eval::k_llm_coder_prefix, 0) != 0)
+    fail(ExitCode::usage, "--dry-run applies to --coder llm:MODEL only");
 }
 
 std::string coder_name(const EvaluateCommandOptions& options) {
@@ -158,10 +165,21 @@ std::vector<eval::EvalExample> majority_training(const EvaluateCommandOptions& o
   return train;
 }
 
-std::unique_ptr<eval::Coder> coder_under_test(store::Database& db, const EvaluateCommandOptions& options,
+std::unique_ptr<eval::Coder> coder_under_test(Context& context, const EvaluateCommandOptions& options,
                                               const EvalInputs& inputs) {
+  store::Database& db = context.store();
   const std::string name = coder_name(options);
   eval::CoderOptions coder_options;
+  // The model table is read only for an llm: coder, so a broken model config cannot stop the others.
+  std::optional<llm::ModelRegistry> models;
+  if (name.rfind(eval::k_llm_coder_prefix, 0) == 0) {
+    models = context.model_registry();
+    coder_options.llm.models = &*models;
+    coder_options.llm.shortlist = options.shortlist;
+    coder_options.llm.engine.max_cost_usd = options.max_cost_usd;
+    coder_options.llm.engine.use_cache = options.use_cache;
+    if (context.run()) coder_options.llm.engine.run_id = context.run()->id();
+  }
   if (name == "majority") coder_options.train = majority_training(options, inputs);
   coder_options.model.beam_size = options.beam;
   coder_options.model.constrained = !options.unconstrained;
@@ -236,14 +254,79 @@ void print_submission(const eval::CodiespSubmission& submission) {
       submission.n_assigned_without_evidence);
 }
 
+nlohmann::json llm_totals_json(const eval::LlmCoderTotals& totals) {
+  return {{"notes", totals.notes},
+          {"notes_without_answer", totals.notes_without_answer},
+          {"notes_without_shortlist", totals.notes_without_shortlist},
+          {"requests", totals.requests},
+          {"requests_cached", totals.requests_cached},
+          {"repairs", totals.repairs},
+          {"tokens_in", totals.tokens_in},
+          {"tokens_out", totals.tokens_out},
+          {"cost_usd", totals.cost_usd},
+          {"picks", totals.picks},
+          {"picks_outside_shortlist", totals.picks_outside_shortlist},
+          {"quotes_not_found", totals.quotes_not_found}};
+}
+
+void print_llm_totals(const eval::LlmCoderTotals& totals) {
+  std::cout << fmt::format(
+      "\nllm: {} notes ({} without a valid answer, {} with no candidate); {} requests sent, {} answered "
+      "from the ledger, {} repairs; {} tokens in, {} out; ${:.4f}; {} codes picked ({} outside the shortlist "
+      "dropped, {} quotes not found in the note)\n",
+      totals.notes, totals.notes_without_answer, totals.notes_without_shortlist, totals.requests,
+      totals.requests_cached, totals.repairs, totals.tokens_in, totals.tokens_out, totals.cost_usd,
+      totals.picks, totals.picks_outside_shortlist, totals.quotes_not_found);
+}
+
+// --dry-run: what coding the examples would send and cost, estimated; nothing is sent or recorded.
+ExitCode print_plan(Context& context, const eval::LlmCoder& coder, const EvalInputs& inputs) {
+  std::vector<std::string> texts;
+  for (const auto& example : inputs.examples) texts.push_back(example.text);
+  llm::ModelPlan plan = coder.plan(texts);
+  const double n_notes = std::max<double>(1.0, static_cast<double>(texts.size()));
+  nlohmann::json out = {{"coder", coder.name()},
+                        {"dataset", inputs.label},
+                        {"notes", texts.size()},
+                        {"requests", plan.requests},
+                        {"requests_cached", plan.requests_cached},
+                        {"input_tokens", plan.input_tokens},
+                        {"output_tokens", plan.output_tokens},
+                        {"projected_cost_usd", plan.projected_cost_usd},
+                        {"max_cost_usd", plan.max_cost_usd},
+                        {"projected_cost_per_note_usd", plan.projected_cost_usd / n_notes},
+                        {"minutes_at_limits", plan.minutes_at_limits},
+                        {"prices_as_of", coder.model().pricing.as_of}};
+  if (context.json()) {
+    std::cout << out.dump(2) << "\n";
+    return ExitCode::ok;
+  }
+  std::cout << fmt::format(
+      "{} on {} (dry run, nothing sent): {} notes, {} requests ({} already in the ledger); about {} "
+      "tokens in and {} out; projected ${:.4f} (${:.5f} a note), at most ${:.4f}; at least {:.1f} minutes "
+      "at the rate limits; prices as of {}\n",
+      coder.name(), inputs.label, texts.size(), plan.requests, plan.requests_cached, plan.input_tokens,
+      plan.output_tokens, plan.projected_cost_usd, plan.projected_cost_usd / n_notes, plan.max_cost_usd,
+      plan.minutes_at_limits, coder.model().pricing.as_of);
+  return ExitCode::ok;
+}
+
 ExitCode run_evaluate(Context& context, const EvaluateCommandOptions& options) {
   check_invocation(options);
+  if (options.dry_run) {  // records no run: nothing is sent or scored
+    store::Database& db = context.store();
+    EvalInputs inputs =
+        options.codiesp.empty() ? load_jsonl_inputs(db, options) : load_codiesp_inputs(db, options);
+    std::unique_ptr<eval::Coder> coder = coder_under_test(context, options, inputs);
+    return print_plan(context, dynamic_cast<const eval::LlmCoder&>(*coder), inputs);
+  }
   auto& run = context.start_run("evaluate");
   store::Database& db = context.store();
 
   EvalInputs inputs =
       options.codiesp.empty() ? load_jsonl_inputs(db, options) : load_codiesp_inputs(db, options);
-  std::unique_ptr<eval::Coder> coder = coder_under_test(db, options, inputs);
+  std::unique_ptr<eval::Coder> coder = coder_under_test(context, options, inputs);
+  const auto* llm_coder = dynamic_cast<const eval::LlmCoder*>(coder.get());
 
   eval::EvalOptions eval_options;
   eval_options.ks = !options.ks.empty() ? options.ks : options.codiesp.empty() ? k_default_ks : k_codiesp_ks;
@@ -275,6 +358,7 @@ ExitCode run_evaluate(Context& context, const EvaluateCommandOptions& options) {
                     {"macro_f1", result.macro.f1},
                     {"map", result.map},
                     {"exact_match", result.exact_match}};
+  if (llm_coder) run.counters()["llm"] = llm_totals_json(llm_coder->totals());
   if (context.json()) {
     nlohmann::json out = result.to_json();
     for (const auto& [key, value] : about.items()) out[key] = value;
@@ -282,10 +366,12 @@ ExitCode run_evaluate(Context& context, const EvaluateCommandOptions& options) {
     out["coder"] = coder->name();
     out["dataset"] = dataset_path;
     if (submission) out["submission"] = submission_json(*submission);
+    if (llm_coder) out["llm"] = llm_totals_json(llm_coder->totals());
     std::cout << out.dump(2) << "\n";
   } else {
     print_result(coder->name(), inputs, result);
     if (submission) print_submission(*submission);
+    if (llm_coder) print_llm_totals(llm_coder->totals());
   }
   return ExitCode::ok;
 }
@@ -304,7 +390,8 @@ void add_evaluate_command(CLI::App& app, CommandList& commands) {
                    "--codiesp: D (diagnoses, ICD-10-CM) or P (procedures, ICD-10-PCS) (default: D)")
       ->check(CLI::IsMember({"D", "P", "d", "p"}));
   command->add_option("--coder", options->coder,
-                      "Any coder by name: bm25, bm25+terms, majority, model:DIR, index, index+rerank:PATH");
+                      "Any coder by name: bm25, bm25+terms, majority, model:DIR, index, index+rerank:PATH, "
+                      "llm:MODEL");
   command
       ->add_option("--baseline", options->baseline,
                    "majority (most frequent training codes) or bm25 (retrieval over tabular text)")
@@ -344,6 +431,16 @@ void add_evaluate_command(CLI::App& app, CommandList& commands) {
       ->capture_default_str();
   command->add_flag("--unconstrained", options->unconstrained,
                     "--model: let the model emit any tokens, not only the release's valid codes");
+  command
+      ->add_option("--shortlist", options->shortlist,
+                   "llm:MODEL: the index's best candidates shown to the model")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  add_engine_options(command,
+                     {.max_cost_usd = &options->max_cost_usd,
+                      .use_cache = &options->use_cache,
+                      .dry_run = &options->dry_run},
+                     "llm:MODEL: ");
   add_device_options(command, options->device, options->threads, "--model: ",
                      "CPU threads of --model's LibTorch, and notes a document coder codes at once (0: the "
                      "cores this process may use)");

@@ -12,6 +12,7 @@
 
 #include "context.h"
 #include "medcode/codes/catalog.h"
+#include "medcode/eval/llm_coder.h"
 #include "medcode/eval/make_coder.h"
 #include "medcode/model/stack.h"
 #include "medcode/util/error.h"
@@ -37,6 +38,9 @@ struct PredictCommandOptions {
   bool unconstrained = false;
   std::string device = "auto";
   int threads = 0;
+  std::size_t shortlist = 40;          // llm:MODEL
+  std::optional<double> max_cost_usd;  // llm:MODEL
+  bool use_cache = true;               // llm:MODEL
 };
 
 struct InputText {
@@ -151,17 +155,42 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
   coder_options.model.constrained = !options.unconstrained;
   coder_options.model.device = options.device;
   coder_options.model.threads = options.threads;
-  std::unique_ptr<eval::Coder> coder = eval::make_coder(db, release, options.coder, coder_options);
   store::RunRecorder& run = context.start_run("predict");
+  // The model table is read only for an llm: coder, so a broken model config cannot stop the others.
+  std::optional<llm::ModelRegistry> models;
+  if (options.coder.rfind(eval::k_llm_coder_prefix, 0) == 0) {
+    models = context.model_registry();
+    coder_options.llm.models = &*models;
+    coder_options.llm.shortlist = options.shortlist;
+    coder_options.llm.engine.max_cost_usd = options.max_cost_usd;
+    coder_options.llm.engine.use_cache = options.use_cache;
+    coder_options.llm.engine.run_id = run.id();
+  }
+  std::unique_ptr<eval::Coder> coder = eval::make_coder(db, release, options.coder, coder_options);
   codes::Catalog catalog(db, release);
   std::size_t k = std::max<std::size_t>(options.max_codes.value_or(64), 1) + options.ranked;
-  std::vector<nlohmann::json> answers;
-  for (const auto& input : inputs) {
+  // An llm: coder codes every note in one engine run, requests in parallel; its time is shared out evenly.
+  std::vector<eval::Prediction> llm_predictions;
+  double llm_ms = 0;
+  if (const auto* llm_coder = dynamic_cast<const eval::LlmCoder*>(coder.get())) {
+    std::vector<std::string> texts;
+    for (const auto& input : inputs) texts.push_back(input.text);
     auto started = std::chrono::steady_clock::now();
-    eval::Prediction prediction = eval::predict(*coder, input.text, k);
-    if (options.max_codes && prediction.n_predicted > *options.max_codes)
-      prediction.n_predicted = *options.max_codes;
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    llm_predictions = llm_coder->predict_many(texts, k);
+    llm_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count() /
+             static_cast<double>(texts.size());
+  }
+  std::vector<nlohmann::json> answers;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const InputText& input = inputs[i];
+    auto started = std::chrono::steady_clock::now();
+    eval::Prediction prediction =
+        llm_predictions.empty() ? eval::predict(*coder, input.text, k) : std::move(llm_predictions[i]);
+    if (options.max_codes && prediction.n_predicted > *options.max_codes) prediction.n_predicted = *options.max_codes;
+    double ms =
+        llm_predictions.empty()
+            ? std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()
+            : llm_ms;
     nlohmann::json answer = coder_prediction_json(prediction, catalog, options.ranked, ms);
     answer["coder"] = coder->name();
     answer["release"] = codes::release_label(release);
@@ -228,8 +257,9 @@ void add_predict_command(CLI::App& app, CommandList& commands) {
       "Codes with descriptions, scores and evidence for clinical text, from a trained model or a coder");
   command->add_option("--model", options->model, "A model folder (from train --stage base) or a LoRA folder")
       ->envname("MEDCODE_MODEL");
-  command->add_option("--coder", options->coder,
-                      "A coder instead of --model: index, index+rerank:PATH, bm25, bm25+terms, model:DIR");
+  command->add_option(
+      "--coder", options->coder,
+      "A coder instead of --model: index, index+rerank:PATH, llm:MODEL, bm25, bm25+terms, model:DIR");
   command->add_option("--min-score", options->min_score,
                       "--coder: assign only codes scoring at least this (default: the coder's threshold)");
   command
@@ -250,6 +280,13 @@ void add_predict_command(CLI::App& app, CommandList& commands) {
   command->add_option("--batch-size", options->batch_size, "Texts decoded together")->capture_default_str();
   command->add_flag("--unconstrained", options->unconstrained,
                     "Let the model emit any tokens, not only the release's valid codes");
+  command
+      ->add_option("--shortlist", options->shortlist,
+                   "llm:MODEL: the index's best candidates shown to the model")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  add_engine_options(command, {.max_cost_usd = &options->max_cost_usd, .use_cache = &options->use_cache},
+                     "llm:MODEL: ");
   add_device_options(command, options->device, options->threads);
   commands.push_back({command, [options](Context& context) { return run_predict(context, *options); }});
 }

@@ -8,13 +8,15 @@
 
 #include "medcode/eval/index_coder.h"
 #include "medcode/eval/reranker.h"
+#include "medcode/eval/llm_coder.h"
 #include "medcode/util/error.h"
 
 namespace medcode::eval {
 
 namespace {
 
-constexpr const char* k_coder_names = "bm25, bm25+terms, majority, index, index+rerank:PATH, model:DIR";
+constexpr const char* k_coder_names =
+    "bm25, bm25+terms, majority, index, index+rerank:PATH, llm:MODEL, model:DIR";
 
 const codes::ReleaseInfo& require_release(const std::optional<codes::ReleaseInfo>& release,
                                           const std::string& name) {
@@ -72,6 +74,14 @@ std::unique_ptr<Coder> make_coder(store::Database& db, const std::optional<codes
     return std::make_unique<MajorityCoder>(options.train);
   }
   if (name.rfind(k_model_coder_prefix, 0) == 0) return make_model_coder(db, release, name, options);
+  if (name.rfind(k_llm_coder_prefix, 0) == 0) {
+    if (options.min_score)
+      fail(ExitCode::usage, "coder {}: --min-score does not apply (the model decides what it assigns)", name);
+    LlmCoderOptions llm = options.llm;
+    llm.top_k = options.top_k;
+    llm.threads = options.threads;
+    return LlmCoder::open(db, require_release(release, name), name.substr(k_llm_coder_prefix.size()), llm);
+  }
   fail(ExitCode::usage, "unknown coder '{}' (accepted: {})", name, k_coder_names);
 }
 

@@ -10,6 +10,7 @@
 
 #include "medcode/codes/catalog.h"
 #include "medcode/eval/evaluation.h"
+#include "medcode/eval/llm_coder.h"
 #include "medcode/model/stack.h"
 #include "medcode/store/database.h"
 
@@ -26,6 +27,9 @@ struct CoderOptions {
   std::optional<double> min_score;
   std::size_t top_k = 0;
   int threads = 0;  // document coders: notes coded in parallel (0: one per available core)
+  // llm:MODEL: the model table, shortlist and engine options (its top_k and threads come from the fields
+  // above; min_score does not apply, as the model decides what it assigns).
+  LlmCoderOptions llm;
 };
 
 // bm25 and bm25+terms need `release`; majority needs training examples; model:DIR decodes over `release`

@@ -1,5 +1,5 @@
 // Loading and rendering prompt templates; the schema is kept as JSON so it can be sent and validated.
-#include "medcode/dataset/prompt_template.h"
+#include "medcode/llm/prompt_template.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -7,7 +7,7 @@
 #include "medcode/util/files.h"
 #include "medcode/util/text.h"
 
-namespace medcode::dataset {
+namespace medcode::llm {
 
 namespace {
 
@@ -100,9 +100,8 @@ std::string render(std::string_view text, const std::map<std::string, std::strin
   return out;
 }
 
-llm::ChatRequest render_request(const PromptTemplate& prompt,
-                                const std::map<std::string, std::string>& values) {
-  llm::ChatRequest request;
+ChatRequest render_request(const PromptTemplate& prompt, const std::map<std::string, std::string>& values) {
+  ChatRequest request;
   request.system = util::trim(render(prompt.system, values));
   request.messages.push_back({"user", std::string(util::trim(render(prompt.user, values)))});
   request.schema = prompt.schema;
@@ -110,4 +109,4 @@ llm::ChatRequest render_request(const PromptTemplate& prompt,
   return request;
 }
 
-}  // namespace medcode::dataset
+}  // namespace medcode::llm

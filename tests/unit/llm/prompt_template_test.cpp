@@ -1,5 +1,5 @@
 // Tests of prompt templates: the built-in ones parse with their schemas, overrides win, bad files are named.
-#include "medcode/dataset/prompt_template.h"
+#include "medcode/llm/prompt_template.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include "medcode/util/error.h"
 #include "support/medcode_process.h"
 
-namespace medcode::dataset {
+namespace medcode::llm {
 namespace {
 
 TEST(PromptTemplate, BuiltInDescriptionsTemplateHasPromptsAndSchema) {
@@ -58,4 +58,4 @@ TEST(Render, ReplacesKnownPlaceholdersAndLeavesOthers) {
 }
 
 }  // namespace
-}  // namespace medcode::dataset
+}  // namespace medcode::llm
