@@ -641,6 +641,18 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
           matched.push_back(e);
       }
     }
+    // A term that needs a word the note negates while the rest is affirmed is not what the note says:
+    // "acute cystitis without hematuria" is not "cystitis, acute, with hematuria".
+    auto affirmed = [&](std::uint32_t w) {
+      const auto& at = positions[slot[w]];
+      return std::any_of(at.begin(), at.end(),
+                         [&](std::size_t i) { return !sentence.context[sentence.normal[i].word].negated; });
+    };
+    std::erase_if(matched, [&](std::uint32_t e) {
+      auto req = m.required(m.entries[e]);
+      std::size_t n_affirmed = static_cast<std::size_t>(std::count_if(req.begin(), req.end(), affirmed));
+      return n_affirmed > 0 && n_affirmed < req.size();
+    });
     if (matched.empty()) continue;
     // The most specific terms: an entry whose words are all in another matched entry's words is dropped.
     std::sort(matched.begin(), matched.end(),

@@ -1,4 +1,5 @@
-// Coders by name: the one place that turns `bm25`, `bm25+terms`, `majority` or `model:DIR` into a coder, for
+// Coders by name: the one place that turns `bm25`, `bm25+terms`, `majority`, `index`, `index+rerank:PATH`,
+// `llm:MODEL` or `model:DIR` into a coder, for
 // `score`, `evaluate` and `run --train` alike. A `model:` coder is a trained model, loaded through the model
 // plugin.
 #pragma once

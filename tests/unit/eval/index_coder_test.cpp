@@ -85,6 +85,17 @@ TEST_F(IndexCoderTest, NegatedMentionsAreNotAssigned) {
   EXPECT_TRUE(has(assigned("No cough but fever."), "R50.9"));
 }
 
+TEST_F(IndexCoderTest, ATermNeedingANegatedWordIsNotMatched) {
+  auto codes = assigned("Acute cystitis without hematuria.");
+  EXPECT_TRUE(has(codes, "N30.00"));
+  EXPECT_FALSE(has(codes, "N30.01"));  // "with hematuria"
+  auto diabetes = s_coder->predict("Type 2 diabetes mellitus without complications.", 10);
+  ASSERT_FALSE(diabetes.ranked.empty());
+  EXPECT_EQ(diabetes.ranked.front().code.substr(0, 3), "E11");
+  EXPECT_TRUE(has(assigned("Type 2 diabetes mellitus without complications."), "E11.9"));
+  EXPECT_FALSE(has(assigned("Type 2 diabetes mellitus without complications."), "E11.8"));
+}
+
 TEST_F(IndexCoderTest, NegatedMentionsAreRankedWhenAsked) {
   IndexCoderOptions options;
   options.keep_negated = true;
