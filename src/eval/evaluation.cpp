@@ -177,6 +177,8 @@ PrfScores macro_average(const std::map<std::string, PrfScores>& per_code) {
   return macro;
 }
 
+}  // namespace
+
 nlohmann::json prf_json(const PrfScores& scores, bool with_counts) {
   nlohmann::json out = {{"precision", scores.precision}, {"recall", scores.recall}, {"f1", scores.f1}};
   if (with_counts) {
@@ -186,8 +188,6 @@ nlohmann::json prf_json(const PrfScores& scores, bool with_counts) {
   }
   return out;
 }
-
-}  // namespace
 
 Prediction predict(const Coder& coder, std::string_view text, std::size_t k) {
   if (const auto* deciding = dynamic_cast<const DecidingCoder*>(&coder)) return deciding->predict(text, k);

@@ -7,18 +7,16 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <mutex>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "medcode/eval/clinical_text.h"
 #include "medcode/util/error.h"
+#include "medcode/util/parallel.h"
 #include "medcode/util/text.h"
 
 namespace medcode::eval {
@@ -833,30 +831,8 @@ Prediction IndexCoder::predict(std::string_view text, std::size_t k) const {
 
 std::vector<Prediction> IndexCoder::predict_many(const std::vector<std::string>& texts, std::size_t k) const {
   std::vector<Prediction> predictions(texts.size());
-  std::size_t n_threads = m_options.threads > 0 ? static_cast<std::size_t>(m_options.threads)
-                                                : std::max(1u, std::thread::hardware_concurrency());
-  n_threads = std::min(n_threads, texts.size());
-  if (n_threads <= 1) {
-    for (std::size_t i = 0; i < texts.size(); ++i) predictions[i] = predict(texts[i], k);
-    return predictions;
-  }
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr failure;
-  std::mutex failure_mutex;
-  std::vector<std::thread> workers;
-  for (std::size_t t = 0; t < n_threads; ++t) {
-    workers.emplace_back([&] {
-      try {
-        for (std::size_t i = next++; i < texts.size(); i = next++) predictions[i] = predict(texts[i], k);
-      } catch (...) {
-        std::lock_guard lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-        next = texts.size();
-      }
-    });
-  }
-  for (auto& worker : workers) worker.join();
-  if (failure) std::rethrow_exception(failure);
+  util::parallel_for(texts.size(), m_options.threads,
+                     [&](std::size_t i) { predictions[i] = predict(texts[i], k); });
   return predictions;
 }
 

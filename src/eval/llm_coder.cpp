@@ -7,50 +7,19 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <exception>
 #include <map>
 #include <optional>
-#include <thread>
 #include <unordered_map>
 
 #include "medcode/llm/engine_outcome.h"
 #include "medcode/llm/prompt_template.h"
 #include "medcode/util/error.h"
+#include "medcode/util/parallel.h"
 
 namespace medcode::eval {
 
 namespace {
-
-// Calls `work(i)` for every i below `n` on up to `threads` threads (0: one per core); the first exception is
-// rethrown once every thread has stopped.
-template <typename Work>
-void for_each_index(std::size_t n, int threads, const Work& work) {
-  std::size_t n_threads =
-      threads > 0 ? static_cast<std::size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
-  n_threads = std::min(n_threads, n);
-  if (n_threads <= 1) {
-    for (std::size_t i = 0; i < n; ++i) work(i);
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr failure;
-  std::mutex failure_mutex;
-  std::vector<std::thread> workers;
-  for (std::size_t t = 0; t < n_threads; ++t) {
-    workers.emplace_back([&] {
-      try {
-        for (std::size_t i = next++; i < n; i = next++) work(i);
-      } catch (...) {
-        std::lock_guard lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-        next = n;
-      }
-    });
-  }
-  for (auto& worker : workers) worker.join();
-  if (failure) std::rethrow_exception(failure);
-}
 
 struct NoteCounts {
   std::int64_t picks = 0;
@@ -121,8 +90,8 @@ LlmCoder::LlmCoder(store::Database& db, std::unique_ptr<IndexCoder> index, llm::
 
 std::vector<std::vector<Candidate>> LlmCoder::find_candidates(const std::vector<std::string>& texts) const {
   std::vector<std::vector<Candidate>> candidates(texts.size());
-  for_each_index(texts.size(), m_options.threads,
-                 [&](std::size_t i) { candidates[i] = m_index->candidates(texts[i]); });
+  util::parallel_for(texts.size(), m_options.threads,
+                     [&](std::size_t i) { candidates[i] = m_index->candidates(texts[i]); });
   return candidates;
 }
 

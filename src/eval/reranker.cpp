@@ -6,15 +6,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <mutex>
 #include <set>
-#include <thread>
 #include <unordered_set>
 
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
+#include "medcode/util/parallel.h"
 
 namespace medcode::eval {
 
@@ -32,7 +30,7 @@ float ratio(double a, double b) { return b == 0 ? 0.0f : static_cast<float>(a / 
 std::vector<std::vector<Candidate>> all_candidates(const IndexCoder& index,
                                                    const std::vector<EvalExample>& notes, int threads) {
   std::vector<std::vector<Candidate>> out(notes.size());
-  parallel_for(notes.size(), threads, [&](std::size_t i) { out[i] = index.candidates(notes[i].text); });
+  util::parallel_for(notes.size(), threads, [&](std::size_t i) { out[i] = index.candidates(notes[i].text); });
   return out;
 }
 
@@ -52,75 +50,33 @@ void count_priors(const std::vector<Candidate>& candidates, const EvalExample& n
   }
 }
 
+// Micro P/R/F1 of the candidates whose probability reaches `threshold`, as `evaluate` scores them.
 PrfScores micro_at(const std::vector<std::vector<Candidate>>& candidates,
                    const std::vector<std::vector<float>>& scores, const std::vector<EvalExample>& notes,
                    double threshold) {
-  PrfScores prf;
+  std::vector<Prediction> predictions(notes.size());
   for (std::size_t i = 0; i < notes.size(); ++i) {
-    std::set<std::string> gold(notes[i].gold.begin(), notes[i].gold.end());
-    std::set<std::string> assigned;
     for (std::size_t c = 0; c < candidates[i].size(); ++c) {
-      if (scores[i][c] >= threshold) assigned.insert(candidates[i][c].code);
+      if (scores[i][c] >= threshold) predictions[i].ranked.push_back({candidates[i][c].code, scores[i][c]});
     }
-    for (const auto& code : assigned) (gold.count(code) ? prf.true_positives : prf.false_positives)++;
-    for (const auto& code : gold) prf.false_negatives += assigned.count(code) ? 0 : 1;
+    predictions[i].n_predicted = predictions[i].ranked.size();
   }
-  auto div = [](double a, double b) { return b == 0 ? 0.0 : a / b; };
-  prf.precision = div(double(prf.true_positives), double(prf.true_positives + prf.false_positives));
-  prf.recall = div(double(prf.true_positives), double(prf.true_positives + prf.false_negatives));
-  prf.f1 = div(2 * prf.precision * prf.recall, prf.precision + prf.recall);
-  return prf;
-}
-
-nlohmann::json prf_json(const PrfScores& prf) {
-  return {{"precision", prf.precision},
-          {"recall", prf.recall},
-          {"f1", prf.f1},
-          {"true_positives", prf.true_positives},
-          {"false_positives", prf.false_positives},
-          {"false_negatives", prf.false_negatives}};
+  return evaluate(notes, predictions, {}, {}).micro;
 }
 
 }  // namespace
 
-void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& work) {
-  std::size_t n_threads =
-      threads > 0 ? static_cast<std::size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
-  n_threads = std::min(n_threads, n);
-  if (n_threads <= 1) {
-    for (std::size_t i = 0; i < n; ++i) work(i);
-    return;
-  }
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr failure;
-  std::mutex failure_mutex;
-  std::vector<std::thread> workers;
-  for (std::size_t t = 0; t < n_threads; ++t) {
-    workers.emplace_back([&] {
-      try {
-        for (std::size_t i = next++; i < n; i = next++) work(i);
-      } catch (...) {
-        std::lock_guard lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-        next = n;
-      }
-    });
-  }
-  for (auto& worker : workers) worker.join();
-  if (failure) std::rethrow_exception(failure);
-}
-
 nlohmann::json RerankerSummary::to_json() const {
   nlohmann::json curve_json = nlohmann::json::array();
   for (const auto& point : curve)
-    curve_json.push_back({{"threshold", point.threshold}, {"micro", prf_json(point.micro)}});
+    curve_json.push_back({{"threshold", point.threshold}, {"micro", prf_json(point.micro, true)}});
   return {{"train_notes", train_notes},
           {"train_candidates", train_candidates},
           {"train_positives", train_positives},
           {"train_gold", train_gold},
           {"dev_notes", dev_notes},
           {"threshold", threshold},
-          {"dev_micro", prf_json(dev_micro)},
+          {"dev_micro", prf_json(dev_micro, true)},
           {"curve", curve_json}};
 }
 
@@ -385,8 +341,8 @@ RerankCoder::RerankCoder(std::unique_ptr<IndexCoder> index, std::unique_ptr<Bm25
 std::vector<Prediction> RerankCoder::predict_many(const std::vector<std::string>& texts,
                                                   std::size_t k) const {
   std::vector<std::vector<Candidate>> candidates(texts.size());
-  parallel_for(texts.size(), m_threads,
-               [&](std::size_t i) { candidates[i] = m_index->candidates(texts[i]); });
+  util::parallel_for(texts.size(), m_threads,
+                     [&](std::size_t i) { candidates[i] = m_index->candidates(texts[i]); });
   std::vector<Prediction> predictions;
   for (auto& note : candidates) {
     std::vector<float> scores = m_reranker.score(note, *m_bm25);

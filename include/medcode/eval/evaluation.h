@@ -115,6 +115,9 @@ struct PrfScores {
   std::int64_t false_negatives = 0;
 };
 
+// P, R and F1 as JSON, with the pooled counts when `with_counts` (micro and per-chapter figures have them).
+nlohmann::json prf_json(const PrfScores& scores, bool with_counts);
+
 struct ScoresAtK {
   std::size_t k = 0;
   double precision = 0;

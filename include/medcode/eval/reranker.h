@@ -119,7 +119,4 @@ class RerankCoder : public DecidingCoder {
   int m_threads;
 };
 
-// Runs `work(i)` for i in [0, n) on `threads` threads (0: one per core); the first exception is rethrown.
-void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& work);
-
 }  // namespace medcode::eval
