@@ -135,6 +135,9 @@ TEST_F(DocumentCoder, EachKindOfBadRerankerFileExitsThreeNamingTheFile) {
     EXPECT_EQ(count_lines(result.err), 1U) << result.err;
     EXPECT_NE(result.err.find(path.filename().string()), std::string::npos) << result.err;
     EXPECT_NE(result.err.find(said), std::string::npos) << result.err;
+    // Refused before any coding: nothing compiled into the store, no evaluation.
+    EXPECT_EQ(testing::query_int(db(), "SELECT count(*) FROM coder_cache"), 0);
+    EXPECT_EQ(testing::query_int(db(), "SELECT count(*) FROM evaluations"), 0);
   };
   expect_bad(m_dir / "missing.json", "cannot read");
   write(m_dir / "text.json", "not json");
