@@ -100,8 +100,9 @@ void add_import_command(CLI::App& app, CommandList& commands) {
              "Tabular XML, index XML and/or order file (.xml, .txt, .gz or .zip), recognised by content; "
              "none: the files fetched for --year",
              &codes::import_icd10cm);
-  add_system(*import, commands, "icd10pcs", "ICD-10-PCS: codes file or order file",
-             "Codes file or order file (.txt, .gz or .zip); none: the files fetched for --year",
+  add_system(*import, commands, "icd10pcs", "ICD-10-PCS: codes file or order file, Alphabetic Index XML",
+             "Codes file or order file, and the index XML (.txt, .xml, .gz or .zip), recognised by content; "
+             "none: the files fetched for --year",
              &codes::import_icd10pcs);
   add_system(*import, commands, "hcpcs", "HCPCS Level II: the annual fixed-width file or CMS's zip",
              "The annual file (e.g. HCPC2019_CONTR_ANWEB.txt) or the zip CMS distributes; none: the file "

@@ -192,22 +192,7 @@ std::size_t write_release(ReleaseWriter& writer, Tabular& tabular, std::vector<s
   std::size_t n_terms = 0;
   for (auto& pending : indexes) {
     Index index = pending.get();
-    n_terms += index.terms.size();
-    std::vector<std::int64_t> ids(index.terms.size());
-    IndexTermRow row;
-    for (std::size_t i = 0; i < index.terms.size(); ++i) {
-      IndexTerm& term = index.terms[i];
-      row.parent_id = term.parent >= 0 ? std::optional(ids[static_cast<std::size_t>(term.parent)]) : std::nullopt;
-      row.level = term.level;
-      row.title = std::move(term.title);
-      row.path = std::move(term.path);
-      row.code = std::move(term.code);
-      row.code_incomplete = term.code_incomplete;
-      row.manifestation_code = std::move(term.manifestation_code);
-      row.see = std::move(term.see);
-      row.see_also = std::move(term.see_also);
-      ids[i] = writer.add_index_term(row);
-    }
+    n_terms += write_index_terms(writer, index);
   }
   std::uint64_t done = 0;
   CodeRow row;

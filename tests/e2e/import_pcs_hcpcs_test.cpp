@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 
 #include "medcode/store/database.h"
@@ -21,6 +22,7 @@ using testing::shared_data;
 using testing::TempDir;
 
 const std::string k_pcs_2023 = "cms/icd10pcs/2023/icd10pcs_codes_2023.txt.gz";
+const std::string k_pcs_index_2023 = "cms/icd10pcs/2023/icd10pcs_index_2023.xml.gz";
 const std::string k_hcpcs_2019 = "cms/hcpcs/2019/2019-Alpha-Numeric-HCPCS-File.zip";
 
 // What an import wrote, in one string: the releases and an aggregate of every code row.
@@ -110,6 +112,91 @@ TEST(ImportIcd10pcs, WithNoYearInTheFileNameExitsTwoAskingForYear) {
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("--year"), std::string::npos) << result.err;
   EXPECT_EQ(import(dir / "s.db", "icd10pcs", {"--year", "2023", (dir / "pcs.txt").string()}).exit_code, 0);
+}
+
+// The release rows and an aggregate of every index term, to show that a failed import changed nothing.
+std::string index_snapshot(const fs::path& db) {
+  return query_text(
+      db,
+      "SELECT (SELECT group_concat(id || ' ' || year || ' ' || imported_at || ' ' || sources) FROM "
+      "releases) || ' | ' || count(*) || ' ' || sum(length(path)) || ' ' || "
+      "sum(length(coalesce(code, ''))) || ' ' || sum(length(coalesce(see, ''))) FROM index_terms");
+}
+
+TEST(ImportIcd10pcs, ImportsTheReal2023CodesFileAndIndexInOneRelease) {
+  TempDir dir;
+  auto db = dir / "s.db";
+  auto result =
+      import(db, "icd10pcs", {shared_data(k_pcs_index_2023).string(), shared_data(k_pcs_2023).string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("imported ICD-10-PCS 2023: 78496 codes, 78496 billable, \"codes\" file, 24171 "
+                            "index_terms"),
+            std::string::npos)
+      << result.out;
+  EXPECT_EQ(
+      query_text(db,
+                 "SELECT count(DISTINCT release_id) || ' ' || count(*) || ' ' || sum(level = 0) || ' ' ||"
+                 " sum(level > 0) FROM index_terms"),
+      "1 24171 3017 21154");
+  EXPECT_EQ(query_text(db, "SELECT json_extract(sources, '$[1].role') FROM releases"), "index");
+  EXPECT_EQ(query_text(db,
+                       "SELECT code || ' ' || code_incomplete || ' ' || level FROM index_terms"
+                       " WHERE path = 'Plain Radiography > Abdomen'"),
+            "BW00ZZZ 0 1");
+  EXPECT_EQ(query_text(db,
+                       "SELECT see || ' | ' || code || ' ' || code_incomplete FROM index_terms"
+                       " WHERE path = 'Abdominohysterectomy'"),
+            "Resection, Uterus | 0UT9 1");
+  EXPECT_EQ(query_text(db, "SELECT see FROM index_terms WHERE path = 'Abdominal cavity'"),
+            "Peritoneal Cavity")
+      << "a <use> goes to see";
+  EXPECT_EQ(query_text(db,
+                       "SELECT group_concat(see, ' / ') FROM index_terms"
+                       " WHERE title = '' AND path = 'Abductor hallucis muscle'"),
+            "Foot Muscle, Right / Foot Muscle, Left")
+      << "untitled terms keep their parent's path";
+  EXPECT_EQ(query_text(db,
+                       "SELECT count(*) FROM index_terms t JOIN codes c ON c.release_id = t.release_id"
+                       " AND c.code = t.code WHERE t.code_incomplete = 0"),
+            "2766")
+      << "every complete code of the index is a code of the release, but for 5A0512C and 5A0522C, which the "
+         "2023 index still names twice each and the codes file no longer has";
+}
+
+TEST(ImportIcd10pcs, AMalformedIndexExitsThreeNamingTheFileAndLeavesTheStoreUnchanged) {
+  TempDir dir;
+  auto db = dir / "s.db";
+  ASSERT_EQ(import(db, "icd10pcs", {shared_data(k_pcs_2023).string(), shared_data(k_pcs_index_2023).string()})
+                .exit_code,
+            0);
+  std::string before = store_snapshot(db) + index_snapshot(db);
+  std::string xml = util::read_gzip(shared_data(k_pcs_index_2023));
+  write_bytes(dir / "icd10pcs_index_2023.xml", xml.substr(0, xml.size() / 2));
+  auto result =
+      import(db, "icd10pcs", {shared_data(k_pcs_2023).string(), (dir / "icd10pcs_index_2023.xml").string()});
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_NE(result.err.find("icd10pcs_index_2023.xml:"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("malformed XML"), std::string::npos) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  EXPECT_EQ(store_snapshot(db) + index_snapshot(db), before);
+
+  std::string gzip = util::read_file(shared_data(k_pcs_index_2023));
+  write_bytes(dir / "icd10pcs_index_2023.xml.gz", gzip.substr(0, gzip.size() / 2));
+  result = import(db, "icd10pcs",
+                  {shared_data(k_pcs_2023).string(), (dir / "icd10pcs_index_2023.xml.gz").string()});
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_NE(result.err.find("icd10pcs_index_2023.xml.gz"), std::string::npos) << result.err;
+  EXPECT_EQ(store_snapshot(db) + index_snapshot(db), before);
+}
+
+TEST(ImportIcd10pcs, TheIndexAloneExitsThreeSayingACodesFileIsRequired) {
+  TempDir dir;
+  auto db = dir / "s.db";
+  auto result = import(db, "icd10pcs", {shared_data(k_pcs_index_2023).string()});
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_NE(result.err.find("no ICD-10-PCS codes or order file among the inputs"), std::string::npos)
+      << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
 }
 
 TEST(ImportHcpcs, ImportsTheOfficialZipWithCodesAndModifiersApart) {

@@ -166,9 +166,50 @@ TEST_F(Icd10pcsImport, RefusesAnEmptyFileAndAFileOfAnotherKind) {
       << empty.what();
   Error other = import_error(m_db, with_paths({fixture("hcpcs/HCPC2019_MINI.txt")}));
   EXPECT_EQ(other.code(), ExitCode::bad_input);
-  EXPECT_NE(std::string(other.what()).find("HCPC2019_MINI.txt: not an ICD-10-PCS codes or order file"),
+  EXPECT_NE(std::string(other.what())
+                .find("HCPC2019_MINI.txt: not an ICD-10-PCS codes file, order file or index XML"),
             std::string::npos)
       << other.what();
+  EXPECT_EQ(query(m_db, "SELECT count(*) FROM releases"), "0");
+}
+
+TEST_F(Icd10pcsImport, WritesTheIndexTermsInTheSameReleaseAsTheCodes) {
+  ImportSummary summary = import_icd10pcs(
+      m_db, with_paths({fixture("icd10pcs/index_mini.xml"), fixture("icd10pcs/icd10pcs_codes_2023.txt")}));
+  EXPECT_EQ(summary.year, 2023);
+  EXPECT_EQ(summary.n_codes, 6);
+  EXPECT_EQ(summary.counters["index_terms"], 16);
+  EXPECT_EQ(query(m_db, "SELECT count(*) FROM index_terms WHERE release_id = " +
+                            std::to_string(summary.release_id)),
+            "16");
+  EXPECT_EQ(
+      query(m_db,
+            "SELECT t.path || ' | ' || p.path FROM index_terms t JOIN index_terms p ON p.id = t.parent_id"
+            " WHERE t.code = 'BQ04ZZ1'"),
+      "Plain Radiography > Femur > Left | Plain Radiography > Femur");
+  EXPECT_EQ(query(m_db, "SELECT json_extract(sources, '$[1].role') FROM releases"), "index");
+  EXPECT_NE(query(m_db, "SELECT search_terms FROM codes WHERE code = 'BW00ZZZ'").find("Radiography"),
+            std::string::npos)
+      << "the index paths that lead to a code are among its search terms";
+}
+
+TEST_F(Icd10pcsImport, RefusesTheIndexAloneOrTwiceAndAYearItContradicts) {
+  Error alone = import_error(m_db, with_paths({fixture("icd10pcs/index_mini.xml")}));
+  EXPECT_EQ(alone.code(), ExitCode::bad_input);
+  EXPECT_NE(std::string(alone.what()).find("the index alone has no code descriptions"), std::string::npos)
+      << alone.what();
+  Error twice =
+      import_error(m_db, with_paths({fixture("icd10pcs/index_mini.xml"), fixture("icd10pcs/index_mini.xml"),
+                                     fixture("icd10pcs/icd10pcs_codes_2023.txt")}));
+  EXPECT_EQ(twice.code(), ExitCode::usage);
+  ImportOptions options =
+      with_paths({fixture("icd10pcs/index_mini.xml"), fixture("icd10pcs/icd10pcs_codes_2023.txt")});
+  options.year = 2024;
+  Error year = import_error(m_db, options);
+  EXPECT_EQ(year.code(), ExitCode::bad_input);
+  EXPECT_NE(std::string(year.what()).find("the index is for 2023 but --year 2024 was given"),
+            std::string::npos)
+      << year.what();
   EXPECT_EQ(query(m_db, "SELECT count(*) FROM releases"), "0");
 }
 
