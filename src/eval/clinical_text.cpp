@@ -262,6 +262,9 @@ std::string heading_of(std::string_view line) {
 }  // namespace
 
 std::string stem_word(std::string_view lower) {
+  // The stemmer cuts "-itis" as it cuts "-ic" and "-al": "cervicitis", "cervical" and "cervix" would all be
+  // "cervic", an inflammation read into every mention of the organ. Such words are kept whole.
+  if (lower.size() > 6 && lower.ends_with("itis")) return std::string(lower);
   struct Closer {
     void operator()(sb_stemmer* stemmer) const { sb_stemmer_delete(stemmer); }
   };

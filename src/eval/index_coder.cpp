@@ -24,7 +24,7 @@ namespace medcode::eval {
 namespace {
 
 constexpr std::string_view k_cache_kind = "index-matcher";
-constexpr int k_format_version = 11;  // of the compiled matcher; bump when compile() or the layout changes
+constexpr int k_format_version = 12;  // of the compiled matcher; bump when compile() or the layout changes
 
 enum EntryFlags : std::uint8_t {
   k_family_term = 1,   // under "History > family": codes a relative's condition (Z80-Z84)
@@ -47,12 +47,18 @@ struct IndexCoder::Matcher {
   std::vector<std::string> words;  // stems by id
   std::vector<std::string> codes;
   std::vector<std::string> descriptions;
+  // Per code: 1 for a category heading, subdivided by codes that say which condition it is (a code completed
+  // only by a 7th character, an encounter or sequela, is not a heading: T14.90 is an injury, coded).
+  std::vector<std::uint8_t> heading;
   std::vector<Entry> entries;
   std::vector<std::uint32_t> entry_words;
   std::vector<std::uint32_t> optional_words;
 
   // Built on load.
   std::unordered_map<std::string, std::uint32_t> word_ids;
+  std::unordered_map<std::string, std::uint32_t> code_ids;
+  std::vector<std::int64_t> parents;                  // per code: the nearest shorter code, -1 for none
+  std::vector<std::vector<std::uint32_t>> children;   // per code
   std::vector<std::vector<std::uint32_t>> by_anchor;  // word → entries whose rarest word it is
 
   std::span<const std::uint32_t> required(const Entry& entry) const {
@@ -65,6 +71,23 @@ struct IndexCoder::Matcher {
   void index() {
     word_ids.clear();
     for (std::uint32_t i = 0; i < words.size(); ++i) word_ids.emplace(words[i], i);
+    code_ids.clear();
+    for (std::uint32_t i = 0; i < codes.size(); ++i) code_ids.emplace(codes[i], i);
+    parents.assign(codes.size(), -1);
+    children.assign(codes.size(), {});
+    for (std::uint32_t i = 0; i < codes.size(); ++i) {
+      std::string prefix = codes[i];
+      while (prefix.size() > 3) {
+        prefix.pop_back();
+        if (!prefix.empty() && prefix.back() == '.') prefix.pop_back();
+        auto found = code_ids.find(prefix);
+        if (found != code_ids.end()) {
+          parents[i] = found->second;
+          children[found->second].push_back(i);
+          break;
+        }
+      }
+    }
     std::vector<std::uint32_t> frequency(words.size(), 0);
     for (const auto& entry : entries) {
       for (auto word : required(entry)) ++frequency[word];
@@ -93,6 +116,7 @@ struct IndexCoder::Matcher {
     for (std::size_t i = 0; i < codes.size(); ++i) {
       str(codes[i]);
       str(descriptions[i]);
+      out += static_cast<char>(heading[i]);
     }
     u32(static_cast<std::uint32_t>(entries.size()));
     for (const auto& e : entries) {
@@ -139,6 +163,8 @@ struct IndexCoder::Matcher {
     for (std::uint32_t i = 0; i < n_codes; ++i) {
       matcher->codes.push_back(str());
       matcher->descriptions.push_back(str());
+      need(1);
+      matcher->heading.push_back(static_cast<std::uint8_t>(in[at++] != 0));
     }
     matcher->entries.resize(u32());
     for (auto& e : matcher->entries) {
@@ -217,6 +243,33 @@ std::string plain_title(std::string_view title) {
   return util::collapse_whitespace(util::to_lower(out));
 }
 
+// The classification's convention: "and" in a title means "and/or". "Secondary malignant neoplasm of liver
+// and intrahepatic bile duct" is also read as "... of liver" and "... of intrahepatic bile duct", so that a
+// note naming one site matches. Only the first "X of Y and Z" before a comma is split; the title itself is
+// kept.
+std::vector<std::string> and_readings(const std::string& title) {
+  std::vector<std::string> readings{title};
+  std::size_t comma = title.find(',');
+  std::string head = title.substr(0, comma);
+  std::string rest = comma == std::string::npos ? std::string() : title.substr(comma);
+  std::size_t of = head.find(" of ");
+  if (of == std::string::npos) return readings;
+  std::size_t conjunction = head.find(" and ", of + 4);
+  if (conjunction == std::string::npos || head.find('(') != std::string::npos) return readings;
+  std::string stem = head.substr(0, of + 4);
+  std::string first = head.substr(of + 4, conjunction - (of + 4));
+  std::string second = head.substr(conjunction + 5);
+  // "of other and ill-defined digestive organs": "other" and its like name no site.
+  auto names_a_site = [](const std::string& part) {
+    return !term_stems(part).empty() && part.find("other") == std::string::npos &&
+           part.find("unspecified") == std::string::npos && part.find("ill-defined") == std::string::npos;
+  };
+  if (!names_a_site(first) || !names_a_site(second)) return readings;
+  readings.push_back(stem + first + rest);
+  readings.push_back(stem + second + rest);
+  return readings;
+}
+
 struct Term {
   std::int64_t id;
   int parent;  // position in the term list, -1 for a main term
@@ -243,8 +296,10 @@ class Compiler {
     if (m_terms.empty())
       fail(ExitCode::bad_input,
            "coder index: the {} {} release has no Alphabetic Index; import it with "
-           "`medcode import icd10cm` from a folder that holds the index file",
-           codes::system_name(m_release.system), m_release.year);
+           "`medcode import {}` with the index file",
+           codes::system_name(m_release.system), m_release.year,
+           m_release.system == codes::System::icd10pcs ? "icd10pcs" : "icd10cm");
+    add_partial_codes();
     add_index_entries();
     add_tabular_entries();
     m_matcher->index();
@@ -254,7 +309,11 @@ class Compiler {
  private:
   void load_codes() {
     auto statement = m_db.prepare(
-        "SELECT code, description, seventh_char IS NOT NULL FROM codes WHERE release_id = ? ORDER BY code");
+        "SELECT code, description, seventh_char IS NOT NULL, NOT billable AND EXISTS (SELECT 1 FROM codes AS "
+        "child "
+        "WHERE child.release_id = codes.release_id AND child.parent = codes.code AND child.seventh_char IS "
+        "NULL) "
+        "FROM codes WHERE release_id = ? ORDER BY code");
     statement.bind(1, m_release.id);
     while (statement.step()) {
       std::string code = statement.column_text(0);
@@ -262,6 +321,7 @@ class Compiler {
       m_matcher->codes.push_back(code);
       m_matcher->descriptions.push_back(statement.column_text(1));
       m_seventh.push_back(statement.column_int64(2) != 0);
+      m_matcher->heading.push_back(statement.column_int64(3) != 0 ? 1 : 0);
     }
   }
 
@@ -341,6 +401,37 @@ class Compiler {
     m_matcher->optional_words.insert(m_matcher->optional_words.end(), opt.begin(),
                                      opt.begin() + entry.n_optional);
     m_matcher->entries.push_back(entry);
+  }
+
+  // An Index code that the release lacks but that begins codes of it (an ICD-10-PCS table or body part:
+  // "Resection, Uterus 0UT9") stands for them: it becomes a code of the matcher's own, described by the
+  // term's "see" text or its path, so a note can be coded as far as its words go.
+  void add_partial_codes() {
+    const std::size_t n_release = m_matcher->codes.size();  // sorted
+    auto begins_codes = [&](const std::string& prefix) {
+      auto at = std::lower_bound(m_matcher->codes.begin(),
+                                 m_matcher->codes.begin() + static_cast<std::ptrdiff_t>(n_release), prefix);
+      return at != m_matcher->codes.begin() + static_cast<std::ptrdiff_t>(n_release) &&
+             at->compare(0, prefix.size(), prefix) == 0;
+    };
+    for (const Term& term : m_terms) {
+      if (!term.code || m_code_ids.count(*term.code) || !begins_codes(*term.code)) continue;
+      std::string description;
+      if (term.see) {
+        description = *term.see;
+      } else {
+        for (const Term* at = &term; at;
+             at = at->parent >= 0 ? &m_terms[static_cast<std::size_t>(at->parent)] : nullptr)
+          description = at->title.empty()
+                            ? description
+                            : (description.empty() ? at->title : at->title + ", " + description);
+      }
+      m_code_ids.emplace(*term.code, static_cast<std::uint32_t>(m_matcher->codes.size()));
+      m_matcher->codes.push_back(*term.code);
+      m_matcher->descriptions.push_back(description);
+      m_matcher->heading.push_back(0);
+      m_seventh.push_back(false);
+    }
   }
 
   // The release's id of an Index code, the code itself when the Tabular has it; otherwise none.
@@ -500,9 +591,11 @@ class Compiler {
   void add_tabular_entries() {
     for (std::uint32_t id = 0; id < m_matcher->codes.size(); ++id) {
       if (m_seventh[id]) continue;  // 7th-character expansions repeat their parent's words
-      TitleWords words = title_words(m_matcher->descriptions[id]);
       int depth = static_cast<int>(m_matcher->codes[id].size()) - 3;
-      add_entry(id, MatchKind::description, std::max(depth, 0), 0, words.required, words.optional);
+      for (const auto& reading : and_readings(m_matcher->descriptions[id])) {
+        TitleWords words = title_words(reading);
+        add_entry(id, MatchKind::description, std::max(depth, 0), 0, words.required, words.optional);
+      }
     }
     auto statement = m_db.prepare(
         "SELECT owner, text FROM code_notes WHERE release_id = ? AND kind = 'inclusion_term' ORDER BY owner, "
@@ -736,7 +829,6 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
       mention.coverage = std::min(mention.coverage, 1.0);
       const WordContext& lead = sentence.context[first_word];
       const WordContext& tail = sentence.context[last_word];
-      mention.negated = lead.negated || (tail.negated && !lead.negated && last_word != first_word && false);
       mention.negated = lead.negated;
       mention.uncertain = lead.uncertain || tail.uncertain;
       mention.history = lead.history;
@@ -746,7 +838,7 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
       double score = kind_weight(entry.kind) * (0.8 + 0.2 * mention.coverage) / (1.0 + 0.04 * double(spread));
       if (mention.family && !(entry.flags & k_family_term))
         score = 0;  // a relative's condition, not the patient's
-      if (mention.history && !(entry.flags & k_history_term)) score *= 0.75;
+      if (mention.history && !(entry.flags & k_history_term)) score *= 0.9;
       if (mention.uncertain) score *= 0.85;
       if (mention.negated) score = 0;
       mention.subsumed = position >= n_kept;
@@ -806,6 +898,8 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
     candidate.first_sentence = by_span.begin()->second->sentence;
     candidate.section = sentences[best->sentence].section;
     candidate.score = best->score + (positive > 1 ? 0.05 * std::min<double>(double(positive - 1), 4.0) : 0.0);
+    // A category heading is not a code a coder assigns; its billable children say which condition it is.
+    if (m.heading[code]) candidate.score *= 0.6;
     candidate.evidence = std::move(evidence);
     out.push_back(std::move(candidate));
   }
@@ -813,6 +907,40 @@ std::vector<Candidate> IndexCoder::candidates(std::string_view text) const {
     return a.score != b.score ? a.score > b.score : a.code < b.code;
   });
   return out;
+}
+
+std::vector<Candidate> IndexCoder::with_relatives(std::vector<Candidate> candidates) const {
+  const Matcher& m = *m_matcher;
+  std::unordered_set<std::string> seen;
+  for (const auto& candidate : candidates) seen.insert(candidate.code);
+  auto unspecified = [&](std::uint32_t code) {
+    char last = m.codes[code].back();
+    return (last == '9' || last == '0') && !m.heading[code];
+  };
+  std::size_t found = candidates.size();
+  for (std::size_t i = 0; i < found; ++i) {
+    auto own = m.code_ids.find(candidates[i].code);
+    if (own == m.code_ids.end()) continue;
+    std::vector<std::pair<std::uint32_t, Candidate::Relation>> relatives;
+    std::int64_t parent = m.parents[own->second];
+    if (parent >= 0) {
+      relatives.emplace_back(static_cast<std::uint32_t>(parent), Candidate::Relation::parent);
+      for (auto sibling : m.children[static_cast<std::size_t>(parent)])
+        if (unspecified(sibling)) relatives.emplace_back(sibling, Candidate::Relation::unspecified_sibling);
+    }
+    for (auto child : m.children[own->second])
+      if (unspecified(child)) relatives.emplace_back(child, Candidate::Relation::unspecified_child);
+    for (const auto& [code, relation] : relatives) {
+      if (!seen.insert(m.codes[code]).second) continue;
+      Candidate relative = candidates[i];
+      relative.code = m.codes[code];
+      relative.description = m.descriptions[code];
+      relative.relation = relation;
+      relative.score = candidates[i].score * 0.5;
+      candidates.push_back(std::move(relative));
+    }
+  }
+  return candidates;
 }
 
 Prediction IndexCoder::predict(std::string_view text, std::size_t k) const {

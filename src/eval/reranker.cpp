@@ -30,7 +30,8 @@ float ratio(double a, double b) { return b == 0 ? 0.0f : static_cast<float>(a / 
 std::vector<std::vector<Candidate>> all_candidates(const IndexCoder& index,
                                                    const std::vector<EvalExample>& notes, int threads) {
   std::vector<std::vector<Candidate>> out(notes.size());
-  util::parallel_for(notes.size(), threads, [&](std::size_t i) { out[i] = index.candidates(notes[i].text); });
+  util::parallel_for(notes.size(), threads,
+                     [&](std::size_t i) { out[i] = index.with_relatives(index.candidates(notes[i].text)); });
   return out;
 }
 
@@ -109,7 +110,10 @@ const std::vector<std::string>& Reranker::feature_names() {
                                                  "rank_in_note",
                                                  "siblings_in_note",
                                                  "evidence_words",
-                                                 "subsumed_share"};
+                                                 "subsumed_share",
+                                                 "relation_parent",
+                                                 "relation_unspecified_child",
+                                                 "relation_unspecified_sibling"};
   return names;
 }
 
@@ -175,8 +179,11 @@ std::vector<float> Reranker::features(const std::vector<Candidate>& candidates, 
         float(per_category[category_of(c.code)]),
         float(evidence_words),
         float(double(c.n_subsumed) / mentions),
+        c.relation == Candidate::Relation::parent ? 1.0f : 0.0f,
+        c.relation == Candidate::Relation::unspecified_child ? 1.0f : 0.0f,
+        c.relation == Candidate::Relation::unspecified_sibling ? 1.0f : 0.0f,
     };
-    static_assert(sizeof(values) / sizeof(float) == 29);
+    static_assert(sizeof(values) / sizeof(float) == 32);
     out.insert(out.end(), std::begin(values), std::end(values));
   }
   (void)n_notes;
@@ -341,8 +348,9 @@ RerankCoder::RerankCoder(std::unique_ptr<IndexCoder> index, std::unique_ptr<Bm25
 std::vector<Prediction> RerankCoder::predict_many(const std::vector<std::string>& texts,
                                                   std::size_t k) const {
   std::vector<std::vector<Candidate>> candidates(texts.size());
-  util::parallel_for(texts.size(), m_threads,
-                     [&](std::size_t i) { candidates[i] = m_index->candidates(texts[i]); });
+  util::parallel_for(texts.size(), m_threads, [&](std::size_t i) {
+    candidates[i] = m_index->with_relatives(m_index->candidates(texts[i]));
+  });
   std::vector<Prediction> predictions;
   for (auto& note : candidates) {
     std::vector<float> scores = m_reranker.score(note, *m_bm25);

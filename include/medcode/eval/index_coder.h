@@ -46,6 +46,10 @@ struct Candidate {
   std::size_t n_sentences = 0;     // sentences in the note
   std::string section;             // heading of the section of the best mention, lower case; "" when none
   std::vector<Evidence> evidence;  // the mentions, in note order (negated ones too)
+  // How the code was found: its own words (`none`), or as a relative of a code found so, which it copies
+  // the features and evidence of (IndexCoder::with_relatives).
+  enum class Relation { none, parent, unspecified_child, unspecified_sibling };
+  Relation relation = Relation::none;
 };
 
 struct IndexCoderOptions {
@@ -69,6 +73,10 @@ class IndexCoder : public DecidingCoder {
   std::string name() const override { return "index"; }
   // Every code found in `text`, best first, with its features and evidence; no threshold applied.
   std::vector<Candidate> candidates(std::string_view text) const;
+  // `candidates` followed by their relatives in the release that no mention led to: each code's parent and
+  // the unspecified subdivisions (last character 0 or 9) of it and of its parent. A note's words often name a
+  // condition one level more or less precisely than its coder did; a reranker weighs these.
+  std::vector<Candidate> with_relatives(std::vector<Candidate> candidates) const;
   std::vector<RankedCode> code(std::string_view text, std::size_t k) const override;
   Prediction predict(std::string_view text, std::size_t k) const override;
   std::vector<Prediction> predict_many(const std::vector<std::string>& texts, std::size_t k) const override;

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
+#include <set>
 
 #include "medcode/codes/catalog.h"
 #include "medcode/codes/import.h"
@@ -139,6 +141,66 @@ TEST_F(IndexCoderTest, EvidencePointsAtTheWordsOfTheNote) {
 
 TEST_F(IndexCoderTest, EncounterWordsAloneCodeNothing) {
   EXPECT_TRUE(assigned("Physical examination and observation.").empty());
+}
+
+TEST_F(IndexCoderTest, ATestOrAnXRayIsNotAnEncounterForAnExamination) {
+  auto codes = assigned("A chest X-ray was normal. Laboratory tests were requested.");
+  EXPECT_FALSE(has(codes, "Z00.00"));
+  EXPECT_TRUE(has(assigned("Encounter for a general adult medical examination."), "Z00.00"));
+}
+
+TEST_F(IndexCoderTest, AnOrganIsNotItsInflammation) {
+  EXPECT_FALSE(has(assigned("Cervical lymph nodes were enlarged."), "N72"));  // cervicitis
+  EXPECT_TRUE(has(assigned("She was treated for cervicitis."), "N72"));
+  EXPECT_NE(stem_word("cervicitis"), stem_word("cervical"));
+}
+
+TEST_F(IndexCoderTest, ACategoryHeadingRanksBelowItsCodes) {
+  // "Enlarged lymph nodes" is the tabular heading R59 and its code R59.9: the heading is ranked, not
+  // assigned. T14.90 needs only a 7th character and is no heading.
+  Prediction nodes = s_coder->predict("Enlarged lymph nodes.", 20);
+  auto at = [&](const std::string& code) {
+    auto found = std::find_if(nodes.ranked.begin(), nodes.ranked.end(),
+                              [&](const RankedCode& r) { return r.code == code; });
+    return found == nodes.ranked.end() ? -1 : static_cast<int>(found - nodes.ranked.begin());
+  };
+  ASSERT_GE(at("R59.9"), 0);
+  ASSERT_GE(at("R59"), 0);
+  EXPECT_LT(at("R59.9"), at("R59"));
+  EXPECT_GE(static_cast<std::size_t>(at("R59")), nodes.n_predicted);
+  EXPECT_TRUE(has(assigned("After the trauma he was admitted."), "T14.90"));
+}
+
+TEST_F(IndexCoderTest, AndInATitleMeansEitherSite) {
+  // "Secondary malignant neoplasm of liver and intrahepatic bile duct" (C78.7) for a note naming the liver.
+  auto ranked = s_coder->predict("Secondary malignant neoplasm of the liver.", 50).ranked;
+  EXPECT_TRUE(
+      std::any_of(ranked.begin(), ranked.end(), [](const RankedCode& r) { return r.code == "C78.7"; }));
+}
+
+TEST_F(IndexCoderTest, RelativesOfACandidateFollowIt) {
+  auto candidates = s_coder->candidates("Enlarged lymph nodes in the neck.");
+  std::size_t own = candidates.size();
+  ASSERT_GT(own, 0U);
+  auto all = s_coder->with_relatives(candidates);
+  ASSERT_GT(all.size(), own);
+  std::set<std::string> codes;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_TRUE(codes.insert(all[i].code).second) << "twice: " << all[i].code;
+    EXPECT_EQ(all[i].relation == Candidate::Relation::none, i < own);
+    if (i >= own) {
+      EXPECT_FALSE(all[i].evidence.empty());  // the evidence of the code it is related to
+    }
+  }
+  auto relation_of = [&](const std::string& code) {
+    for (const auto& c : all) {
+      if (c.code == code) return std::optional<Candidate::Relation>(c.relation);
+    }
+    return std::optional<Candidate::Relation>();
+  };
+  // R59.1 "Generalized enlarged lymph nodes" or R59.0 "Localized ..." leads to R59 and R59.9.
+  ASSERT_TRUE(relation_of("R59.0") || relation_of("R59.1") || relation_of("R59.9"));
+  EXPECT_TRUE(relation_of("R59").has_value());
 }
 
 TEST_F(IndexCoderTest, ThresholdAndCapLimitWhatIsAssigned) {
