@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -11,6 +12,7 @@
 #include "medcode/eval/codiesp.h"
 #include "medcode/eval/index_coder.h"
 #include "medcode/eval/reranker.h"
+#include "medcode/mimic/table_layout.h"
 #include "medcode/util/error.h"
 
 namespace medcode::cli {
@@ -22,6 +24,7 @@ namespace fs = std::filesystem;
 struct RerankerTrainCommandOptions {
   std::vector<std::string> codiesp;
   std::vector<std::string> datasets;
+  std::string facts;  // a MIMIC source whose admission facts with a discharge note train (and choose)
   std::string dev;
   std::string out;
   int year = 0;
@@ -41,9 +44,41 @@ std::vector<eval::EvalExample> load_notes(const std::string& source, bool codies
   return eval::load_train_examples(source);
 }
 
+// The admission facts of one split that have a discharge note and ICD-10-CM diagnoses in their release
+// (`cohort facts`): the note is the text, the diagnoses the gold codes.
+std::vector<eval::EvalExample> load_facts(store::Database& db, mimic::Source source,
+                                          const std::string& split) {
+  auto facts = db.prepare(
+      "SELECT f.hadm_id, f.note_text, c.code FROM admission_facts AS f JOIN admission_fact_codes AS c ON "
+      "c.fact_id = f.id WHERE f.source = ? AND f.split = ? AND f.note_text IS NOT NULL AND c.kind = "
+      "'diagnosis' AND c.system = 'icd10cm' AND c.in_release = 1 ORDER BY f.subject_id, f.admittime, "
+      "f.hadm_id, "
+      "c.seq_num, c.rowid");
+  facts.bind(1, mimic::source_name(source));
+  facts.bind(2, split);
+  std::vector<eval::EvalExample> notes;
+  std::int64_t current = -1;
+  while (facts.step()) {
+    std::int64_t hadm_id = facts.column_int64(0);
+    if (hadm_id != current) {
+      notes.push_back({facts.column_text(1), {}, std::to_string(hadm_id)});
+      current = hadm_id;
+    }
+    std::string code = facts.column_text(2);
+    auto& gold = notes.back().gold;
+    if (std::find(gold.begin(), gold.end(), code) == gold.end()) gold.push_back(std::move(code));
+  }
+  return notes;
+}
+
 ExitCode run_reranker_train(Context& context, const RerankerTrainCommandOptions& options) {
-  if (options.codiesp.empty() && options.datasets.empty())
-    fail(ExitCode::usage, "give training notes: --codiesp DIR and/or --dataset FILE");
+  if (options.codiesp.empty() && options.datasets.empty() && options.facts.empty())
+    fail(ExitCode::usage, "give training notes: --codiesp DIR, --dataset FILE and/or --facts SOURCE");
+  std::optional<mimic::Source> facts_source;
+  if (!options.facts.empty()) {
+    facts_source = mimic::parse_source(options.facts);
+    if (!facts_source) fail(ExitCode::usage, "--facts: '{}' is not mimic-iv or mimic-iii", options.facts);
+  }
   std::vector<eval::EvalExample> train;
   for (const auto& dir : options.codiesp) {
     auto notes = load_notes(dir, true);
@@ -64,13 +99,34 @@ ExitCode run_reranker_train(Context& context, const RerankerTrainCommandOptions&
         fail(ExitCode::usage, "--dev {} is also a training folder; choose the threshold on held-out notes",
              dir);
     }
-  } else {
-    spdlog::warn("no --dev notes: the threshold is chosen on the training notes, which overstates its F1");
   }
   eval::require_xgboost();  // before any work: a missing library costs nothing
 
   auto& run = context.start_run("reranker-train");
   store::Database& db = context.store();
+  if (facts_source) {
+    std::string_view name = mimic::source_name(*facts_source);
+    std::int64_t n_facts = 0;
+    {
+      auto count = db.prepare("SELECT count(*) FROM admission_facts WHERE source = ?");
+      count.bind(1, name);
+      if (count.step()) n_facts = count.column_int64(0);
+    }
+    if (n_facts == 0)
+      fail(ExitCode::bad_input, "the store has no {} admission facts: run `medcode cohort facts` first",
+           name);
+    auto notes = load_facts(db, *facts_source, "train");
+    spdlog::info("{} admission facts: {} training notes with a discharge note and ICD-10-CM diagnoses", name,
+                 notes.size());
+    train.insert(train.end(), notes.begin(), notes.end());
+    if (options.dev.empty()) {
+      dev = load_facts(db, *facts_source, "val");
+      spdlog::info("{} admission facts: {} validation notes choose the threshold", name, dev.size());
+    }
+  }
+  if (train.empty()) fail(ExitCode::bad_input, "reranker: no training notes with gold codes");
+  if (dev.empty())
+    spdlog::warn("no --dev notes: the threshold is chosen on the training notes, which overstates its F1");
   std::optional<int> year;
   if (options.year != 0) year = options.year;
   codes::ReleaseInfo release = codes::find_release(db, codes::System::icd10cm, year);
@@ -126,6 +182,9 @@ void add_reranker_command(CLI::App& app, CommandList& commands) {
   train->add_option("--codiesp", options->codiesp, "A CodiEsp folder of training notes (repeatable)");
   train->add_option("--dataset", options->datasets,
                     "A golden JSONL file of training notes, its train split (repeatable)");
+  train->add_option("--facts", options->facts,
+                    "mimic-iv or mimic-iii: its admission facts with a discharge note (`cohort facts`), the "
+                    "train split; the val split chooses the threshold when --dev is not given");
   train->add_option("--dev", options->dev,
                     "Held-out notes that choose the threshold: a CodiEsp folder or a JSONL file");
   train->add_option("--out", options->out, "The reranker file to write")->required();

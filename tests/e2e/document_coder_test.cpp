@@ -148,6 +148,61 @@ TEST_F(DocumentCoder, EachKindOfBadRerankerFileExitsThreeNamingTheFile) {
   expect_bad(m_dir / "partial.json", "other features");
 }
 
+// Golden JSON Lines train and choose the threshold; MIMIC admission facts with a discharge note join the
+// training notes (their val split would choose the threshold without --dev).
+TEST_F(DocumentCoder, RerankerTrainsOnJsonLinesAndAdmissionFacts) {
+  const char* notes[][2] = {
+      {"Fever and cough for three days. Acute appendicitis was found.", R"(["R50.9", "K35.80"])"},
+      {"She has essential hypertension and type 2 diabetes mellitus.", R"(["I10", "E11.9"])"},
+      {"Anemia and fever. No cough.", R"(["D64.9", "R50.9"])"},
+      {"Chronic kidney disease with hypertension. Abdominal pain.", R"(["I12.9", "R10.9"])"},
+      {"Nausea and vomiting after meals; headache.", R"(["R11.2", "R51.9"])"},
+      {"Pneumonia with fever; a history of asthma.", R"(["J18.9", "R50.9", "J45.909"])"},
+  };
+  std::string train;
+  for (const auto& note : notes)
+    train += nlohmann::json{{"text", note[0]}, {"codes", nlohmann::json::parse(note[1])}}.dump() + "\n";
+  write(m_dir / "train.jsonl", train);
+  write(m_dir / "dev.jsonl", R"({"text": "Fever and headache.", "codes": ["R50.9", "R51.9"]})"
+                             "\n");
+  ProcessResult result =
+      medcode({"--json", "reranker", "train", "--dataset", (m_dir / "train.jsonl").string(), "--dev",
+               (m_dir / "dev.jsonl").string(), "--out", (m_dir / "r.json").string(), "--rounds", "10",
+               "--seed", "7", "--threads", "1", "--year", "2023"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  nlohmann::json summary = nlohmann::json::parse(result.out);
+  EXPECT_EQ(summary["train_notes"], 6);
+  EXPECT_EQ(summary["dev_notes"], 1);
+  EXPECT_GT(summary["train_positives"].get<int>(), 6);
+  EXPECT_TRUE(fs::exists(m_dir / "r.json"));
+
+  // A store without admission facts says which command makes them.
+  ProcessResult no_facts =
+      medcode({"-q", "reranker", "train", "--facts", "mimic-iv", "--out", (m_dir / "f.json").string()});
+  EXPECT_EQ(no_facts.exit_code, 3) << no_facts.err;
+  EXPECT_NE(no_facts.err.find("cohort facts"), std::string::npos) << no_facts.err;
+  EXPECT_EQ(medcode({"-q", "reranker", "train", "--facts", "mimic-v", "--out", (m_dir / "f.json").string()})
+                .exit_code,
+            2);
+
+  ASSERT_EQ(medcode({"-q", "import", "mimic-iv", shared_data("mimic-iv-demo-2.2").string(), "--tables",
+                     "patients,admissions,diagnoses_icd"})
+                .exit_code,
+            0);
+  ASSERT_EQ(medcode({"-q", "import", "mimic-iv", fixture("mimic").string()}).exit_code, 0);
+  ASSERT_EQ(medcode({"-q", "cohort", "facts", "--num-samples", "20"}).exit_code, 0);
+  std::int64_t with_notes = testing::query_int(
+      db(),
+      "SELECT count(DISTINCT f.id) FROM admission_facts f JOIN admission_fact_codes c ON c.fact_id = f.id "
+      "WHERE f.split = 'train' AND f.note_text IS NOT NULL AND c.kind = 'diagnosis' AND c.in_release = 1");
+  ASSERT_GT(with_notes, 0);
+  ProcessResult facts = medcode({"--json", "reranker", "train", "--facts", "mimic-iv", "--dataset",
+                                 (m_dir / "train.jsonl").string(), "--dev", (m_dir / "dev.jsonl").string(),
+                                 "--out", (m_dir / "f.json").string(), "--rounds", "10"});
+  ASSERT_EQ(facts.exit_code, 0) << facts.err;
+  EXPECT_EQ(nlohmann::json::parse(facts.out)["train_notes"], 6 + with_notes);
+}
+
 TEST_F(DocumentCoder, BadInvocationsExitTwo) {
   EXPECT_EQ(medcode({"-q", "predict", "--coder", "nonsense", "--text", "x"}).exit_code, 2);
   EXPECT_EQ(medcode({"-q", "predict", "--coder", "index", "--model", "m", "--text", "x"}).exit_code, 2);
