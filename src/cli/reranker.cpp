@@ -26,6 +26,7 @@ struct RerankerTrainCommandOptions {
   std::vector<std::string> datasets;
   std::string facts;  // a MIMIC source whose admission facts with a discharge note train (and choose)
   std::string dev;
+  std::string task = "D";  // CodiEsp task of --codiesp and a CodiEsp --dev: D (diagnoses) or P (procedures)
   std::string out;
   int year = 0;
   int threads = 0;
@@ -33,10 +34,11 @@ struct RerankerTrainCommandOptions {
   std::uint64_t seed = 42;
 };
 
-// Notes of a CodiEsp folder (diagnoses) or a golden JSONL file (its train split, or lines without one).
-std::vector<eval::EvalExample> load_notes(const std::string& source, bool codiesp) {
+// Notes of a CodiEsp folder (the task's codes) or a golden JSONL file (its train split, or lines without
+// one).
+std::vector<eval::EvalExample> load_notes(const std::string& source, bool codiesp, eval::CodiespTask task) {
   if (codiesp) {
-    eval::CodiespOptions options{eval::CodiespTask::diagnoses, std::nullopt};
+    eval::CodiespOptions options{task, std::nullopt};
     auto notes = eval::load_codiesp(source, options, nullptr).examples;
     std::erase_if(notes, [](const eval::EvalExample& note) { return note.gold.empty(); });
     return notes;
@@ -74,6 +76,8 @@ std::vector<eval::EvalExample> load_facts(store::Database& db, mimic::Source sou
 ExitCode run_reranker_train(Context& context, const RerankerTrainCommandOptions& options) {
   if (options.codiesp.empty() && options.datasets.empty() && options.facts.empty())
     fail(ExitCode::usage, "give training notes: --codiesp DIR, --dataset FILE and/or --facts SOURCE");
+  auto task = eval::parse_codiesp_task(options.task);
+  if (!task) fail(ExitCode::usage, "--task: '{}' is not D (diagnoses) or P (procedures)", options.task);
   std::optional<mimic::Source> facts_source;
   if (!options.facts.empty()) {
     facts_source = mimic::parse_source(options.facts);
@@ -81,18 +85,18 @@ ExitCode run_reranker_train(Context& context, const RerankerTrainCommandOptions&
   }
   std::vector<eval::EvalExample> train;
   for (const auto& dir : options.codiesp) {
-    auto notes = load_notes(dir, true);
+    auto notes = load_notes(dir, true, *task);
     spdlog::info("{}: {} training notes", dir, notes.size());
     train.insert(train.end(), notes.begin(), notes.end());
   }
   for (const auto& file : options.datasets) {
-    auto notes = load_notes(file, false);
+    auto notes = load_notes(file, false, *task);
     spdlog::info("{}: {} training examples", file, notes.size());
     train.insert(train.end(), notes.begin(), notes.end());
   }
   std::vector<eval::EvalExample> dev;
   if (!options.dev.empty()) {
-    dev = load_notes(options.dev, fs::is_directory(options.dev));
+    dev = load_notes(options.dev, fs::is_directory(options.dev), *task);
     for (const auto& dir : options.codiesp) {
       std::error_code error;
       if (fs::equivalent(dir, options.dev, error))
@@ -115,6 +119,9 @@ ExitCode run_reranker_train(Context& context, const RerankerTrainCommandOptions&
     if (n_facts == 0)
       fail(ExitCode::bad_input, "the store has no {} admission facts: run `medcode cohort facts` first",
            name);
+    if (*task != eval::CodiespTask::diagnoses)
+      fail(ExitCode::usage,
+           "--facts trains on diagnoses (--task D): admission facts code them with ICD-10-CM");
     auto notes = load_facts(db, *facts_source, "train");
     spdlog::info("{} admission facts: {} training notes with a discharge note and ICD-10-CM diagnoses", name,
                  notes.size());
@@ -129,7 +136,7 @@ ExitCode run_reranker_train(Context& context, const RerankerTrainCommandOptions&
     spdlog::warn("no --dev notes: the threshold is chosen on the training notes, which overstates its F1");
   std::optional<int> year;
   if (options.year != 0) year = options.year;
-  codes::ReleaseInfo release = codes::find_release(db, codes::System::icd10cm, year);
+  codes::ReleaseInfo release = codes::find_release(db, eval::codiesp_system(*task), year);
   eval::IndexCoderOptions index_options;
   index_options.keep_negated = true;
   index_options.threads = options.threads;
@@ -187,8 +194,15 @@ void add_reranker_command(CLI::App& app, CommandList& commands) {
                     "train split; the val split chooses the threshold when --dev is not given");
   train->add_option("--dev", options->dev,
                     "Held-out notes that choose the threshold: a CodiEsp folder or a JSONL file");
+  train
+      ->add_option("--task", options->task,
+                   "D: diagnoses, candidates of ICD-10-CM; P: procedures, of ICD-10-PCS (CodiEsp's *D.tsv or "
+                   "*P.tsv)")
+      ->capture_default_str();
   train->add_option("--out", options->out, "The reranker file to write")->required();
-  train->add_option("--year", options->year, "ICD-10-CM release year (default: the newest imported)")
+  train
+      ->add_option("--year", options->year,
+                   "Release year of ICD-10-CM, or ICD-10-PCS for --task P (default: the newest imported)")
       ->check(CLI::Range(1900, 2999));
   train->add_option("--threads", options->threads, "Threads (0: one per core)")->capture_default_str();
   train->add_option("--rounds", options->rounds, "Boosting rounds")

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "medcode/codes/catalog.h"
 #include "medcode/eval/clinical_text.h"
 #include "medcode/util/error.h"
 #include "medcode/util/parallel.h"
@@ -414,8 +415,18 @@ class Compiler {
       return at != m_matcher->codes.begin() + static_cast<std::ptrdiff_t>(n_release) &&
              at->compare(0, prefix.size(), prefix) == 0;
     };
-    for (const Term& term : m_terms) {
+    for (Term& term : m_terms) {
       if (!term.code || m_code_ids.count(*term.code) || !begins_codes(*term.code)) continue;
+      // A partial code with one code under it is that code ("Plain Radiography > Chest": BW03 is BW03ZZZ).
+      auto first =
+          std::lower_bound(m_matcher->codes.begin(),
+                           m_matcher->codes.begin() + static_cast<std::ptrdiff_t>(n_release), *term.code);
+      auto next = first + 1;
+      if (next == m_matcher->codes.begin() + static_cast<std::ptrdiff_t>(n_release) ||
+          next->compare(0, term.code->size(), *term.code) != 0) {
+        term.code = *first;
+        continue;
+      }
       std::string description;
       if (term.see) {
         description = *term.see;
@@ -429,7 +440,8 @@ class Compiler {
       m_code_ids.emplace(*term.code, static_cast<std::uint32_t>(m_matcher->codes.size()));
       m_matcher->codes.push_back(*term.code);
       m_matcher->descriptions.push_back(description);
-      m_matcher->heading.push_back(0);
+      // A table alone (three characters: "Excision" of a body system) says less than a category heading.
+      m_matcher->heading.push_back(term.code->size() <= 3 ? 1 : 0);
       m_seventh.push_back(false);
     }
   }
@@ -543,6 +555,18 @@ class Compiler {
     // Words of each term along its path; main terms expanded into their comma-separated alternatives.
     std::vector<TitleWords> own(m_terms.size());
     for (std::size_t i = 0; i < m_terms.size(); ++i) own[i] = title_words(m_terms[i].title);
+    // A main term that only says "see" another main term is another name for it: "X-ray, see Plain
+    // Radiography" reads "chest X-ray" as "Plain Radiography > Chest".
+    std::map<std::size_t, std::vector<std::string>> aliases;
+    for (const Term& term : m_terms) {
+      if (term.parent >= 0 || term.code || !term.see || !term.children.empty() ||
+          term.see->find(',') != std::string::npos)
+        continue;
+      int target = follow(*term.see);
+      if (target >= 0 && m_terms[static_cast<std::size_t>(target)].parent < 0 &&
+          !m_terms[static_cast<std::size_t>(target)].children.empty())
+        aliases[static_cast<std::size_t>(target)].push_back(term.title);
+    }
     std::uint32_t history_stem = word_id(stem_word("history"));
     std::uint32_t personal_stem = word_id(stem_word("personal"));
     std::uint32_t family_stem = word_id(stem_word("family"));
@@ -584,6 +608,16 @@ class Compiler {
         std::vector<std::string> opt = optional;
         opt.insert(opt.end(), own[path.front()].optional.begin(), own[path.front()].optional.end());
         add_entry(code->first, code->second, term.level, flags, words, opt);
+      }
+      auto alias = aliases.find(path.front());
+      if (alias == aliases.end() || path.size() < 2) continue;
+      for (const auto& other : alias->second) {
+        TitleWords other_words = title_words(other);
+        std::vector<std::string> words = other_words.required;
+        words.insert(words.end(), required.begin(), required.end());
+        std::vector<std::string> opt = optional;
+        opt.insert(opt.end(), other_words.optional.begin(), other_words.optional.end());
+        add_entry(code->first, MatchKind::index_see, term.level, flags, words, opt);
       }
     }
   }
@@ -663,9 +697,9 @@ const IndexCoderOptions& IndexCoder::options() const { return m_options; }
 
 std::unique_ptr<IndexCoder> IndexCoder::open(store::Database& db, const codes::ReleaseInfo& release,
                                              const IndexCoderOptions& options) {
-  if (release.system != codes::System::icd10cm)
-    fail(ExitCode::usage, "coder index: codes ICD-10-CM; the {} release has no Alphabetic Index it can read",
-         codes::system_name(release.system));
+  if (release.system != codes::System::icd10cm && release.system != codes::System::icd10pcs)
+    fail(ExitCode::usage, "coder index: codes ICD-10-CM and ICD-10-PCS; {} has no Alphabetic Index",
+         codes::release_label(release));
   std::string version = cache_version();
   {
     auto statement = db.prepare("SELECT version, data FROM coder_cache WHERE release_id = ? AND kind = ?");
@@ -675,8 +709,8 @@ std::unique_ptr<IndexCoder> IndexCoder::open(store::Database& db, const codes::R
         auto matcher = Matcher::deserialise(statement.column_blob(1));
         return std::unique_ptr<IndexCoder>(new IndexCoder(std::move(matcher), release, options));
       } catch (const std::exception& error) {
-        spdlog::warn("the cached index matcher of ICD-10-CM {} is damaged ({}); compiling it again",
-                     release.year, error.what());
+        spdlog::warn("the cached index matcher of {} is damaged ({}); compiling it again",
+                     codes::release_label(release), error.what());
       }
     }
   }
@@ -693,9 +727,10 @@ std::unique_ptr<IndexCoder> IndexCoder::open(store::Database& db, const codes::R
   transaction.commit();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   spdlog::info(
-      "compiled the Alphabetic Index of ICD-10-CM {}: {} terms over {} words in {:.1f} s (cached in the "
-      "store, {:.1f} MB)",
-      release.year, matcher->entries.size(), matcher->words.size(), seconds, bytes.size() / 1e6);
+      "compiled the Alphabetic Index of {}: {} terms over {} words in {:.1f} s (cached in the store, {:.1f} "
+      "MB)",
+      codes::release_label(release), matcher->entries.size(), matcher->words.size(), seconds,
+      bytes.size() / 1e6);
   return std::unique_ptr<IndexCoder>(new IndexCoder(std::move(matcher), release, options));
 }
 

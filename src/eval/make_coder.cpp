@@ -7,8 +7,8 @@
 #include <filesystem>
 
 #include "medcode/eval/index_coder.h"
-#include "medcode/eval/reranker.h"
 #include "medcode/eval/llm_coder.h"
+#include "medcode/eval/reranker.h"
 #include "medcode/util/error.h"
 
 namespace medcode::eval {
@@ -58,9 +58,13 @@ std::unique_ptr<Coder> make_coder(store::Database& db, const std::optional<codes
     if (path.empty()) fail(ExitCode::usage, "coder {}: name the reranker file (index+rerank:PATH)", name);
     Reranker reranker = Reranker::load(path);
     const codes::ReleaseInfo& base = require_release(release, name);
+    if (reranker.system() != base.system)
+      fail(ExitCode::usage, "{}: the reranker was trained on {} candidates; this command codes {}",
+           path.string(), codes::system_display_name(reranker.system()),
+           codes::system_display_name(base.system));
     if (reranker.year() != base.year)
-      spdlog::warn("{}: the reranker was trained on ICD-10-CM {} candidates; coding with the {} release",
-                   path.string(), reranker.year(), base.year);
+      spdlog::warn("{}: the reranker was trained on {} {} candidates; coding with the {} release",
+                   path.string(), codes::system_display_name(reranker.system()), reranker.year(), base.year);
     IndexCoderOptions index;
     index.keep_negated = true;  // negation is one of the reranker's features
     index.threads = options.threads;

@@ -210,6 +210,7 @@ Reranker Reranker::train(const IndexCoder& index, const Bm25Coder& bm25,
   require_xgboost();
   Reranker reranker;
   reranker.m_year = index.release().year;
+  reranker.m_system = index.release().system;
   std::size_t folds = std::max<std::size_t>(2, std::min(options.folds, train.size()));
   auto candidates = all_candidates(index, train, options.threads);
 
@@ -283,7 +284,7 @@ void Reranker::save(const std::filesystem::path& path) const {
   for (const auto& [code, p] : m_priors) priors[code] = {p.gold, p.proposed, p.gold_when_proposed};
   nlohmann::json file = {{"format", k_format_name},
                          {"version", k_reranker_format_version},
-                         {"release", {{"system", "icd10cm"}, {"year", m_year}}},
+                         {"release", {{"system", codes::system_name(m_system)}, {"year", m_year}}},
                          {"features", feature_names()},
                          {"threshold", m_threshold},
                          {"training", m_summary},
@@ -316,6 +317,12 @@ Reranker Reranker::load(const std::filesystem::path& path) {
            path.string());
     reranker.m_threshold = file.at("threshold").get<double>();
     reranker.m_year = file.at("release").at("year").get<int>();
+    std::string system = file.at("release").at("system").get<std::string>();
+    auto parsed = codes::parse_system(system);
+    if (!parsed || (*parsed != codes::System::icd10cm && *parsed != codes::System::icd10pcs))
+      fail(ExitCode::bad_input, "{}: a reranker of '{}' codes; the index coder codes icd10cm and icd10pcs",
+           path.string(), system);
+    reranker.m_system = *parsed;
     reranker.m_notes = file.at("notes").get<std::size_t>();
     for (const auto& [code, p] : file.at("priors").items())
       reranker.m_priors[code] = {p.at(0).get<std::int64_t>(), p.at(1).get<std::int64_t>(),

@@ -30,7 +30,8 @@ fs::path icd10cm_icd10pcs_2023_store() {
       "icd10cm-icd10pcs-2023",
       {{"icd10cm", "--year", "2023", shared_data("cms/icd10cm/2023/icd10cm_tabular_2023.xml.gz").string(),
         shared_data("cms/icd10cm/2023/icd10cm_index_2023.xml.gz").string()},
-       {"icd10pcs", "--year", "2023", shared_data("cms/icd10pcs/2023/icd10pcs_codes_2023.txt.gz").string()}});
+       {"icd10pcs", "--year", "2023", shared_data("cms/icd10pcs/2023/icd10pcs_codes_2023.txt.gz").string(),
+        shared_data("cms/icd10pcs/2023/icd10pcs_index_2023.xml.gz").string()}});
 }
 
 std::size_t count_lines(const std::string& text) {
@@ -128,6 +129,36 @@ TEST_F(EvaluateCodiesp, ProceduresAreScoredOverIcd10PcsKeepingNotesWithoutProced
   EXPECT_DOUBLE_EQ(result["micro"]["f1"].get<double>(), 0.4);
   EXPECT_DOUBLE_EQ(result["map"].get<double>(), 0.5);  // S-dev-3 has no gold and is left out
   EXPECT_DOUBLE_EQ(result["exact_match"].get<double>(), 1.0 / 3.0);
+}
+
+// The index coder reads the ICD-10-PCS Index for procedures ("chest radiograph": Plain Radiography > Chest);
+// a reranker trained on procedures codes them, and one trained on diagnoses is refused for them.
+TEST_F(EvaluateCodiesp, TheIndexCoderAndItsRerankerCodeProcedures) {
+  ProcessResult result = medcode({"--json", "evaluate", "--codiesp", dev().string(), "--task", "P", "--coder",
+                                  "index", "--submission", "out"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  nlohmann::json scores = nlohmann::json::parse(result.out);
+  EXPECT_EQ(scores["release"], "ICD-10-PCS 2023");
+  EXPECT_GE(scores["micro"]["true_positives"].get<int>(), 1);
+  std::string assigned = testing::read_text(m_dir / "out" / "codiesp-P-assigned.tsv");
+  EXPECT_NE(assigned.find("S-dev-1\tbw03zzz"), std::string::npos) << assigned;
+  std::string evidence = testing::read_text(m_dir / "out" / "codiesp-X-P.tsv");
+  EXPECT_NE(evidence.find("S-dev-1\t"), std::string::npos) << evidence;  // the offsets of "chest radiograph"
+  EXPECT_NE(evidence.find("\tbw03zzz\n"), std::string::npos) << evidence;
+
+  fs::path procedures = m_dir / "p.json";
+  ProcessResult train =
+      medcode({"-q", "reranker", "train", "--task", "P", "--codiesp", shared_data("codiesp/train").string(),
+               "--dev", dev().string(), "--out", procedures.string(), "--rounds", "20"});
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  EXPECT_EQ(nlohmann::json::parse(testing::read_text(procedures))["release"]["system"], "icd10pcs");
+  nlohmann::json reranked = evaluate_json(
+      {"--codiesp", dev().string(), "--task", "P", "--coder", "index+rerank:" + procedures.string()});
+  EXPECT_EQ(reranked["release"], "ICD-10-PCS 2023");
+  ProcessResult wrong = medcode({"-q", "evaluate", "--codiesp", dev().string(), "--task", "D", "--coder",
+                                 "index+rerank:" + procedures.string()});
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.err;
+  EXPECT_NE(wrong.err.find("trained on ICD-10-PCS candidates"), std::string::npos) << wrong.err;
 }
 
 TEST_F(EvaluateCodiesp, Bm25PrintsTheNewFiguresAndWritesTheSubmissionFiles) {

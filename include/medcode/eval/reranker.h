@@ -74,6 +74,7 @@ class Reranker {
 
   double threshold() const { return m_threshold; }
   int year() const { return m_year; }
+  codes::System system() const { return m_system; }  // of the release whose candidates it was trained on
   // The probability that each candidate is a gold code, in the candidates' order.
   std::vector<float> score(const std::vector<Candidate>& candidates, const Bm25Coder& bm25) const;
   static const std::vector<std::string>& feature_names();
@@ -90,6 +91,7 @@ class Reranker {
   std::optional<BoostedTrees> m_trees;
   double m_threshold = 0.5;
   int m_year = 0;
+  codes::System m_system = codes::System::icd10cm;
   std::size_t m_notes = 0;  // training notes the priors count over
   std::map<std::string, CodePrior> m_priors;
   std::map<std::string, std::int64_t> m_categories;  // 3-character category → notes whose gold has it

@@ -255,6 +255,32 @@ TEST_F(IndexCoderTest, ManyNotesInParallelGiveTheSameAnswers) {
   }
 }
 
+// Procedures through the ICD-10-PCS Index: a main term that only says "see" another names it ("X-ray"),
+// a partial code with one code under it is that code, and one with several stays partial, as CodiEsp codes
+// it.
+TEST(IndexCoderPcs, CodesProceduresAsFarAsTheNoteSays) {
+  store::Database db = store::Database::open_in_memory();
+  codes::ImportOptions options;
+  options.paths = {shared_data("cms/icd10pcs/2023/icd10pcs_codes_2023.txt.gz"),
+                   shared_data("cms/icd10pcs/2023/icd10pcs_index_2023.xml.gz")};
+  codes::import_icd10pcs(db, options);
+  auto coder = IndexCoder::open(db, codes::find_release(db, codes::System::icd10pcs, 2023));
+  auto codes_of = [&](std::string_view text) {
+    Prediction prediction = coder->predict(text, 50);
+    std::vector<std::string> codes;
+    for (std::size_t i = 0; i < prediction.n_predicted; ++i) codes.push_back(prediction.ranked[i].code);
+    return codes;
+  };
+  auto has = [](const std::vector<std::string>& codes, const std::string& code) {
+    return std::find(codes.begin(), codes.end(), code) != codes.end();
+  };
+  EXPECT_TRUE(has(codes_of("A chest X-ray showed no consolidation."), "BW03ZZZ"));
+  EXPECT_TRUE(has(codes_of("Abdominal ultrasound was normal."), "BW40ZZZ"));
+  EXPECT_TRUE(has(codes_of("A colonoscopy was performed."), "0DJD8ZZ"));
+  auto hysterectomy = codes_of("An abdominohysterectomy was performed.");
+  EXPECT_TRUE(has(hysterectomy, "0UT9")) << ::testing::PrintToString(hysterectomy);
+}
+
 TEST(ClinicalText, SentencesWordsHeadingsAndContext) {
   auto sentences = read_clinical_text("DIAGNOSIS:\nNo fever. Mother with asthma.\nHistory of stroke");
   ASSERT_EQ(sentences.size(), 4U);
