@@ -322,6 +322,8 @@ TEST(FileContent, HashesTheUncompressedBytesOfAGzipFile) {
   FileContent content = hash_content(shared_data("cms/icd10pcs/2023/icd10pcs_codes_2023.txt.gz"), "");
   EXPECT_EQ(content.sha256, *builtin_manifest().find("icd10pcs", 2023, "codes")->sha256);
   EXPECT_TRUE(content.member.empty());
+  EXPECT_EQ(hash_content(shared_data("cms/icd10pcs/2023/icd10pcs_index_2023.xml.gz"), "").sha256,
+            *builtin_manifest().find("icd10pcs", 2023, "index")->sha256);
 }
 
 TEST(FileContent, HashesOneMemberOfAZipArchive) {

@@ -59,7 +59,8 @@ TEST(BuiltinManifest, ListsEachSystemWithItsReleaseYears) {
         << year;
   }
   for (int year : manifest.years("icd10pcs")) {
-    EXPECT_EQ(roles_of(manifest, "icd10pcs", year), (std::vector<std::string>{"codes", "order"})) << year;
+    EXPECT_EQ(roles_of(manifest, "icd10pcs", year), (std::vector<std::string>{"codes", "order", "index"}))
+        << year;
   }
   EXPECT_EQ(roles_of(manifest, "hcpcs", 2026), (std::vector<std::string>{"annual"}));
 }
@@ -72,6 +73,8 @@ TEST(BuiltinManifest, PinsTheContentOfTheFilesVerifiedFromOfficialCopies) {
             "caab6cb0915550a91330ad782f569988f71b77a5a3273144a03cac52bd6fd771");
   EXPECT_EQ(manifest.find("icd10pcs", 2023, "codes")->sha256,
             "b1f4f62ec34305a5eb4d596850abbae1501b2e85d8641ae364a5f6ac87c6a739");
+  EXPECT_EQ(manifest.find("icd10pcs", 2023, "index")->sha256,
+            "5554cd55682aeedeac37076c4f6ba7dce8f2a221809ee3f5f8c36f8cbaf56ca0");
   EXPECT_EQ(manifest.find("hcpcs", 2019, "annual")->sha256,
             "c8e38e89b9b4d47dd81bea6924b8e9005f3494a89234fe28b534a7c17c3c6f12");
   EXPECT_EQ(manifest.find("hcpcs", 2019, "annual")->member, "HCPC2019_CONTR_ANWEB.txt");
@@ -203,7 +206,8 @@ TEST(EntrySelection, TakesTheNewestYearOfEachSystemByDefault) {
   for (const auto* entry : entries) labels.push_back(entry->label());
   EXPECT_EQ(labels,
             (std::vector<std::string>{"icd10cm 2026 tabular", "icd10cm 2026 index", "icd10cm 2026 order",
-                                      "icd10pcs 2026 codes", "icd10pcs 2026 order", "hcpcs 2026 annual"}));
+                                      "icd10pcs 2026 codes", "icd10pcs 2026 order", "icd10pcs 2026 index",
+                                      "hcpcs 2026 annual"}));
 }
 
 TEST(EntrySelection, WithAYearAndNoSystemTakesTheSystemsThatHaveIt) {
