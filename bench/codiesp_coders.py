@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Document coders on CodiEsp, all in one run: micro P/R/F1, MAP and P@8 of majority, bm25, index and
-index+rerank on the English dev split (diagnoses), the reranker trained on the train split only and its
-threshold chosen on dev; then the index coder's notes per second, single-threaded and with every core.
+index+rerank on the English dev split (diagnoses, or procedures with --task P), the reranker trained on the
+train split only and its threshold chosen on dev; then (diagnoses) the index coder's notes per second,
+single-threaded and with every core.
 
     python3 bench/codiesp_coders.py [--medcode build/src/cli/medcode] [--task D]
 
-Builds its own store in a temporary folder (ICD-10-CM 2023, and ICD-10-PCS 2023 for --task P) from
-../shared/data. Prints a Markdown table.
+Builds its own store in a temporary folder (ICD-10-CM 2023, and ICD-10-PCS 2023 with its Index for --task P)
+from ../shared/data. Prints a Markdown table.
 """
 import argparse
 import json
@@ -41,14 +42,15 @@ def main():
             os.path.join(DATA, "cms/icd10cm/2023/icd10cm_index_2023.xml.gz"))
         if args.task == "P":
             run(args.medcode, db, "-q", "import", "icd10pcs", "--year", "2023",
-                os.path.join(DATA, "cms/icd10pcs/2023/icd10pcs_codes_2023.txt.gz"))
+                os.path.join(DATA, "cms/icd10pcs/2023/icd10pcs_codes_2023.txt.gz"),
+                os.path.join(DATA, "cms/icd10pcs/2023/icd10pcs_index_2023.xml.gz"))
         coders = ["majority", "bm25"]
-        if args.task == "D":
-            reranker = os.path.join(tmp, "reranker.json")
-            started = time.perf_counter()
-            run(args.medcode, db, "-q", "reranker", "train", "--codiesp", train, "--dev", dev, "--out", reranker)
-            print(f"reranker trained in {time.perf_counter() - started:.1f} s (train notes only; threshold on dev)\n")
-            coders += ["index", f"index+rerank:{reranker}"]
+        reranker = os.path.join(tmp, "reranker.json")
+        started = time.perf_counter()
+        run(args.medcode, db, "-q", "reranker", "train", "--task", args.task, "--codiesp", train, "--dev", dev,
+            "--out", reranker)
+        print(f"reranker trained in {time.perf_counter() - started:.1f} s (train notes only; threshold on dev)\n")
+        coders += ["index", f"index+rerank:{reranker}"]
         print(f"| CodiEsp dev, task {args.task} | micro P | micro R | micro F1 | MAP | P@8 | R@8 |")
         print("|---|---|---|---|---|---|---|")
         for coder in coders:
