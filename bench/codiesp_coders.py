@@ -61,25 +61,26 @@ def main():
             print(f"| `{name}` | {out['micro']['precision']:.3f} | {out['micro']['recall']:.3f} | "
                   f"{out['micro']['f1']:.3f} | {out['map']:.3f} | {at8['precision']:.3f} | {at8['recall']:.3f} |")
         if args.task == "D":
-            # Speed: the 250 dev notes through `predict --input`, the compiled Index already cached.
-            notes = os.path.join(tmp, "notes.jsonl")
-            texts = os.path.join(dev, "text_files_en")
-            with open(notes, "w") as f:
-                for name in sorted(os.listdir(texts)):
-                    f.write(json.dumps({"id": name, "text": open(os.path.join(texts, name)).read()}) + "\n")
-            print()
-            for threads in ["1", "0"]:
+            # Speed: the 250 dev notes through `evaluate`, the compiled Index already cached; the same command on
+            # one short text measures start-up and the matcher's loading, which the notes/s leave out.
+            def best_of_3(*command):
                 best = None
                 for _ in range(3):
                     started = time.perf_counter()
-                    run(args.medcode, db, "-q", "--json", "evaluate", "--codiesp", dev, "--coder", "index",
-                        "--threads", threads)
+                    run(args.medcode, db, "-q", *command)
                     elapsed = time.perf_counter() - started
                     best = elapsed if best is None else min(best, elapsed)
-                label = "1 thread" if threads == "1" else f"{os.cpu_count()} threads"
-                print(f"index, {label}: 250 notes in {best:.2f} s (whole command, best of 3): "
-                      f"{250 / best:.0f} notes/s")
+                return best
 
+            print()
+            load = best_of_3("predict", "--coder", "index", "--text", "fever")
+            print(f"index, start-up and loading the cached matcher: {load:.2f} s (best of 3)")
+            for threads in ["1", "0"]:
+                best = best_of_3("--json", "evaluate", "--codiesp", dev, "--coder", "index", "--threads", threads)
+                label = "1 thread" if threads == "1" else f"{os.cpu_count()} threads"
+                coding = max(best - load, 1e-3)
+                print(f"index, {label}: 250 notes in {best:.2f} s (whole command, best of 3), "
+                      f"{coding:.2f} s without the loading: {250 / coding:.0f} notes/s")
 
 if __name__ == "__main__":
     main()
