@@ -11,6 +11,7 @@
 #include "medcode/codes/catalog.h"
 #include "medcode/eval/codiesp.h"
 #include "medcode/eval/index_coder.h"
+#include "medcode/eval/make_coder.h"
 #include "medcode/eval/reranker.h"
 #include "medcode/mimic/table_layout.h"
 #include "medcode/util/error.h"
@@ -26,6 +27,7 @@ struct RerankerTrainCommandOptions {
   std::vector<std::string> datasets;
   std::string facts;  // a MIMIC source whose admission facts with a discharge note train (and choose)
   std::string dev;
+  std::string model;       // a trained model folder whose rankings are a feature
   std::string task = "D";  // CodiEsp task of --codiesp and a CodiEsp --dev: D (diagnoses) or P (procedures)
   std::string out;
   int year = 0;
@@ -143,7 +145,17 @@ ExitCode run_reranker_train(Context& context, const RerankerTrainCommandOptions&
   auto index = eval::IndexCoder::open(db, release, index_options);
   auto bm25 = eval::Bm25Coder::build(db, release, false);
 
+  std::unique_ptr<eval::Coder> model;
+  if (!options.model.empty()) {
+    std::error_code error;
+    if (!fs::is_directory(options.model, error))
+      fail(ExitCode::bad_input, "--model {}: not a model folder", options.model);
+    model = eval::make_coder(db, release, std::string(eval::k_model_coder_prefix) + options.model);
+  }
+
   eval::RerankerTrainOptions train_options;
+  train_options.model = model.get();
+  train_options.model_dir = options.model;
   train_options.trees.n_rounds = options.rounds;
   train_options.trees.seed = options.seed;
   train_options.trees.n_threads = options.threads;
@@ -199,6 +211,9 @@ void add_reranker_command(CLI::App& app, CommandList& commands) {
                    "D: diagnoses, candidates of ICD-10-CM; P: procedures, of ICD-10-PCS (CodiEsp's *D.tsv or "
                    "*P.tsv)")
       ->capture_default_str();
+  train->add_option("--model", options->model,
+                    "A trained model folder (`medcode train`): its ranking of each note is a feature, and "
+                    "index+rerank:PATH opens it again");
   train->add_option("--out", options->out, "The reranker file to write")->required();
   train
       ->add_option("--year", options->year,

@@ -65,13 +65,22 @@ std::unique_ptr<Coder> make_coder(store::Database& db, const std::optional<codes
     if (reranker.year() != base.year)
       spdlog::warn("{}: the reranker was trained on {} {} candidates; coding with the {} release",
                    path.string(), codes::system_display_name(reranker.system()), reranker.year(), base.year);
+    // A reranker trained with a model's rankings as a feature needs that model again.
+    std::unique_ptr<Coder> model;
+    if (const auto& dir = reranker.model_dir()) {
+      std::error_code error;
+      if (!std::filesystem::is_directory(*dir, error))
+        fail(ExitCode::bad_input, "{}: the reranker's model {} is missing; train the reranker again",
+             path.string(), dir->string());
+      model = make_model_coder(db, base, std::string(k_model_coder_prefix) + dir->string(), options);
+    }
     IndexCoderOptions index;
     index.keep_negated = true;  // negation is one of the reranker's features
     index.threads = options.threads;
     return std::make_unique<RerankCoder>(IndexCoder::open(db, base, index), Bm25Coder::build(db, base, false),
                                          std::move(reranker),
                                          std::string(k_rerank_coder_prefix) + path.string(),
-                                         options.min_score, options.top_k, options.threads);
+                                         options.min_score, options.top_k, options.threads, std::move(model));
   }
   if (name == "majority") {
     if (options.train.empty()) fail(ExitCode::bad_input, "coder majority: no training examples");

@@ -113,14 +113,16 @@ const std::vector<std::string>& Reranker::feature_names() {
                                                  "subsumed_share",
                                                  "relation_parent",
                                                  "relation_unspecified_child",
-                                                 "relation_unspecified_sibling"};
+                                                 "relation_unspecified_sibling",
+                                                 "model_rank"};
   return names;
 }
 
 std::vector<float> Reranker::features(const std::vector<Candidate>& candidates, const Bm25Coder& bm25,
                                       const std::map<std::string, CodePrior>& priors,
                                       const std::map<std::string, std::int64_t>& categories,
-                                      std::size_t n_notes) const {
+                                      std::size_t n_notes,
+                                      const std::vector<RankedCode>* model_ranking) const {
   const std::size_t width = feature_names().size();
   std::vector<float> out;
   out.reserve(candidates.size() * width);
@@ -140,6 +142,16 @@ std::vector<float> Reranker::features(const std::vector<Candidate>& candidates, 
       for (std::size_t r = 0; r < ranked.size(); ++r) {
         if (ranked[r].code == c.code) {
           bm25_rank = 1.0f / float(r + 1);
+          break;
+        }
+      }
+    }
+    // The trained model's rank of the code for the note: does the transformer agree?
+    float model_rank = 0;
+    if (model_ranking) {
+      for (std::size_t r = 0; r < model_ranking->size(); ++r) {
+        if ((*model_ranking)[r].code == c.code) {
+          model_rank = 1.0f / float(r + 1);
           break;
         }
       }
@@ -182,8 +194,9 @@ std::vector<float> Reranker::features(const std::vector<Candidate>& candidates, 
         c.relation == Candidate::Relation::parent ? 1.0f : 0.0f,
         c.relation == Candidate::Relation::unspecified_child ? 1.0f : 0.0f,
         c.relation == Candidate::Relation::unspecified_sibling ? 1.0f : 0.0f,
+        model_rank,
     };
-    static_assert(sizeof(values) / sizeof(float) == 32);
+    static_assert(sizeof(values) / sizeof(float) == 33);
     out.insert(out.end(), std::begin(values), std::end(values));
   }
   (void)n_notes;
@@ -213,6 +226,19 @@ Reranker Reranker::train(const IndexCoder& index, const Bm25Coder& bm25,
   reranker.m_system = index.release().system;
   std::size_t folds = std::max<std::size_t>(2, std::min(options.folds, train.size()));
   auto candidates = all_candidates(index, train, options.threads);
+  if (options.model) reranker.m_model_dir = std::filesystem::absolute(options.model_dir);
+  auto model_rankings = [&](const std::vector<EvalExample>& notes) {
+    ModelRankings rankings;
+    if (!options.model) return rankings;
+    std::vector<std::string> texts;
+    for (const auto& note : notes) texts.push_back(note.text);
+    rankings = options.model->code_many(texts, k_model_ranking_depth);
+    return rankings;
+  };
+  ModelRankings train_rankings = model_rankings(train);
+  auto ranking_of = [](const ModelRankings& rankings, std::size_t i) {
+    return rankings.empty() ? nullptr : &rankings[i];
+  };
 
   // Priors per fold: a note's features count only the other folds' notes.
   std::vector<std::map<std::string, CodePrior>> fold_priors(folds);
@@ -232,7 +258,7 @@ Reranker Reranker::train(const IndexCoder& index, const Bm25Coder& bm25,
   summary.train_notes = train.size();
   for (std::size_t i = 0; i < train.size(); ++i) {
     auto rows = reranker.features(candidates[i], bm25, fold_priors[i % folds], fold_categories[i % folds],
-                                  train.size() - train.size() / folds);
+                                  train.size() - train.size() / folds, ranking_of(train_rankings, i));
     matrix.insert(matrix.end(), rows.begin(), rows.end());
     std::set<std::string> gold(train[i].gold.begin(), train[i].gold.end());
     summary.train_gold += gold.size();
@@ -252,9 +278,10 @@ Reranker Reranker::train(const IndexCoder& index, const Bm25Coder& bm25,
   // The threshold: the best micro-F1 on the development notes.
   const std::vector<EvalExample>& tune = dev.empty() ? train : dev;
   auto tune_candidates = dev.empty() ? candidates : all_candidates(index, dev, options.threads);
+  ModelRankings tune_rankings = dev.empty() ? std::move(train_rankings) : model_rankings(dev);
   std::vector<std::vector<float>> tune_scores;
-  for (const auto& note_candidates : tune_candidates)
-    tune_scores.push_back(reranker.score(note_candidates, bm25));
+  for (std::size_t i = 0; i < tune_candidates.size(); ++i)
+    tune_scores.push_back(reranker.score(tune_candidates[i], bm25, ranking_of(tune_rankings, i)));
   summary.dev_notes = dev.size();
   double best_f1 = -1;
   for (int step = 5; step <= 95; ++step) {
@@ -273,9 +300,10 @@ Reranker Reranker::train(const IndexCoder& index, const Bm25Coder& bm25,
   return reranker;
 }
 
-std::vector<float> Reranker::score(const std::vector<Candidate>& candidates, const Bm25Coder& bm25) const {
+std::vector<float> Reranker::score(const std::vector<Candidate>& candidates, const Bm25Coder& bm25,
+                                   const std::vector<RankedCode>* model_ranking) const {
   if (candidates.empty()) return {};
-  auto rows = features(candidates, bm25, m_priors, m_categories, m_notes);
+  auto rows = features(candidates, bm25, m_priors, m_categories, m_notes, model_ranking);
   return m_trees->predict({rows, candidates.size(), feature_names().size()});
 }
 
@@ -286,6 +314,7 @@ void Reranker::save(const std::filesystem::path& path) const {
                          {"version", k_reranker_format_version},
                          {"release", {{"system", codes::system_name(m_system)}, {"year", m_year}}},
                          {"features", feature_names()},
+                         {"model", m_model_dir ? nlohmann::json(m_model_dir->string()) : nlohmann::json()},
                          {"threshold", m_threshold},
                          {"training", m_summary},
                          {"notes", m_notes},
@@ -316,6 +345,8 @@ Reranker Reranker::load(const std::filesystem::path& path) {
       fail(ExitCode::bad_input, "{}: the reranker was trained on other features; train it again",
            path.string());
     reranker.m_threshold = file.at("threshold").get<double>();
+    if (file.contains("model") && !file.at("model").is_null())
+      reranker.m_model_dir = file.at("model").get<std::string>();
     reranker.m_year = file.at("release").at("year").get<int>();
     std::string system = file.at("release").at("system").get<std::string>();
     auto parsed = codes::parse_system(system);
@@ -343,10 +374,11 @@ Reranker Reranker::load(const std::filesystem::path& path) {
 
 RerankCoder::RerankCoder(std::unique_ptr<IndexCoder> index, std::unique_ptr<Bm25Coder> bm25,
                          Reranker reranker, std::string name, std::optional<double> min_score,
-                         std::size_t top_k, int threads)
+                         std::size_t top_k, int threads, std::unique_ptr<Coder> model)
     : m_index(std::move(index)),
       m_bm25(std::move(bm25)),
       m_reranker(std::move(reranker)),
+      m_model(std::move(model)),
       m_name(std::move(name)),
       m_threshold(min_score.value_or(m_reranker.threshold())),
       m_top_k(top_k),
@@ -358,9 +390,12 @@ std::vector<Prediction> RerankCoder::predict_many(const std::vector<std::string>
   util::parallel_for(texts.size(), m_threads, [&](std::size_t i) {
     candidates[i] = m_index->with_relatives(m_index->candidates(texts[i]));
   });
+  ModelRankings rankings;
+  if (m_model) rankings = m_model->code_many(texts, k_model_ranking_depth);
   std::vector<Prediction> predictions;
-  for (auto& note : candidates) {
-    std::vector<float> scores = m_reranker.score(note, *m_bm25);
+  for (std::size_t n = 0; n < candidates.size(); ++n) {
+    auto& note = candidates[n];
+    std::vector<float> scores = m_reranker.score(note, *m_bm25, rankings.empty() ? nullptr : &rankings[n]);
     std::vector<std::size_t> order(note.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(),

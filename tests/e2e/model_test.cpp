@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -34,11 +35,12 @@ class ModelCommands : public ::testing::Test {
     ProcessResult tokenized = medcode({"tokenize", "--dataset", fixture("tokenize/export").string(), "--out",
                                        "tokenizer", "--vocab-size", "250", "--max-length", "64"});
     ASSERT_EQ(tokenized.exit_code, 0) << tokenized.err;
-    ProcessResult base = medcode({"train", "--stage", "base", "--config", "tiny", "--out", "base", "--max-steps",
-                                  "12", "--batch-size", "8", "--checkpoint-every", "5"});
+    ProcessResult base = medcode({"train", "--stage", "base", "--config", "tiny", "--out", "base",
+                                  "--max-steps", "12", "--batch-size", "8", "--checkpoint-every", "5"});
     ASSERT_EQ(base.exit_code, 0) << base.err;
-    ProcessResult lora = medcode({"train", "--stage", "lora", "--base", "base", "--out", "lora", "--max-steps", "4",
-                                  "--batch-size", "8", "--lora-rank", "4", "--lora-targets", "q_proj,v_proj,up_proj"});
+    ProcessResult lora =
+        medcode({"train", "--stage", "lora", "--base", "base", "--out", "lora", "--max-steps", "4",
+                 "--batch-size", "8", "--lora-rank", "4", "--lora-targets", "q_proj,v_proj,up_proj"});
     ASSERT_EQ(lora.exit_code, 0) << lora.err;
 #endif
   }
@@ -79,7 +81,8 @@ TEST_F(ModelCommands, TrainWritesAHuggingFaceModelFolderAndAPeftAdapter) {
 }
 
 TEST_F(ModelCommands, PredictGivesValidCodesWithDescriptionsForOneText) {
-  ProcessResult result = medcode({"predict", "--model", "lora", "--text", "type 2 diabetes with high blood sugar"});
+  ProcessResult result =
+      medcode({"predict", "--model", "lora", "--text", "type 2 diabetes with high blood sugar"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   nlohmann::json out = nlohmann::json::parse(result.out);
   ASSERT_FALSE(out["codes"].empty());
@@ -93,11 +96,14 @@ TEST_F(ModelCommands, PredictGivesValidCodesWithDescriptionsForOneText) {
 }
 
 TEST_F(ModelCommands, PredictAnswersABatchFileLineByLineWithTheInputsIds) {
-  std::ofstream(path("notes.jsonl")) << R"({"id":"a","text":"headache"})" << "\n\n"
-                                     << R"({"id":7,"text":"essential hypertension"})" << "\n"
-                                     << R"({"text":"acute bronchitis"})" << "\n";
-  ProcessResult result = medcode({"predict", "--model", "base", "--input", "notes.jsonl", "--batch-size", "2",
-                                  "--beam", "2"});
+  std::ofstream(path("notes.jsonl")) << R"({"id":"a","text":"headache"})"
+                                     << "\n\n"
+                                     << R"({"id":7,"text":"essential hypertension"})"
+                                     << "\n"
+                                     << R"({"text":"acute bronchitis"})"
+                                     << "\n";
+  ProcessResult result =
+      medcode({"predict", "--model", "base", "--input", "notes.jsonl", "--batch-size", "2", "--beam", "2"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   std::istringstream lines(result.out);
   std::vector<nlohmann::json> rows;
@@ -120,9 +126,9 @@ TEST_F(ModelCommands, UnconstrainedPredictionsAreMarkedWhenTheReleaseLacksThem) 
 }
 
 TEST_F(ModelCommands, EvaluateUsesTheTrainedModelAsACoder) {
-  ProcessResult evaluated =
-      medcode({"--json", "evaluate", "--dataset", fixture("tokenize/export/descriptions-to-codes.golden.test.jsonl").string(),
-               "--model", "lora"});
+  ProcessResult evaluated = medcode(
+      {"--json", "evaluate", "--dataset",
+       fixture("tokenize/export/descriptions-to-codes.golden.test.jsonl").string(), "--model", "lora"});
   ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
   nlohmann::json result = nlohmann::json::parse(evaluated.out);
   EXPECT_EQ(result["coder"], "model:lora");
@@ -130,22 +136,56 @@ TEST_F(ModelCommands, EvaluateUsesTheTrainedModelAsACoder) {
   EXPECT_EQ(query_int(path("m.db"), "SELECT count(*) FROM evaluations WHERE coder = 'model:lora'"), 1);
 }
 
+// The trained model's ranking of each note is one of the reranker's features: the file records the model's
+// folder, index+rerank:PATH opens it again, and a reranker whose model is gone says so.
+TEST_F(ModelCommands, TheRerankerWeighsTheTrainedModelsRanking) {
+  ProcessResult trained =
+      medcode({"--json", "reranker", "train", "--codiesp", fixture("codiesp/train").string(), "--model",
+               "lora", "--out", "with-model.json", "--rounds", "10"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  nlohmann::json file = nlohmann::json::parse(testing::read_text(path("with-model.json")));
+  EXPECT_EQ(fs::path(file["model"].get<std::string>()), fs::absolute(path("lora")));
+  auto features = file["features"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(features.begin(), features.end(), "model_rank"), features.end());
+
+  ProcessResult coded = medcode({"--json", "evaluate", "--codiesp", fixture("codiesp/dev").string(),
+                                 "--coder", "index+rerank:with-model.json"});
+  ASSERT_EQ(coded.exit_code, 0) << coded.err;
+  EXPECT_EQ(nlohmann::json::parse(coded.out)["n_examples"], 3);
+
+  fs::copy(path("lora"), path("lora-moved"), fs::copy_options::recursive);
+  fs::remove_all(path("lora"));
+  ProcessResult gone =
+      medcode({"-q", "predict", "--coder", "index+rerank:with-model.json", "--text", "fever"});
+  fs::rename(path("lora-moved"), path("lora"));
+  EXPECT_EQ(gone.exit_code, 3) << gone.err;
+  EXPECT_NE(gone.err.find("model"), std::string::npos) << gone.err;
+  EXPECT_EQ(medcode({"-q", "reranker", "train", "--codiesp", fixture("codiesp/train").string(), "--model",
+                     "no-such-model", "--out", "x.json"})
+                .exit_code,
+            3);
+}
+
 TEST_F(ModelCommands, BadSetupsStopBeforeTrainingWithTheirExitCodes) {
   ProcessResult unknown = medcode({"train", "--token-set", "nope", "--out", "x"});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.err.find("nope"), std::string::npos) << unknown.err;
-  ProcessResult rank = medcode({"train", "--stage", "lora", "--base", "base", "--out", "x", "--lora-rank", "1000"});
+  ProcessResult rank =
+      medcode({"train", "--stage", "lora", "--base", "base", "--out", "x", "--lora-rank", "1000"});
   EXPECT_EQ(rank.exit_code, 2);
   EXPECT_NE(rank.err.find("1000"), std::string::npos) << rank.err;
-  EXPECT_EQ(medcode({"train", "--stage", "lora", "--out", "x"}).exit_code, 2);              // no --base
-  EXPECT_EQ(medcode({"train", "--stage", "lora", "--base", "lora", "--out", "x"}).exit_code, 2);  // an adapter
+  EXPECT_EQ(medcode({"train", "--stage", "lora", "--out", "x"}).exit_code, 2);  // no --base
+  EXPECT_EQ(medcode({"train", "--stage", "lora", "--base", "lora", "--out", "x"}).exit_code,
+            2);  // an adapter
   EXPECT_EQ(medcode({"train", "--device", "tpu", "--out", "x"}).exit_code, 2);
   EXPECT_FALSE(fs::exists(path("x/checkpoints")));
 
   ProcessResult missing = medcode({"predict", "--model", "nowhere", "--text", "headache"});
   EXPECT_EQ(missing.exit_code, 3);
   EXPECT_NE(missing.err.find("nowhere"), std::string::npos) << missing.err;
-  std::ofstream(path("broken.jsonl")) << R"({"text":"ok"})" << "\n" << "{not json\n";
+  std::ofstream(path("broken.jsonl")) << R"({"text":"ok"})"
+                                      << "\n"
+                                      << "{not json\n";
   ProcessResult broken = medcode({"predict", "--model", "lora", "--input", "broken.jsonl"});
   EXPECT_EQ(broken.exit_code, 3);
   EXPECT_NE(broken.err.find("broken.jsonl:2"), std::string::npos) << broken.err;
@@ -159,9 +199,9 @@ TEST(RunTrain, TrainsOnceAndThenFindsTheModelUpToDate) {
 #endif
   TempDir dir;
   auto run = [&] {
-    return run_medcode({"--db", (dir.path() / "m.db").string(), "--json", "run", "--target-size", "80", "--mirror",
-                        testing::shared_data("cms").string(), "--train", "--train-config", "tiny", "--base-steps",
-                        "6", "--lora-steps", "3", "--vocab-size", "300"},
+    return run_medcode({"--db", (dir.path() / "m.db").string(), "--json", "run", "--target-size", "80",
+                        "--mirror", testing::shared_data("cms").string(), "--train", "--train-config", "tiny",
+                        "--base-steps", "6", "--lora-steps", "3", "--vocab-size", "300"},
                        dir.path());
   };
   ProcessResult first = run();
@@ -169,7 +209,8 @@ TEST(RunTrain, TrainsOnceAndThenFindsTheModelUpToDate) {
   nlohmann::json summary = nlohmann::json::parse(first.out);
   std::set<std::string> stages;
   for (const auto& stage : summary["stages"]) stages.insert(stage["stage"]);
-  for (const char* stage : {"tokenize", "train base", "train lora", "evaluate"}) EXPECT_TRUE(stages.count(stage)) << stage;
+  for (const char* stage : {"tokenize", "train base", "train lora", "evaluate"})
+    EXPECT_TRUE(stages.count(stage)) << stage;
   EXPECT_TRUE(summary["micro_f1"].contains("bm25"));
   EXPECT_TRUE(summary["micro_f1"].contains("majority"));
   EXPECT_TRUE(fs::exists(dir.path() / "medcode-output/model/lora/adapter_model.safetensors"));
@@ -182,9 +223,9 @@ TEST(RunTrain, TrainsOnceAndThenFindsTheModelUpToDate) {
   EXPECT_EQ(query_int(dir.path() / "m.db", "SELECT count(*) FROM evaluations"), 3);
 
   // The run's model re-codes the run's entries as a score coder.
-  ProcessResult scored = run_medcode({"--db", (dir.path() / "m.db").string(), "score", "--coder",
-                                      "model:medcode-output/model/lora"},
-                                     dir.path());
+  ProcessResult scored = run_medcode(
+      {"--db", (dir.path() / "m.db").string(), "score", "--coder", "model:medcode-output/model/lora"},
+      dir.path());
   ASSERT_EQ(scored.exit_code, 0) << scored.err;
   EXPECT_EQ(query_int(dir.path() / "m.db",
                       "SELECT count(*) FROM entry_scores WHERE coder = 'model:medcode-output/model/lora'"),

@@ -40,7 +40,15 @@ struct RerankerTrainOptions {
                               .n_threads = 0};
   std::size_t folds = 5;  // training notes' priors come from the other folds, so no note sees its own labels
   int threads = 0;        // notes coded in parallel
+  // A trained model (`model:DIR`) whose ranking of each note is the feature `model_rank`; the file records
+  // its folder and the coder opens it again. Without one the feature is 0 throughout.
+  const Coder* model = nullptr;
+  std::filesystem::path model_dir;
 };
+
+// Each note's ranking by the reranker's model, when it has one: what `model_rank` reads.
+using ModelRankings = std::vector<std::vector<RankedCode>>;
+inline constexpr std::size_t k_model_ranking_depth = 20;
 
 // The threshold study on the development set: micro P/R/F1 at each threshold tried, and the one chosen.
 struct ThresholdPoint {
@@ -73,10 +81,14 @@ class Reranker {
   void save(const std::filesystem::path& path) const;
 
   double threshold() const { return m_threshold; }
+  // The folder of the trained model whose rankings are a feature, when the reranker was trained with one.
+  const std::optional<std::filesystem::path>& model_dir() const { return m_model_dir; }
   int year() const { return m_year; }
   codes::System system() const { return m_system; }  // of the release whose candidates it was trained on
   // The probability that each candidate is a gold code, in the candidates' order.
-  std::vector<float> score(const std::vector<Candidate>& candidates, const Bm25Coder& bm25) const;
+  // `model_ranking`: the note's ranking by the model of model_dir(), when there is one.
+  std::vector<float> score(const std::vector<Candidate>& candidates, const Bm25Coder& bm25,
+                           const std::vector<RankedCode>* model_ranking = nullptr) const;
   static const std::vector<std::string>& feature_names();
   // Codes the index coder did not propose in training notes whose gold had them: (code, share of the notes
   // without the candidate whose gold had it), best first; at most 100, each right at least 3 times.
@@ -85,13 +97,14 @@ class Reranker {
  private:
   std::vector<float> features(const std::vector<Candidate>& candidates, const Bm25Coder& bm25,
                               const std::map<std::string, CodePrior>& priors,
-                              const std::map<std::string, std::int64_t>& categories,
-                              std::size_t n_notes) const;
+                              const std::map<std::string, std::int64_t>& categories, std::size_t n_notes,
+                              const std::vector<RankedCode>* model_ranking) const;
 
   std::optional<BoostedTrees> m_trees;
   double m_threshold = 0.5;
   int m_year = 0;
   codes::System m_system = codes::System::icd10cm;
+  std::optional<std::filesystem::path> m_model_dir;
   std::size_t m_notes = 0;  // training notes the priors count over
   std::map<std::string, CodePrior> m_priors;
   std::map<std::string, std::int64_t> m_categories;  // 3-character category → notes whose gold has it
@@ -104,8 +117,10 @@ class Reranker {
 // reranker's probability; those at or above the threshold (or `min_score`) are assigned, at most `top_k`.
 class RerankCoder : public DecidingCoder {
  public:
+  // `model`: the coder of the reranker's model_dir(), required when it has one.
   RerankCoder(std::unique_ptr<IndexCoder> index, std::unique_ptr<Bm25Coder> bm25, Reranker reranker,
-              std::string name, std::optional<double> min_score, std::size_t top_k, int threads);
+              std::string name, std::optional<double> min_score, std::size_t top_k, int threads,
+              std::unique_ptr<Coder> model = nullptr);
   std::string name() const override { return m_name; }
   std::vector<RankedCode> code(std::string_view text, std::size_t k) const override;
   Prediction predict(std::string_view text, std::size_t k) const override;
@@ -115,6 +130,7 @@ class RerankCoder : public DecidingCoder {
   std::unique_ptr<IndexCoder> m_index;
   std::unique_ptr<Bm25Coder> m_bm25;
   Reranker m_reranker;
+  std::unique_ptr<Coder> m_model;
   std::string m_name;
   double m_threshold;
   std::size_t m_top_k;
