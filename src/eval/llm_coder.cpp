@@ -67,6 +67,10 @@ std::unique_ptr<LlmCoder> LlmCoder::open(store::Database& db, const codes::Relea
          "coder llm:: name a configured model after llm: (see `medcode generate --list-models`)");
   if (options.shortlist == 0)
     fail(ExitCode::usage, "coder llm:{}: the shortlist needs at least one code", model_name);
+  // Its instructions are a diagnosis coder's (config/prompts/code-note.yaml).
+  if (release.system != codes::System::icd10cm)
+    fail(ExitCode::usage, "coder llm:{}: codes diagnoses (ICD-10-CM), not {}", model_name,
+         codes::system_display_name(release.system));
   std::optional<llm::ModelRegistry> builtin;
   if (!options.models) builtin = llm::ModelRegistry::defaults();
   llm::ModelConfig model = (options.models ? *options.models : *builtin).get(model_name);

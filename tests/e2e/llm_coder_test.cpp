@@ -164,6 +164,21 @@ TEST_F(LlmCoderCommand, AnUnknownModelIsAUsageError) {
   EXPECT_NE(result.err.find("fake"), std::string::npos) << result.err;
 }
 
+TEST_F(LlmCoderCommand, ProceduresAreRefusedBeforeAnythingIsSent) {
+  FakeProvider fake;
+  write_config(fake);
+  ASSERT_EQ(medcode({"-q", "import", "icd10pcs", "--year", "2023",
+                     testing::shared_data("cms/icd10pcs/2023/icd10pcs_codes_2023.txt.gz").string(),
+                     testing::shared_data("cms/icd10pcs/2023/icd10pcs_index_2023.xml.gz").string()})
+                .exit_code,
+            0);
+  ProcessResult result =
+      medcode({"evaluate", "--codiesp", dev().string(), "--task", "P", "--coder", "llm:fake"});
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("codes diagnoses (ICD-10-CM), not ICD-10-PCS"), std::string::npos) << result.err;
+  EXPECT_EQ(fake.requests().size(), 0U);
+}
+
 TEST_F(LlmCoderCommand, PredictPrintsThePicksWithTheirWordsInTheNote) {
   FakeProvider fake({}, pick_known_codes);
   write_config(fake);
