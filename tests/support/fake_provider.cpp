@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <stdexcept>
 
@@ -246,6 +247,7 @@ FakeProvider::FakeProvider(FakeProviderOptions options, Answerer answerer)
       m_answerer(std::move(answerer)),
       m_server(std::make_unique<httplib::Server>()) {
   m_last_refill = std::chrono::steady_clock::now();
+  m_started = m_last_refill;
   m_request_budget = 2.0 * m_options.requests_per_minute / 60.0;
   m_token_budget = 2.0 * m_options.tokens_per_minute / 60.0;
   // Latency is a sleep in the handler: enough threads that concurrent requests wait side by side.
@@ -316,6 +318,26 @@ std::size_t FakeProvider::answered_ok() const {
 
 bool FakeProvider::admit(std::int64_t tokens) {
   auto now = std::chrono::steady_clock::now();
+  if (m_options.window_seconds > 0) {
+    double window = m_options.window_seconds;
+    double since = std::chrono::duration<double>(now - m_started).count();
+    auto index = static_cast<std::int64_t>(since / window);
+    double requests = std::max(1.0, std::floor(m_options.requests_per_minute * window / 60.0));
+    double window_tokens = std::floor(m_options.tokens_per_minute * window / 60.0);
+    if (index != m_window) {
+      m_window = index;
+      m_request_budget = requests;
+      m_token_budget = window_tokens;
+    }
+    m_window_reset = (static_cast<double>(index) + 1) * window - since;
+    if (m_options.requests_per_minute > 0 && m_request_budget < 1.0) return false;
+    if (m_options.tokens_per_minute > 0 &&
+        m_token_budget < std::min<double>(static_cast<double>(tokens), window_tokens))
+      return false;
+    if (m_options.requests_per_minute > 0) m_request_budget -= 1.0;
+    if (m_options.tokens_per_minute > 0) m_token_budget -= static_cast<double>(tokens);
+    return true;
+  }
   double seconds = std::chrono::duration<double>(now - m_last_refill).count();
   m_last_refill = now;
   double rpm = m_options.requests_per_minute;
@@ -339,6 +361,7 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
   std::chrono::milliseconds latency;
   std::size_t index = 0;
   std::int64_t remaining = 1000000;
+  double window_reset = 0;
   {
     std::lock_guard lock(m_mutex);
     latency = m_options.latency;
@@ -351,13 +374,16 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
     }
     if (!fault) admitted = admit(tokens_in);
     if (m_options.requests_per_minute > 0) remaining = static_cast<std::int64_t>(m_request_budget);
+    window_reset = m_window_reset;
     index = m_requests.size();
     m_requests.push_back(request);
   }
   if (latency.count() > 0) std::this_thread::sleep_for(latency);
 
   // Rate-limit headers on every answer, in the provider's own style.
-  double reset = m_options.requests_per_minute > 0 ? 60.0 / m_options.requests_per_minute : 0.0;
+  double reset = m_options.window_seconds > 0        ? window_reset
+                 : m_options.requests_per_minute > 0 ? 60.0 / m_options.requests_per_minute
+                                                     : 0.0;
   if (format == "anthropic") {
     response.set_header("anthropic-ratelimit-requests-limit",
                         std::to_string(std::max(0, m_options.requests_per_minute)));

@@ -44,7 +44,12 @@ struct FakeProviderOptions {
   std::chrono::milliseconds latency{0};  // added to every answer
   int requests_per_minute = 0;           // 0: unlimited; over it: 429 with headers
   int tokens_per_minute = 0;             // 0: unlimited
-  double retry_after_seconds = 1;        // sent with 429s
+  // How the limits are counted. 0: a bucket refilled continuously that holds two seconds' worth. N > 0:
+  // fixed windows of N seconds from the fake's start, each allowing N/60 of the per-minute limits (at
+  // least one request), as providers that enforce per second, per ten seconds or per minute do; the
+  // headers then give what is left of the window and when it ends.
+  int window_seconds = 0;
+  double retry_after_seconds = 1;  // sent with 429s
   std::chrono::milliseconds timeout_hold{3000};
   bool send_usage = true;        // false: responses carry no usage fields
   std::string required_api_key;  // when set, requests without it get 401
@@ -113,6 +118,9 @@ class FakeProvider {
   double m_request_budget = 0;
   double m_token_budget = 0;
   std::chrono::steady_clock::time_point m_last_refill;
+  std::chrono::steady_clock::time_point m_started;
+  std::int64_t m_window = -1;  // index of the current fixed window
+  double m_window_reset = 0;   // seconds until it ends, when admit() last looked
 };
 
 }  // namespace medcode::testing

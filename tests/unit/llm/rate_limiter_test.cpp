@@ -1,7 +1,11 @@
-// Tests of the rate limiter on a fake clock: steady pace at the limit, token limits, headers, pauses.
+// Tests of the rate limiter on a fake clock: an even pace under the limit with no burst, so that no one-,
+// ten- or sixty-second window overflows; token limits, headers, pauses, and a slower pace after a 429.
 #include "medcode/llm/rate_limiter.h"
 
 #include <gtest/gtest.h>
+
+#include <deque>
+#include <vector>
 
 namespace medcode::llm {
 namespace {
@@ -21,14 +25,51 @@ int run_for(RateLimiter& limiter, Clock::time_point start, Clock::duration span,
   return sent;
 }
 
-TEST(RateLimiter, SpreadsRequestsEvenlyAndReachesTheLimitOverAMinute) {
+// The most requests sent in any window of `window` (sliding), from their send times.
+std::size_t busiest(const std::vector<Clock::time_point>& sent, Clock::duration window) {
+  std::size_t most = 0;
+  std::deque<Clock::time_point> in_window;
+  for (auto at : sent) {
+    in_window.push_back(at);
+    while (in_window.front() <= at - window) in_window.pop_front();
+    most = std::max(most, in_window.size());
+  }
+  return most;
+}
+
+TEST(RateLimiter, SpreadsRequestsEvenlyUnderTheLimitInEveryWindow) {
   Clock::time_point start{};
   RateLimiter limiter(3000, 0, start);
-  int sent = run_for(limiter, start, seconds(60));
-  EXPECT_NEAR(sent, 3000, 60);
-  // No burst: in the first tenth of a second at most one second's worth (50) goes.
+  std::vector<Clock::time_point> sent;
+  for (auto now = start; now < start + seconds(60); now += milliseconds(1)) {
+    while (limiter.wait_time(1, now) == Clock::duration::zero()) {
+      limiter.acquire(1, now);
+      sent.push_back(now);
+    }
+  }
+  EXPECT_GE(sent.size(), 2700U);  // at least 90% of the limit
+  EXPECT_LE(sent.size(), 3000U);
+  // No burst on top of the pace: a provider counting per second (50), per ten seconds (500) or per minute
+  // (3000) never sees more than its window allows.
+  EXPECT_LE(busiest(sent, seconds(1)), 50U);
+  EXPECT_LE(busiest(sent, seconds(10)), 500U);
+  EXPECT_LE(busiest(sent, seconds(60)), 3000U);
   RateLimiter fresh(3000, 0, start);
-  EXPECT_LE(run_for(fresh, start, milliseconds(100)), 55);
+  EXPECT_LE(run_for(fresh, start, milliseconds(100)), 6);
+}
+
+TEST(RateLimiter, A429SlowsThePaceAndAnswersRestoreIt) {
+  Clock::time_point start{};
+  RateLimiter limiter(6000, 0, start);
+  EXPECT_DOUBLE_EQ(limiter.pace(), 0.95);
+  limiter.penalize(seconds(1), start);
+  EXPECT_LT(limiter.pace(), 0.85);
+  // Nothing is owed for the pause: after it, the slower pace, not a burst.
+  EXPECT_LE(run_for(limiter, start + seconds(1), milliseconds(1000)), 81);
+  for (int i = 0; i < 1000; ++i) limiter.settle(0, 0);
+  EXPECT_DOUBLE_EQ(limiter.pace(), 0.95);
+  for (int i = 0; i < 20; ++i) limiter.penalize(milliseconds(1), start);
+  EXPECT_DOUBLE_EQ(limiter.pace(), 0.5);  // never below half the limit
 }
 
 TEST(RateLimiter, SlowLimitWaitsTheRightTime) {
@@ -37,23 +78,26 @@ TEST(RateLimiter, SlowLimitWaitsTheRightTime) {
   EXPECT_EQ(limiter.wait_time(1, start), Clock::duration::zero());
   limiter.acquire(1, start);
   auto wait = limiter.wait_time(1, start);
-  EXPECT_NEAR(std::chrono::duration<double>(wait).count(), 10.0, 0.01);
+  EXPECT_NEAR(std::chrono::duration<double>(wait).count(), 10.0 / 0.95, 0.01);
   EXPECT_EQ(limiter.wait_time(1, start + wait), Clock::duration::zero());
 }
 
 TEST(RateLimiter, TokenLimitHoldsBackLargeRequestsAndSettleGivesBackTheEstimate) {
   Clock::time_point start{};
-  RateLimiter limiter(0, 60000, start);  // 1000 tokens a second
+  RateLimiter limiter(0, 60000, start);  // 1000 tokens a second, paced at 950
   EXPECT_EQ(limiter.wait_time(800, start), Clock::duration::zero());
   limiter.acquire(800, start);
-  EXPECT_GT(limiter.wait_time(800, start), Clock::duration::zero());
+  EXPECT_NEAR(std::chrono::duration<double>(limiter.wait_time(800, start)).count(), 800 / 950.0, 0.001);
   limiter.settle(800, 100);  // the request used far less than reserved
+  EXPECT_NEAR(std::chrono::duration<double>(limiter.wait_time(800, start)).count(), 100 / 950.0, 0.001);
+  limiter.settle(800, 0);
   EXPECT_EQ(limiter.wait_time(800, start), Clock::duration::zero());
-  // Larger than the bucket: goes once the bucket is full.
+  // Larger than a second's worth: goes when nothing is owed, then holds the next back until it is paid.
   RateLimiter small(0, 600, start);  // 10 tokens a second
   EXPECT_EQ(small.wait_time(5000, start), Clock::duration::zero());
   small.acquire(5000, start);
   EXPECT_GT(small.wait_time(1, start + seconds(100)), Clock::duration::zero());
+  EXPECT_EQ(small.wait_time(1, start + seconds(530)), Clock::duration::zero());
 }
 
 TEST(RateLimiter, ZeroRemainingWithResetAndRetryAfterPause) {
@@ -86,11 +130,13 @@ TEST(RateLimiter, LowerLimitFromHeadersReplacesTheConfiguredOne) {
 }
 
 TEST(RateLimiter, PenaltyPausesAndEmptiesTheRequestBucket) {
+  // 600 a minute at 0.95 × 0.85 after the 429: one request each 0.124 s once the pause is over.
   Clock::time_point start{};
   RateLimiter limiter(600, 0, start);
   limiter.penalize(seconds(1), start);
   EXPECT_GE(limiter.wait_time(1, start), seconds(1) - milliseconds(1));
-  EXPECT_EQ(limiter.wait_time(1, start + milliseconds(1100)), Clock::duration::zero());
+  EXPECT_GT(limiter.wait_time(1, start + milliseconds(1100)), Clock::duration::zero());
+  EXPECT_EQ(limiter.wait_time(1, start + milliseconds(1130)), Clock::duration::zero());
 }
 
 TEST(RateLimiter, NoLimitsNeverWait) {
