@@ -265,10 +265,11 @@ std::vector<CurvePoint> curve_points(const nlohmann::json& rows) {
   std::vector<CurvePoint> points;
   if (!rows.is_array()) return points;
   for (const auto& row : rows) {
-    std::optional<double> k = number(member(row, "k"));
+    const nlohmann::json& k = member(row, "k");
     std::optional<double> precision = share(member(row, "precision"));
     std::optional<double> recall = share(member(row, "recall"));
-    if (k && precision && recall) points.push_back({static_cast<std::int64_t>(*k), *precision, *recall});
+    if (k.is_number_integer() && precision && recall)
+      points.push_back({k.get<std::int64_t>(), *precision, *recall});
   }
   std::stable_sort(points.begin(), points.end(),
                    [](const CurvePoint& a, const CurvePoint& b) { return a.k < b.k; });

@@ -318,11 +318,15 @@ TEST(Report, PrCurveDrawsEachCoderOfTheNewestDatasetWithACurveAndItsOperatingPoi
 
   store::Database old = store::Database::open_in_memory();
   add_evaluation(old, "bm25", "/d/a.jsonl", 0.3, "{}");
+  // Points that are not {k, precision, recall} with shares are left out, here all of them.
+  add_evaluation(old, "index", "/d/a.jsonl", 0.3,
+                 R"({"pr_curve": [{"k": "one", "precision": 0.5, "recall": 0.1},
+                                  {"k": 1, "precision": 2, "recall": 0.1}, 7]})");
   report::write_report(old, {dir / "old.html", ""});
   std::string without_curve = read_text(dir / "old.html");
   EXPECT_EQ(figure_attribute(without_curve, "pr-curve", "data-empty"), "true");
   EXPECT_NE(without_curve.find("Filled by medcode evaluate"), std::string::npos);
-  EXPECT_EQ(table_rows(without_curve, "coder-scores").size(), 1U);
+  EXPECT_EQ(table_rows(without_curve, "coder-scores").size(), 2U);
 }
 
 TEST(Report, AnInMemoryStoreCanBeReported) {
