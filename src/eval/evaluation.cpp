@@ -1,6 +1,6 @@
 // The evaluation metrics: micro and macro P/R/F1 over predicted sets; MAP, P@k and R@k over rankings (on
-// codes and on 3-character categories); exact match and per-chapter scores. Every 0/0 is 0; docs/evaluate.md
-// defines each figure as computed here.
+// codes and on 3-character categories); micro P/R at each ranking depth (the P/R curve); exact match and
+// per-chapter scores. Every 0/0 is 0; docs/evaluate.md defines each figure as computed here.
 #include "medcode/eval/evaluation.h"
 
 #include <algorithm>
@@ -156,6 +156,32 @@ void score_rankings(const std::vector<EvalExample>& examples, const std::vector<
   result.category_at_k = categories.means(n_with_gold);
 }
 
+// Micro P and R when each example's first k distinct ranked codes are its answer, for k = 1 .. depth. Pooled
+// over every example as the micro figures are, so an example without gold adds its codes as false positives;
+// a ranking shorter than k answers with all its codes.
+std::vector<ScoresAtK> micro_curve(const std::vector<EvalExample>& examples,
+                                   const std::vector<Prediction>& predictions, std::size_t depth) {
+  std::vector<std::int64_t> true_positives(depth, 0);
+  std::vector<std::int64_t> answered(depth, 0);
+  std::int64_t n_gold = 0;
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    std::set<std::string> gold(examples[i].gold.begin(), examples[i].gold.end());
+    n_gold += static_cast<std::int64_t>(gold.size());
+    std::vector<std::string> ranking = distinct_ranking(predictions[i].ranked);
+    std::int64_t hits = 0;
+    for (std::size_t k = 1; k <= depth; ++k) {
+      if (k <= ranking.size() && gold.count(ranking[k - 1])) ++hits;
+      true_positives[k - 1] += hits;
+      answered[k - 1] += static_cast<std::int64_t>(std::min(k, ranking.size()));
+    }
+  }
+  std::vector<ScoresAtK> curve;
+  for (std::size_t k = 1; k <= depth; ++k) {
+    curve.push_back({k, ratio(true_positives[k - 1], answered[k - 1]), ratio(true_positives[k - 1], n_gold)});
+  }
+  return curve;
+}
+
 // The mean over gold codes of each code's P, R and F1; a code never predicted has precision 0.
 PrfScores macro_average(const std::map<std::string, PrfScores>& per_code) {
   PrfScores macro;
@@ -278,6 +304,7 @@ EvalResult evaluate(const std::vector<EvalExample>& examples, const std::vector<
   result.macro = macro_average(per_code.counts);
   result.exact_match = ratio(exact, result.n_examples);
   score_rankings(examples, predictions, result, options.ks);
+  result.pr_curve = micro_curve(examples, predictions, k_pr_curve_depth);
   if (options.in_release) result.unknown_gold = find_unknown_gold(examples, options.in_release);
   for (auto& [key, counts] : per_chapter.counts) {
     finish(counts);
@@ -324,6 +351,7 @@ nlohmann::json EvalResult::to_json() const {
           {"map", map},
           {"at_k", at_json(at_k)},
           {"category_at_k", at_json(category_at_k)},
+          {"pr_curve", at_json(pr_curve)},
           {"exact_match", exact_match},
           {"chapters", by_chapter}};
 }

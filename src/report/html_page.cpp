@@ -40,6 +40,8 @@ svg text { font-family: inherit; }
 .grid { stroke: #ececec; }
 .axis { stroke: #444; }
 polyline { stroke-width: 2; stroke-linejoin: round; }
+path.marker { stroke-width: 2; }
+.marker-key { margin-right: 5px; font-weight: 600; }
 .placeholder { fill: #f5f5f5; stroke: #c8c8c8; stroke-dasharray: 6 4; }
 .empty { font-size: 17px; font-weight: 600; fill: #777; }
 .hint { font-size: 12px; fill: #888; }
@@ -101,6 +103,17 @@ std::string command_line(const std::string& argv_json) {
     out += (out.empty() ? "" : " ") + (argument.is_string() ? argument.get<std::string>() : argument.dump());
   }
   return out;
+}
+
+// A dataset's file name, with the CodiEsp task when there is one: the two tasks of a folder share its path.
+std::string dataset_label(const std::string& path, const std::string& task) {
+  std::string file = std::filesystem::path(path).filename().string();
+  return task.empty() ? file : fmt::format("{} (CodiEsp-{})", file, task);
+}
+
+// A figure with three decimals; an empty cell when the evaluation's result lacks it.
+std::string figure_cell(const std::optional<double>& value) {
+  return value ? fmt::format("<td class=\"num\">{:.3f}</td>", *value) : "<td class=\"num\"></td>";
 }
 
 class Page {
@@ -338,8 +351,67 @@ class Page {
   }
 
   void evaluations() {
+    m_html += "<h2 id=\"evaluations\">Evaluations</h2>\n";
+    coder_scores();
+    pr_curve();
+    evaluation_table();
+  }
+
+  // The newest evaluation of each coder on each dataset, side by side.
+  void coder_scores() {
     m_html +=
-        "<h2 id=\"evaluations\">Evaluations</h2>\n<table id=\"evaluations-table\"><thead><tr>"
+        "<table id=\"coder-scores\"><thead><tr><th>dataset</th><th>coder</th>"
+        "<th class=\"num\">examples</th><th class=\"num\">micro P</th><th class=\"num\">micro R</th>"
+        "<th class=\"num\">micro F1</th><th class=\"num\">MAP</th><th class=\"num\">P@8</th>"
+        "<th class=\"num\">R@8</th></tr></thead><tbody>\n";
+    for (const CoderScores& row : m_data.coder_scores) {
+      m_html += fmt::format(
+          "<tr><td title=\"{}\">{}</td><td>{}</td><td class=\"num\">{}</td>{}{}<td class=\"num\">{:.3f}</td>"
+          "{}{}{}</tr>\n",
+          html_escape(row.dataset), html_escape(dataset_label(row.dataset, row.task)), html_escape(row.coder),
+          count_text(row.n_examples), figure_cell(row.micro_precision), figure_cell(row.micro_recall),
+          row.micro_f1, figure_cell(row.map), figure_cell(row.precision_at_8), figure_cell(row.recall_at_8));
+    }
+    if (m_data.coder_scores.empty())
+      m_html += "<tr><td colspan=\"9\">No evaluations yet: run <code>medcode evaluate</code>.</td></tr>\n";
+    m_html += "</tbody></table>\n";
+  }
+
+  // Each coder's P/R curve on the newest evaluated dataset, with its own operating point.
+  void pr_curve() {
+    XyData curves;
+    curves.x_high = 1;
+    curves.y_high = 1;
+    curves.marker_label = "operating point: the coder's own predicted codes";
+    std::string title = "Micro precision and recall of the first k ranked codes, k = 1–20";
+    if (!m_data.pr_curve_coders.empty()) {
+      const CoderScores& first = m_data.coder_scores[m_data.pr_curve_coders.front()];
+      title += ": " + dataset_label(first.dataset, first.task);
+    }
+    for (std::size_t index : m_data.pr_curve_coders) {
+      const CoderScores& scores = m_data.coder_scores[index];
+      XySeries line{scores.coder, {}, {}};
+      for (const CurvePoint& point : scores.pr_curve) {
+        line.points.push_back(
+            {point.recall, point.precision,
+             fmt::format("k = {}: P {:.3f}, R {:.3f}", point.k, point.precision, point.recall)});
+      }
+      if (scores.micro_precision && scores.micro_recall) {
+        line.markers.push_back({*scores.micro_recall, *scores.micro_precision,
+                                fmt::format("own threshold: P {:.3f}, R {:.3f}", *scores.micro_precision,
+                                            *scores.micro_recall)});
+      }
+      curves.series.push_back(std::move(line));
+    }
+    add(xy_chart(
+        {"pr-curve", title, "micro recall", "micro precision",
+         "Filled by medcode evaluate --dataset FILE (or --codiesp DIR) --coder NAME: one curve per coder."},
+        curves));
+  }
+
+  void evaluation_table() {
+    m_html +=
+        "<table id=\"evaluations-table\"><thead><tr>"
         "<th class=\"num\">id</th><th>coder</th><th>dataset</th><th class=\"num\">examples</th>"
         "<th class=\"num\">micro-F1</th><th class=\"num\">macro-F1</th><th class=\"num\">exact match</th>"
         "<th>at</th></tr></thead><tbody>\n";

@@ -1,11 +1,14 @@
 // Reads what the report shows from the store: the ledger, metrics, batch-size history, entries, scores, code
-// chapters, evaluations and runs. Every query is read-only; tables that are still empty give empty series.
+// chapters, evaluations (with the figures of their result JSON) and runs. Every query is read-only; tables
+// that are still empty give empty series.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <set>
+#include <tuple>
 
 #include "medcode/util/text.h"
 #include "report_data.h"
@@ -227,6 +230,101 @@ void read_evaluations(store::Database& db, ReportData& data) {
   }
 }
 
+// The member `key` of a JSON object; a null value when `object` is not one or lacks it.
+const nlohmann::json& member(const nlohmann::json& object, const char* key) {
+  static const nlohmann::json k_null;
+  if (!object.is_object()) return k_null;
+  auto found = object.find(key);
+  return found == object.end() ? k_null : *found;
+}
+
+std::optional<double> number(const nlohmann::json& value) {
+  if (!value.is_number()) return std::nullopt;
+  return value.get<double>();
+}
+
+// A share read from a result: a number in [0, 1], else nothing.
+std::optional<double> share(const nlohmann::json& value) {
+  std::optional<double> out = number(value);
+  if (out && !(*out >= 0 && *out <= 1)) return std::nullopt;
+  return out;
+}
+
+// P@k and R@k of `at_k` (a list of {k, precision, recall}) at one k.
+std::pair<std::optional<double>, std::optional<double>> at_k(const nlohmann::json& rows, std::int64_t k) {
+  if (!rows.is_array()) return {};
+  for (const auto& row : rows) {
+    if (number(member(row, "k")) == static_cast<double>(k))
+      return {share(member(row, "precision")), share(member(row, "recall"))};
+  }
+  return {};
+}
+
+// The curve's points in order of k; points that are not {k, precision, recall} with shares are left out.
+std::vector<CurvePoint> curve_points(const nlohmann::json& rows) {
+  std::vector<CurvePoint> points;
+  if (!rows.is_array()) return points;
+  for (const auto& row : rows) {
+    const nlohmann::json& k = member(row, "k");
+    std::optional<double> precision = share(member(row, "precision"));
+    std::optional<double> recall = share(member(row, "recall"));
+    if (k.is_number_integer() && precision && recall)
+      points.push_back({k.get<std::int64_t>(), *precision, *recall});
+  }
+  std::stable_sort(points.begin(), points.end(),
+                   [](const CurvePoint& a, const CurvePoint& b) { return a.k < b.k; });
+  return points;
+}
+
+// The figures of an evaluation's stored result JSON. A result that does not parse (or an older one) leaves
+// its figures unset rather than failing the report.
+void read_result(const std::string& result_json, CoderScores& scores) {
+  nlohmann::json result = nlohmann::json::parse(result_json, nullptr, false);
+  if (!result.is_object()) return;
+  if (member(result, "task").is_string()) scores.task = member(result, "task").get<std::string>();
+  const nlohmann::json& micro = member(result, "micro");
+  scores.micro_precision = share(member(micro, "precision"));
+  scores.micro_recall = share(member(micro, "recall"));
+  scores.map = share(member(result, "map"));
+  std::tie(scores.precision_at_8, scores.recall_at_8) = at_k(member(result, "at_k"), 8);
+  scores.pr_curve = curve_points(member(result, "pr_curve"));
+}
+
+// The newest evaluation of each (dataset, task, coder), grouped here rather than in SQL so that a malformed
+// result JSON only empties its own row's cells (SQLite's json_extract would fail the whole query).
+void read_coder_scores(store::Database& db, ReportData& data) {
+  store::Statement select =
+      db.prepare("SELECT id, coder, dataset, n_examples, micro_f1, result FROM evaluations ORDER BY id DESC");
+  std::set<std::tuple<std::string, std::string, std::string>> seen;
+  while (select.step()) {
+    CoderScores scores;
+    scores.id = select.column_int64(0);
+    scores.coder = select.column_text(1);
+    scores.dataset = select.column_text(2);
+    scores.n_examples = select.column_int64(3);
+    scores.micro_f1 = select.column_double(4);
+    read_result(select.column_optional_text(5).value_or(""), scores);
+    if (seen.emplace(scores.dataset, scores.task, scores.coder).second)
+      data.coder_scores.push_back(std::move(scores));
+  }
+  std::stable_sort(data.coder_scores.begin(), data.coder_scores.end(),
+                   [](const CoderScores& a, const CoderScores& b) {
+                     if (a.dataset != b.dataset) return a.dataset < b.dataset;
+                     if (a.task != b.task) return a.task < b.task;
+                     if (a.micro_f1 != b.micro_f1) return a.micro_f1 > b.micro_f1;
+                     return a.coder < b.coder;
+                   });
+  const CoderScores* newest = nullptr;
+  for (const CoderScores& scores : data.coder_scores) {
+    if (!scores.pr_curve.empty() && (!newest || scores.id > newest->id)) newest = &scores;
+  }
+  for (std::size_t i = 0; newest && i < data.coder_scores.size(); ++i) {
+    const CoderScores& scores = data.coder_scores[i];
+    if (scores.dataset == newest->dataset && scores.task == newest->task && !scores.pr_curve.empty())
+      data.pr_curve_coders.push_back(i);
+  }
+}
+
 void read_runs(store::Database& db, ReportData& data) {
   store::Statement select = db.prepare(
       "SELECT id, command, argv, started_at, finished_at, status, exit_code, error, counters FROM runs "
@@ -281,6 +379,7 @@ ReportData collect_report_data(store::Database& db) {
   read_chapters(db, data);
   read_categories(db, data);
   read_evaluations(db, data);
+  read_coder_scores(db, data);
   read_runs(db, data);
   return data;
 }

@@ -101,6 +101,31 @@ struct EvaluationRow {
   std::string created_at;
 };
 
+// One point of an evaluation's P/R curve: micro P and R with each example's first k ranked codes as its
+// answer.
+struct CurvePoint {
+  std::int64_t k = 0;
+  double precision = 0;
+  double recall = 0;
+};
+
+// The newest evaluation of one coder on one dataset (a CodiEsp folder once per task), with the figures of its
+// result JSON: nullopt where the result lacks one (an older evaluation) or cannot be read.
+struct CoderScores {
+  std::int64_t id = 0;
+  std::string coder;
+  std::string dataset;  // the file's or folder's path
+  std::string task;     // CodiEsp's D or P; "" for a JSONL dataset
+  std::int64_t n_examples = 0;
+  double micro_f1 = 0;
+  std::optional<double> micro_precision;
+  std::optional<double> micro_recall;
+  std::optional<double> map;
+  std::optional<double> precision_at_8;
+  std::optional<double> recall_at_8;
+  std::vector<CurvePoint> pr_curve;  // by k; empty when the result has none
+};
+
 constexpr int k_score_bins = 10;
 
 struct ReportData {
@@ -120,6 +145,10 @@ struct ReportData {
   std::vector<ChapterCoverage> chapters;
   std::vector<CategoryCoverage> top_categories;
   std::vector<EvaluationRow> evaluations;  // newest first
+  std::vector<CoderScores> coder_scores;   // by dataset and task, then micro-F1 descending
+  // The coders the P/R chart draws: those of `coder_scores` on the dataset and task of the newest evaluation
+  // among them that has a curve (indices into `coder_scores`); empty when none has one.
+  std::vector<std::size_t> pr_curve_coders;
   std::vector<RunRow> runs;
   std::int64_t runs_not_shown = 0;
 };

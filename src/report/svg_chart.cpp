@@ -109,13 +109,16 @@ std::string svg_open(const ChartFrame& frame, double height) {
       html_escape(frame.title));
 }
 
-std::string legend(const std::vector<std::string>& names) {
-  if (names.size() < 2) return "";
+// The series' colours when there are several, and what the markers of an x/y chart stand for when it has any.
+std::string legend(const std::vector<std::string>& names, const std::string& marker_label = "") {
+  if (names.size() < 2 && marker_label.empty()) return "";
   std::string html = "<figcaption><ul class=\"legend\">";
-  for (std::size_t i = 0; i < names.size(); ++i) {
+  for (std::size_t i = 0; names.size() >= 2 && i < names.size(); ++i) {
     html += fmt::format("<li><span class=\"swatch\" style=\"background:{}\"></span>{}</li>", color(i),
                         html_escape(names[i]));
   }
+  if (!marker_label.empty())
+    html += fmt::format("<li><span class=\"marker-key\">◇</span>{}</li>", html_escape(marker_label));
   return html + "</ul></figcaption>";
 }
 
@@ -255,6 +258,83 @@ Chart line_chart(const ChartFrame& frame, const TimeSeries& series, bool steps) 
     html += "</g>";
   }
   html += "</svg>" + legend(names) + "</figure>\n";
+  return {html, points};
+}
+
+Chart xy_chart(const ChartFrame& frame, const XyData& data) {
+  std::int64_t points = 0;
+  bool has_markers = false;
+  double x_low = data.x_low, x_high = data.x_high, y_low = data.y_low, y_high = data.y_high;
+  for (const XySeries& line : data.series) {
+    for (const auto* group : {&line.points, &line.markers}) {
+      for (const XyPoint& point : *group) {
+        ++points;
+        x_low = std::min(x_low, point.x);
+        x_high = std::max(x_high, point.x);
+        y_low = std::min(y_low, point.y);
+        y_high = std::max(y_high, point.y);
+      }
+    }
+    has_markers = has_markers || !line.markers.empty();
+  }
+  if (points == 0) return empty_chart(frame);
+
+  constexpr double k_height = 400;
+  const double left = k_margin_left, right = k_width - k_margin_right;
+  const double top = k_margin_top, bottom = k_height - k_margin_bottom;
+  Axis x_axis = value_axis(x_low, x_high);
+  Axis y_axis = value_axis(y_low, y_high);
+  auto x_of = [&](double v) { return left + (v - x_axis.low) / (x_axis.high - x_axis.low) * (right - left); };
+  auto y_of = [&](double v) {
+    return bottom - (v - y_axis.low) / (y_axis.high - y_axis.low) * (bottom - top);
+  };
+
+  std::string html = figure_open(frame, points) + svg_open(frame, k_height);
+  html += y_axis_svg(y_axis, top, bottom, left, right, frame.y_label);
+  for (double tick : x_axis.ticks) {
+    html += fmt::format(
+        "<line class=\"grid\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>"
+        "<text class=\"tick\" x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>",
+        coordinate(x_of(tick)), coordinate(top), coordinate(bottom), coordinate(bottom + 18),
+        short_number(tick));
+  }
+  html += fmt::format(
+      "<line class=\"axis\" x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\"/>"
+      "<line class=\"axis\" x1=\"{0}\" y1=\"{3}\" x2=\"{0}\" y2=\"{1}\"/>"
+      "<text class=\"axis-label\" x=\"{4}\" y=\"{5}\" text-anchor=\"middle\">{6}</text>",
+      coordinate(left), coordinate(bottom), coordinate(right), coordinate(top),
+      coordinate((left + right) / 2), coordinate(k_height - 12), html_escape(frame.x_label));
+
+  std::vector<std::string> names;
+  for (const XySeries& line : data.series) {
+    const char* stroke = color(names.size());
+    names.push_back(line.name);
+    std::string path;
+    for (const XyPoint& point : line.points)
+      path += coordinate(x_of(point.x)) + "," + coordinate(y_of(point.y)) + " ";
+    html += fmt::format("<g class=\"series\"><title>{}</title>", html_escape(line.name));
+    if (line.points.size() > 1)
+      html += fmt::format("<polyline fill=\"none\" stroke=\"{}\" points=\"{}\"/>", stroke, path);
+    // As in line_chart: every point has its tooltip while that stays cheap, else only the last.
+    std::size_t first_marked = line.points.size() > k_max_marked_points ? line.points.size() - 1 : 0;
+    for (std::size_t i = first_marked; i < line.points.size(); ++i) {
+      const XyPoint& point = line.points[i];
+      html += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"3\" fill=\"{}\"><title>{} · {}</title></circle>",
+                          coordinate(x_of(point.x)), coordinate(y_of(point.y)), stroke,
+                          html_escape(line.name), html_escape(point.tooltip));
+    }
+    // Diamonds with a white fill: told apart from the line's dots by shape, not only by colour.
+    for (const XyPoint& marker : line.markers) {
+      double x = x_of(marker.x), y = y_of(marker.y);
+      html += fmt::format(
+          "<path class=\"marker\" d=\"M{0},{1} L{2},{3} L{0},{4} L{5},{3} Z\" fill=\"#fff\" stroke=\"{6}\">"
+          "<title>{7} · {8}</title></path>",
+          coordinate(x), coordinate(y - 6), coordinate(x + 6), coordinate(y), coordinate(y + 6),
+          coordinate(x - 6), stroke, html_escape(line.name), html_escape(marker.tooltip));
+    }
+    html += "</g>";
+  }
+  html += "</svg>" + legend(names, has_markers ? data.marker_label : "") + "</figure>\n";
   return {html, points};
 }
 

@@ -1,5 +1,6 @@
-// Charts as inline SVG written by hand, so the page needs no script or library: line charts over time,
-// horizontal bar charts and a histogram, each in a <figure> that says "no data yet" when there is none.
+// Charts as inline SVG written by hand, so the page needs no script or library: line charts over time, x/y
+// charts on numeric axes, horizontal bar charts and a histogram, each in a <figure> that says "no data yet"
+// when there is none.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,27 @@ struct Chart {
 
 // One line per series; x is UTC time in seconds. `steps` draws each value until the next (batch sizes).
 Chart line_chart(const ChartFrame& frame, const TimeSeries& series, bool steps = false);
+
+// Points on two numeric axes. Each series is a line through its points in order, plus markers drawn apart
+// (not joined) as diamonds: a point of another kind, such as an operating point on a curve.
+struct XyPoint {
+  double x = 0;
+  double y = 0;
+  std::string tooltip;  // shown on hover; the series' name is put before it
+};
+struct XySeries {
+  std::string name;
+  std::vector<XyPoint> points;
+  std::vector<XyPoint> markers;
+};
+struct XyData {
+  std::vector<XySeries> series;
+  // The least each axis spans ([0, 1] for a share); the axes grow to hold any point outside it.
+  double x_low = 0, x_high = 0;
+  double y_low = 0, y_high = 0;
+  std::string marker_label;  // the legend's word for the markers ("operating point"); "": no legend entry
+};
+Chart xy_chart(const ChartFrame& frame, const XyData& data);
 
 // Rows of horizontal bars, one bar per series in each row (grouped), value axis at the bottom.
 struct BarRow {

@@ -1,6 +1,6 @@
 // End-to-end tests of `medcode report`: a page from a real generation on the FY2023 store, the run it
-// records, a missing store, and the page as headless Chromium renders it (DOM and a screenshot) when Chromium
-// is there.
+// records, a missing store, the coders' scores and P/R curves after evaluations on the CodiEsp fixture, and
+// the page as headless Chromium renders it (DOM and a screenshot) when Chromium is there.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
@@ -30,10 +30,10 @@ using testing::run_medcode;
 using testing::TempDir;
 
 constexpr const char* k_chromium = "/usr/bin/chromium";
-const std::vector<std::string> k_chart_ids = {"cost-per-model",   "cost-per-entry",   "throughput",
-                                              "batch-size",       "tokens-progress",  "tokens-ledger",
-                                              "request-outcomes", "latency",          "quality-histogram",
-                                              "quality-by-match", "chapter-coverage", "top-categories"};
+const std::vector<std::string> k_chart_ids = {
+    "cost-per-model",   "cost-per-entry",   "throughput", "batch-size",        "tokens-progress",
+    "tokens-ledger",    "request-outcomes", "latency",    "quality-histogram", "quality-by-match",
+    "chapter-coverage", "top-categories",   "pr-curve"};
 
 // Runs a program with stdout and stderr sent to files; returns its exit status (or 128 + signal).
 int run_program(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
@@ -73,6 +73,16 @@ class ReportCommand : public ::testing::Test {
         medcode({"--json", "report", "--out", page().string(), "--title", "FY2023 <demo>"});
     ASSERT_EQ(report.exit_code, 0) << report.err;
     m_summary = nlohmann::json::parse(report.out);
+  }
+
+  // Scores `coder` on the dev split of the CodiEsp fixture (copied here once); returns evaluate's JSON.
+  nlohmann::json evaluate_on_codiesp(const std::string& coder) {
+    fs::path codiesp = m_dir / "codiesp";
+    if (!fs::exists(codiesp)) fs::copy(testing::fixture("codiesp"), codiesp, fs::copy_options::recursive);
+    ProcessResult evaluate =
+        medcode({"--json", "evaluate", "--codiesp", (codiesp / "dev").string(), "--coder", coder});
+    EXPECT_EQ(evaluate.exit_code, 0) << evaluate.err;
+    return evaluate.exit_code == 0 ? nlohmann::json::parse(evaluate.out) : nlohmann::json::object();
   }
 
   static std::string figure_attributes(const std::string& html, const std::string& id) {
@@ -133,9 +143,47 @@ TEST_F(ReportCommand, AMissingStoreIsBadInputAndIsNotCreated) {
   EXPECT_FALSE(fs::exists(page()));
 }
 
+TEST_F(ReportCommand, ShowsEachCodersScoresAndPrCurveAfterEvaluations) {
+  ProcessResult empty = medcode({"report", "--out", page().string()});
+  ASSERT_EQ(empty.exit_code, 0) << empty.err;
+  std::string before = read_text(page());
+  EXPECT_NE(figure_attributes(before, "pr-curve").find("data-empty=\"true\""), std::string::npos);
+  EXPECT_NE(before.find("Filled by medcode evaluate"), std::string::npos);
+  EXPECT_NE(before.find("<table id=\"coder-scores\">"), std::string::npos);
+
+  nlohmann::json majority = evaluate_on_codiesp("majority");
+  ASSERT_EQ(majority["pr_curve"].size(), 20U);
+  EXPECT_EQ(majority["pr_curve"][19]["k"], 20);
+  // majority assigns its top code: the curve's first point is its micro P and R.
+  EXPECT_DOUBLE_EQ(majority["pr_curve"][0]["precision"].get<double>(),
+                   majority["micro"]["precision"].get<double>());
+  EXPECT_DOUBLE_EQ(majority["pr_curve"][0]["recall"].get<double>(),
+                   majority["micro"]["recall"].get<double>());
+  EXPECT_EQ(query_int(db(), "SELECT json_array_length(result, '$.pr_curve') FROM evaluations"), 20);
+  evaluate_on_codiesp("bm25");
+
+  ProcessResult report = medcode({"report", "--out", page().string()});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  std::string html = read_text(page());
+  std::size_t table = html.find("<table id=\"coder-scores\">");
+  std::size_t table_end = html.find("</table>", table);
+  for (const char* coder : {"majority", "bm25"}) {
+    std::size_t row = html.find(std::string("\">dev (CodiEsp-D)</td><td>") + coder + "</td>", table);
+    EXPECT_LT(row, table_end) << coder;
+  }
+  std::smatch points;
+  std::string attributes = figure_attributes(html, "pr-curve");
+  ASSERT_TRUE(std::regex_search(attributes, points, std::regex("data-points=\"([0-9]+)\""))) << attributes;
+  EXPECT_EQ(std::stoi(points[1]), 2 * (20 + 1));  // two coders: 20 points and an operating point each
+  EXPECT_NE(html.find("<title>bm25 · k = 1: P "), std::string::npos);
+  EXPECT_NE(html.find("<title>majority · own threshold: P "), std::string::npos);
+}
+
 // The real check of "self-contained": a browser that may fetch nothing renders every chart.
 TEST_F(ReportCommand, HeadlessChromiumRendersEveryChart) {
   if (!fs::exists(k_chromium)) GTEST_SKIP() << "chromium is not installed (apt-get install chromium)";
+  evaluate_on_codiesp("majority");  // so that the P/R chart is drawn, not its placeholder
+  evaluate_on_codiesp("bm25");
   generate_and_report();
   TempDir browser;
   std::vector<std::string> common = {"timeout",
@@ -162,6 +210,8 @@ TEST_F(ReportCommand, HeadlessChromiumRendersEveryChart) {
   EXPECT_GE(std::count(dom.begin(), dom.end(), '\n'), 10);
   EXPECT_NE(dom.find("<svg"), std::string::npos);
   EXPECT_NE(dom.find("data-points="), std::string::npos);
+  EXPECT_NE(figure_attributes(dom, "pr-curve").find("data-points=\"42\""), std::string::npos)
+      << figure_attributes(dom, "pr-curve");
 
   fs::path png = browser / "report.png";
   std::vector<std::string> shot = common;

@@ -1,6 +1,7 @@
 // Evaluation of a coder on a labelled dataset: the examples, the coder's predictions, and the metrics (micro
-// and macro P/R/F1, MAP, P@k and R@k on full codes and on 3-character categories, exact match, per ICD-10-CM
-// chapter) that baselines, document coders and models share.
+// and macro P/R/F1, MAP, P@k and R@k on full codes and on 3-character categories, a micro precision/recall
+// curve over ranking depths, exact match, per ICD-10-CM chapter) that baselines, document coders and models
+// share.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -124,6 +125,9 @@ struct ScoresAtK {
   double recall = 0;
 };
 
+// The deepest cut-off of EvalResult::pr_curve: its points are k = 1 .. k_pr_curve_depth.
+constexpr std::size_t k_pr_curve_depth = 20;
+
 struct ChapterScores {
   std::string chapter;       // key, "" for codes without one
   std::int64_t support = 0;  // gold codes in the chapter
@@ -143,6 +147,8 @@ struct EvalResult {
   double map = 0;                         // mean over examples with gold of their rankings' average precision
   std::vector<ScoresAtK> at_k;            // mean per example with gold, over the ranking
   std::vector<ScoresAtK> category_at_k;   // the same on 3-character categories
+  std::vector<ScoresAtK> pr_curve;        // micro P and R when each example's first k ranked codes are its
+                                          // answer, k = 1 .. k_pr_curve_depth
   double exact_match = 0;                 // share of examples whose predicted set is their gold set
   std::vector<ChapterScores> chapters;    // by chapter, "" last
   std::optional<UnknownGold>

@@ -113,6 +113,39 @@ TEST(Evaluate, ARepeatedCodeInARankingCountsOnce) {
   EXPECT_DOUBLE_EQ(result.micro.recall, 0.5);
 }
 
+TEST(Evaluate, PrCurvePoolsTheFirstKRankedCodesOfEveryExampleForEachKUpToTwenty) {
+  // Gold 5 codes. k = 1: E11.9, I10, -, I10 → 2 hits of 3 answered; k = 2 adds E11.65, J45.909, E11.9 → 3 of
+  // 6; k = 3 adds I10, E11.9 → 4 of 8, and no ranking goes deeper.
+  EvalResult result = SmallSet().evaluate();
+  ASSERT_EQ(result.pr_curve.size(), k_pr_curve_depth);
+  EXPECT_EQ(result.pr_curve[0].k, 1U);
+  EXPECT_DOUBLE_EQ(result.pr_curve[0].precision, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(result.pr_curve[0].recall, 2.0 / 5.0);
+  EXPECT_DOUBLE_EQ(result.pr_curve[1].precision, 0.5);
+  EXPECT_DOUBLE_EQ(result.pr_curve[1].recall, 3.0 / 5.0);
+  EXPECT_DOUBLE_EQ(result.pr_curve[2].precision, 0.5);
+  EXPECT_DOUBLE_EQ(result.pr_curve[2].recall, 4.0 / 5.0);
+  EXPECT_EQ(result.pr_curve[19].k, 20U);
+  EXPECT_DOUBLE_EQ(result.pr_curve[19].precision, 0.5);
+  EXPECT_DOUBLE_EQ(result.pr_curve[19].recall, 4.0 / 5.0);
+}
+
+TEST(Evaluate, PrCurveCountsExamplesWithoutGoldAsFalsePositivesAndARepeatedCodeOnce) {
+  std::vector<EvalExample> examples = {example("a", {"E11.9", "I10"}), example("b", {}),
+                                       example("c", {"J18.9"})};
+  std::vector<Prediction> predictions = {prediction({"X00.0", "E11.9", "E11.9", "I10"}, 1),
+                                         prediction({"I10"}, 1), prediction({}, 0)};
+  EvalResult result = evaluate(examples, predictions, cut_offs({1}), nullptr);
+  // a ranks X00.0, E11.9, I10 (the repeat takes no rank); b's I10 is wrong wherever it is; 3 gold codes.
+  EXPECT_DOUBLE_EQ(result.pr_curve[0].precision, 0.0);        // 0 of X00.0, I10
+  EXPECT_DOUBLE_EQ(result.pr_curve[1].precision, 1.0 / 3.0);  // E11.9 of 3 answered
+  EXPECT_DOUBLE_EQ(result.pr_curve[1].recall, 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(result.pr_curve[2].precision, 0.5);  // E11.9, I10 of 4
+  EXPECT_DOUBLE_EQ(result.pr_curve[2].recall, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(result.pr_curve[3].precision, 0.5);  // nothing ranked deeper
+  EXPECT_DOUBLE_EQ(result.pr_curve[3].recall, 2.0 / 3.0);
+}
+
 TEST(Evaluate, ChaptersScoreEachCodeUnderItsOwnChapterInReleaseOrderWithoutChapterLast) {
   EvalResult result = SmallSet().evaluate();
   ASSERT_EQ(result.chapters.size(), 4U);
@@ -179,6 +212,11 @@ TEST(Evaluate, ToJsonHoldsEveryFigure) {
   EXPECT_EQ(json["n_without_gold"], 0);
   EXPECT_DOUBLE_EQ(json["map"].get<double>(), 7.0 / 12.0);  // (1 + 5/6 + 0 + 1/2) / 4
   EXPECT_EQ(json["category_at_k"].size(), 3U);
+  ASSERT_EQ(json["pr_curve"].size(), k_pr_curve_depth);
+  EXPECT_EQ(json["pr_curve"][0]["k"], 1);
+  EXPECT_DOUBLE_EQ(json["pr_curve"][0]["precision"].get<double>(), 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(json["pr_curve"][0]["recall"].get<double>(), 0.4);
+  EXPECT_EQ(json["pr_curve"][19]["k"], 20);
 }
 
 TEST(Evaluate, MapAveragesThePrecisionAtEachGoldRankOverDocumentsWithGold) {
@@ -364,7 +402,8 @@ TEST(MakeCoder, NamesTheAcceptedCodersAndNeedsWhatEachUses) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::usage);
-    for (const char* name : {"bm25, bm25+terms", "majority", "index", "index+rerank:PATH", "llm:MODEL", "model:DIR"})
+    for (const char* name :
+         {"bm25, bm25+terms", "majority", "index", "index+rerank:PATH", "llm:MODEL", "model:DIR"})
       EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << name << " in: " << e.what();
   }
   for (const char* needs_release : {"bm25", "bm25+terms", "index"}) {

@@ -7,6 +7,8 @@
 #include <set>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "medcode/report/report.h"
 #include "medcode/store/database.h"
 #include "support/medcode_process.h"
@@ -17,10 +19,10 @@ namespace {
 using testing::read_text;
 using testing::TempDir;
 
-const std::vector<std::string> k_chart_ids = {"cost-per-model",   "cost-per-entry",   "throughput",
-                                              "batch-size",       "tokens-progress",  "tokens-ledger",
-                                              "request-outcomes", "latency",          "quality-histogram",
-                                              "quality-by-match", "chapter-coverage", "top-categories"};
+const std::vector<std::string> k_chart_ids = {
+    "cost-per-model",   "cost-per-entry",   "throughput", "batch-size",        "tokens-progress",
+    "tokens-ledger",    "request-outcomes", "latency",    "quality-histogram", "quality-by-match",
+    "chapter-coverage", "top-categories",   "pr-curve"};
 
 const std::string k_hostile_model = "<script>alert('x')</script>";
 
@@ -86,7 +88,9 @@ void fill_store(store::Database& db) {
       (4, 'bm25', 0.1, 'none', '[]', '2026-01-05T12:00:00Z');
     INSERT INTO evaluations (run_id, coder, dataset, n_examples, micro_f1, macro_f1, exact_match, result,
                              created_at) VALUES
-      (NULL, 'bm25', '/data/out/descriptions-to-codes.golden.test.jsonl', 1234, 0.41666, 0.3, 0.25, '{}',
+      (NULL, 'bm25', '/data/out/descriptions-to-codes.golden.test.jsonl', 1234, 0.41666, 0.3, 0.25,
+       '{"micro":{"precision":0.5,"recall":0.357},"map":0.6,"at_k":[{"k":1,"precision":0.5,"recall":0.357}],
+         "pr_curve":[{"k":1,"precision":0.5,"recall":0.357},{"k":2,"precision":0.3,"recall":0.5}]}',
        '2026-01-05T13:00:00Z'),
       (NULL, 'majority', '/data/out/<b>.jsonl', 10, 0.1, 0.01, 0.1, '{}', '2026-01-05T13:05:00Z');
   )sql");
@@ -222,6 +226,107 @@ TEST(Report, ListsEvaluationsNewestFirstWithTheirHeadlineFigures) {
   store::Database empty = store::Database::open_in_memory();
   report::write_report(empty, {dir / "empty.html", ""});
   EXPECT_NE(read_text(dir / "empty.html").find("No evaluations yet"), std::string::npos);
+}
+
+// A result JSON as evaluate stores it, with the figures the report reads: P@8 and R@8 are half of P and R,
+// and the curve has `n_points` points with precision falling from P as recall rises to R.
+std::string result_json(double precision, double recall, int n_points, const std::string& task = "") {
+  nlohmann::json result = {{"micro", {{"precision", precision}, {"recall", recall}, {"f1", 0}}},
+                           {"map", recall / 2},
+                           {"at_k",
+                            {{{"k", 1}, {"precision", 1}, {"recall", 0}},
+                             {{"k", 8}, {"precision", precision / 2}, {"recall", recall / 2}}}}};
+  nlohmann::json curve = nlohmann::json::array();
+  for (int k = 1; k <= n_points; ++k) {
+    curve.push_back({{"k", k}, {"precision", precision / k}, {"recall", recall * k / n_points}});
+  }
+  if (n_points > 0) result["pr_curve"] = curve;
+  if (!task.empty()) result["task"] = task;
+  return result.dump();
+}
+
+void add_evaluation(store::Database& db, const std::string& coder, const std::string& dataset,
+                    double micro_f1, const std::string& result) {
+  db.prepare(
+        "INSERT INTO evaluations (coder, dataset, n_examples, micro_f1, macro_f1, exact_match, result, "
+        "created_at) VALUES (?, ?, 10, ?, 0, 0, ?, '2026-01-05T13:00:00Z')")
+      .bind_all(coder, dataset, micro_f1, result)
+      .run();
+}
+
+// Evaluations of three coders on a.jsonl (bm25 twice, index with a result that is not JSON), one on b.jsonl,
+// and one on the procedures of a CodiEsp folder from before results had a curve.
+std::string page_with_coder_scores(const TempDir& dir) {
+  store::Database db = store::Database::open_in_memory();
+  add_evaluation(db, "bm25", "/d/b.jsonl", 0.2, result_json(0.2, 0.2, 20));
+  add_evaluation(db, "bm25", "/d/a.jsonl", 0.1, result_json(0.1, 0.1, 20));
+  add_evaluation(db, "majority", "/d/a.jsonl", 0.4, result_json(0.5, 0.25, 20));
+  add_evaluation(db, "bm25", "/d/a.jsonl", 0.3, result_json(0.25, 0.125, 20));
+  add_evaluation(db, "index", "/d/a.jsonl", 0.5, R"({"micro": {"precision": oops)");
+  add_evaluation(db, "bm25", "/d/codiesp/dev", 0.05, R"({"task": "P", "micro": {"precision": 0.1}})");
+  report::write_report(db, {dir / "index.html", ""});
+  return read_text(dir / "index.html");
+}
+
+// The rows of the table with `id`, one string each.
+std::vector<std::string> table_rows(const std::string& html, const std::string& id) {
+  std::size_t start = html.find("<table id=\"" + id + "\">");
+  std::size_t end = html.find("</table>", start);
+  std::vector<std::string> rows;
+  if (start == std::string::npos) return rows;
+  for (std::size_t at = html.find("<tr><td", start); at < end; at = html.find("<tr><td", at + 1))
+    rows.push_back(html.substr(at, html.find("</tr>", at) - at));
+  return rows;
+}
+
+TEST(Report, CoderScoresShowTheNewestEvaluationOfEachCoderByDatasetThenMicroF1) {
+  TempDir dir;
+  std::vector<std::string> rows = table_rows(page_with_coder_scores(dir), "coder-scores");
+  ASSERT_EQ(rows.size(), 5U);
+  EXPECT_EQ(
+      rows[0],
+      "<tr><td title=\"/d/a.jsonl\">a.jsonl</td><td>index</td><td class=\"num\">10</td>"
+      "<td class=\"num\"></td><td class=\"num\"></td><td class=\"num\">0.500</td><td class=\"num\"></td>"
+      "<td class=\"num\"></td><td class=\"num\"></td>");  // a result that is not JSON: only the row's own
+  EXPECT_EQ(rows[1],
+            "<tr><td title=\"/d/a.jsonl\">a.jsonl</td><td>majority</td><td class=\"num\">10</td>"
+            "<td class=\"num\">0.500</td><td class=\"num\">0.250</td><td class=\"num\">0.400</td>"
+            "<td class=\"num\">0.125</td><td class=\"num\">0.250</td><td class=\"num\">0.125</td>");
+  EXPECT_NE(rows[2].find("<td>bm25</td><td class=\"num\">10</td><td class=\"num\">0.250</td>"),
+            std::string::npos);  // the newer of bm25's two
+  EXPECT_NE(rows[3].find("<td title=\"/d/b.jsonl\">b.jsonl</td><td>bm25</td>"), std::string::npos);
+  EXPECT_EQ(rows[4],
+            "<tr><td title=\"/d/codiesp/dev\">dev (CodiEsp-P)</td><td>bm25</td><td class=\"num\">10</td>"
+            "<td class=\"num\">0.100</td><td class=\"num\"></td><td class=\"num\">0.050</td>"
+            "<td class=\"num\"></td><td class=\"num\"></td><td class=\"num\"></td>");
+}
+
+TEST(Report, PrCurveDrawsEachCoderOfTheNewestDatasetWithACurveAndItsOperatingPoint) {
+  TempDir dir;
+  std::string html = page_with_coder_scores(dir);
+  // The newest evaluation with a curve is bm25's second on a.jsonl; index's result has none.
+  EXPECT_EQ(figure_attribute(html, "pr-curve", "data-points"), "42");  // 2 coders × (20 points + 1 marker)
+  std::size_t figure = html.find("<figure class=\"chart\" id=\"pr-curve\"");
+  std::string chart = html.substr(figure, html.find("</figure>", figure) - figure);
+  EXPECT_NE(chart.find(": a.jsonl</title>"), std::string::npos);
+  EXPECT_NE(chart.find("<title>majority · k = 2: P 0.250, R 0.025</title>"), std::string::npos);
+  EXPECT_NE(chart.find("<title>bm25 · k = 5: P 0.050, R 0.031</title>"), std::string::npos);
+  EXPECT_NE(chart.find("<title>majority · own threshold: P 0.500, R 0.250</title>"), std::string::npos);
+  EXPECT_EQ(chart.find("index"), std::string::npos);
+  EXPECT_EQ(chart.find("b.jsonl"), std::string::npos);
+  EXPECT_NE(chart.find("<li><span class=\"swatch\""), std::string::npos);  // a legend: two coders
+
+  store::Database old = store::Database::open_in_memory();
+  add_evaluation(old, "bm25", "/d/a.jsonl", 0.3, "{}");
+  // Points that are not {k, precision, recall} with shares are left out, here all of them.
+  add_evaluation(old, "index", "/d/a.jsonl", 0.3,
+                 R"({"pr_curve": [{"k": "one", "precision": 0.5, "recall": 0.1},
+                                  {"k": 1, "precision": 2, "recall": 0.1}, 7]})");
+  report::write_report(old, {dir / "old.html", ""});
+  std::string without_curve = read_text(dir / "old.html");
+  EXPECT_EQ(figure_attribute(without_curve, "pr-curve", "data-empty"), "true");
+  EXPECT_NE(without_curve.find("Filled by medcode evaluate"), std::string::npos);
+  EXPECT_EQ(table_rows(without_curve, "coder-scores").size(), 2U);
 }
 
 TEST(Report, AnInMemoryStoreCanBeReported) {
