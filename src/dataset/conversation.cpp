@@ -7,6 +7,7 @@
 #include <map>
 
 #include "conversation_files.h"
+#include "medcode/store/job_lock.h"
 #include "medcode/util/error.h"
 
 namespace medcode::dataset {
@@ -65,6 +66,9 @@ ConversationSummary generate_conversations(store::Database& db, const llm::Model
     return summary;
   }
 
+  // One process per subject, whatever the model or folder: its requests and its patient folder are shared.
+  store::JobLock job_lock(db, "conversation", std::to_string(summary.subject_id),
+                          fmt::format("conversation for subject {}", summary.subject_id));
   std::map<std::string, AdmissionOutcome> outcomes;
   for (const auto& packet : packets) {
     AdmissionOutcome& outcome = outcomes[item_key(packet.hadm_id)];

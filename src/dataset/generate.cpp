@@ -5,6 +5,7 @@
 
 #include "medcode/codes/catalog.h"
 #include "medcode/dataset/llm_tasks.h"
+#include "medcode/store/job_lock.h"
 #include "medcode/util/error.h"
 #include "medcode/util/hash.h"
 #include "medcode/util/text.h"
@@ -25,16 +26,16 @@ nlohmann::json job_spec(const GenerateOptions& options, const codes::ReleaseInfo
   if (options.filter.limit) spec["limit"] = *options.filter.limit;
   if (options.filter.sample) spec["sample"] = *options.filter.sample;
   if (options.filter.shard) {
-    spec["shard"] = std::to_string(options.filter.shard->first) + "/" + std::to_string(options.filter.shard->second);
+    spec["shard"] =
+        std::to_string(options.filter.shard->first) + "/" + std::to_string(options.filter.shard->second);
   }
   if (options.task == "descriptions") spec["count"] = options.count;
   return spec;
 }
 
 // The job with this spec, created if new; `resumed` says whether it existed.
-std::int64_t find_or_create_job(store::Database& db, const nlohmann::json& spec,
+std::int64_t find_or_create_job(store::Database& db, const std::string& key, const nlohmann::json& spec,
                                 std::optional<std::int64_t> run_id, bool& resumed) {
-  std::string key = util::sha256_hex(spec.dump());
   auto find = db.prepare("SELECT id FROM generation_jobs WHERE job_key = ?");
   find.bind(1, key);
   if (find.step()) {
@@ -238,7 +239,12 @@ GenerateSummary generate(store::Database& db, const llm::ModelRegistry& registry
   }
   if (options.dry_run) return summary;  // cms-terms sends nothing and costs nothing
 
-  summary.job_id = find_or_create_job(db, spec, options.run_id, summary.job_resumed);
+  // One process per job: a second one would send every request again and write every entry twice.
+  std::string job_key = util::sha256_hex(spec.dump());
+  store::JobLock job_lock(
+      db, "generate", job_key,
+      fmt::format("generate {} of {} (key {})", options.task, summary.release, job_key.substr(0, 12)));
+  summary.job_id = find_or_create_job(db, job_key, spec, options.run_id, summary.job_resumed);
   if (options.task == "cms-terms") {
     std::vector<std::string> codes;
     for (const auto& code : selected) codes.push_back(code.code);

@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "medcode/codes/catalog.h"
 #include "medcode/dataset/recode_task.h"
 #include "medcode/eval/make_coder.h"
+#include "medcode/store/job_lock.h"
 #include "medcode/util/error.h"
 #include "medcode/util/text.h"
 
@@ -337,6 +339,13 @@ ScoreSummary score_entries(store::Database& db, const ScoreOptions& options) {
   std::vector<EntryRow> all = load_entries(db, options.task, std::nullopt);
   summary.entries = static_cast<std::int64_t>(all.size());
   if (all.empty()) fail(ExitCode::bad_input, "no dataset entries to score; run `medcode generate` first");
+  // One process per llm: coder, taken for all of them before anything is scored. A coder's scores are keyed
+  // by entry and coder, so a run over one --task overlaps a run over all tasks: the job is the coder.
+  std::vector<std::unique_ptr<store::JobLock>> job_locks;
+  for (const auto& coder : options.coders) {
+    if (is_llm_coder(coder))
+      job_locks.push_back(std::make_unique<store::JobLock>(db, "score", coder, "score --coder " + coder));
+  }
   double spent_usd = 0;
   for (const auto& coder : options.coders) {
     std::vector<EntryRow> entries = options.rescore ? all : load_entries(db, options.task, coder);

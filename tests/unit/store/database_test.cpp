@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "medcode/store/database.h"
+#include "medcode/store/job_lock.h"
 #include "medcode/store/migrations.h"
 #include "medcode/store/runs.h"
 #include "medcode/util/error.h"
@@ -140,6 +141,29 @@ TEST(Runs, RecordsStartFinishAndFailure) {
   EXPECT_EQ(select.column_text(1), "failed");
   EXPECT_EQ(select.column_int64(2), 4);
   EXPECT_EQ(select.column_text(5), "network down");
+}
+
+TEST(JobLock, NamesOneStableFileBesideTheStorePerJob) {
+  std::filesystem::path first = job_lock_path("/data/m.db", "generate", "job-a");
+  EXPECT_EQ(first, job_lock_path("/data/m.db", "generate", "job-a"));
+  EXPECT_NE(first, job_lock_path("/data/m.db", "generate", "job-b"));
+  EXPECT_NE(first, job_lock_path("/data/m.db", "score", "job-a"));
+  EXPECT_EQ(first.parent_path(), "/data");
+  EXPECT_EQ(first.filename().string().rfind("m.db.generate-", 0), 0u) << first;
+  EXPECT_EQ(first.extension(), ".lock");
+}
+
+TEST(JobLock, IsReentrantWithinAProcessAndLeavesNoFileBehind) {
+  TempDir dir;
+  Database db = Database::open(dir / "m.db");
+  std::filesystem::path path;
+  {
+    JobLock outer(db, "generate", "job-a", "generate a");
+    JobLock inner(db, "generate", "job-a", "generate a");  // a pipeline's stage inside the command
+    path = outer.path();
+    EXPECT_EQ(util::FileLock::holds_in_this_process(path), 2);
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 }  // namespace

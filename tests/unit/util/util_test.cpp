@@ -1,7 +1,13 @@
-// Tests of the util module: encodings, compressed inputs, atomic files and hashing.
+// Tests of the util module: encodings, compressed inputs, atomic files, hashing and file locks.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
 #include "medcode/util/error.h"
+#include "medcode/util/file_lock.h"
 #include "medcode/util/files.h"
 #include "medcode/util/hash.h"
 #include "medcode/util/text.h"
@@ -10,6 +16,7 @@
 namespace medcode::util {
 namespace {
 
+using medcode::testing::read_text;
 using medcode::testing::shared_data;
 using medcode::testing::TempDir;
 
@@ -97,6 +104,56 @@ TEST(Text, SplitsOnASeparatorAndOnWhitespace) {
   EXPECT_EQ(split("a,,b", ','), (std::vector<std::string_view>{"a", "", "b"}));
   EXPECT_EQ(split("", ','), (std::vector<std::string_view>{""}));
   EXPECT_EQ(split_whitespace("  a\tb\n c "), (std::vector<std::string_view>{"a", "b", "c"}));
+}
+
+TEST(FileLock, IsReentrantWithinAProcessAndRemovedWhenTheLastHoldEnds) {
+  TempDir dir;
+  std::filesystem::path path = dir / "store.db.lock";
+  {
+    FileLock outer(path);
+    EXPECT_EQ(FileLock::holds_in_this_process(path), 1);
+    {
+      FileLock inner(dir.path() / "." / "store.db.lock");  // the same file by another spelling
+      EXPECT_EQ(FileLock::holds_in_this_process(path), 2);
+      EXPECT_FALSE(inner.stale_holder());
+    }
+    EXPECT_EQ(FileLock::holds_in_this_process(path), 1);
+    EXPECT_NE(read_text(path).find("pid " + std::to_string(::getpid())), std::string::npos);
+  }
+  EXPECT_EQ(FileLock::holds_in_this_process(path), 0);
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(FileLock, AnotherProcessIsRefusedWithThePolicyCodeAndTheHoldersPid) {
+  TempDir dir;
+  std::filesystem::path path = dir / "store.db.lock";
+  FileLock held(path);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      FileLock second(path, "another medcode process holds the job x");
+      ::_exit(0);
+    } catch (const Error& error) {
+      std::string message = error.what();
+      bool names_holder =
+          message.find("holds the job x (pid " + std::to_string(::getppid())) != std::string::npos;
+      ::_exit(error.code() == ExitCode::policy && names_holder ? 6 : 1);
+    }
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 6);
+}
+
+TEST(FileLock, ALockFileLeftByADeadHolderIsTakenOverAndNamed) {
+  TempDir dir;
+  std::filesystem::path path = dir / "store.db.lock";
+  std::ofstream(path) << "pid 999999 since 2026-01-01T00:00:00Z\n";
+  FileLock lock(path);
+  ASSERT_TRUE(lock.stale_holder());
+  EXPECT_EQ(*lock.stale_holder(), "pid 999999 since 2026-01-01T00:00:00Z");
 }
 
 }  // namespace
