@@ -8,11 +8,11 @@
 #include <iostream>
 
 #include "context.h"
-#include "option_groups.h"
-#include "medcode/llm/engine_outcome.h"
 #include "medcode/dataset/conversation.h"
 #include "medcode/dataset/generate.h"
+#include "medcode/llm/engine_outcome.h"
 #include "medcode/util/error.h"
+#include "option_groups.h"
 #include "packet_options.h"
 
 namespace medcode::cli {
@@ -225,9 +225,11 @@ void print_summary(const Context& context, const dataset::GenerateSummary& summa
 }
 
 // The exit code of a finished run (llm/engine_outcome.h), with its reasons logged.
-ExitCode outcome(const std::optional<llm::EngineResult>& engine) {
+// `nothing_valid_fails`: a model none of whose items got a valid answer is exit 3 (the dataset tasks; a
+// conversation has its own rule).
+ExitCode outcome(const std::optional<llm::EngineResult>& engine, bool nothing_valid_fails = false) {
   if (!engine) return ExitCode::ok;
-  llm::EngineVerdict verdict = llm::judge_engine_result(*engine);
+  llm::EngineVerdict verdict = llm::judge_engine_result(*engine, "items", nothing_valid_fails);
   for (const std::string& warning : verdict.warnings) spdlog::warn("{}", warning);
   for (const std::string& error : verdict.errors) spdlog::error("{}", error);
   return verdict.code;
@@ -315,7 +317,7 @@ ExitCode conversation_outcome(const dataset::ConversationSummary& summary) {
 }
 
 ExitCode run_conversation(Context& context, const GenerateCommandOptions& options,
-                     const llm::ModelRegistry& registry) {
+                          const llm::ModelRegistry& registry) {
   dataset::ConversationOptions conversation = conversation_options(options);
   if (!options.generate.dry_run) conversation.run_id = context.start_run("generate").id();
   conversation.engine_progress = engine_progress(context);
@@ -363,8 +365,8 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
                    "descriptions: how many clinical and how many lay texts per code")
       ->capture_default_str();
   dataset::GenerateOptions& generate = options->generate;
-  add_engine_options(command, {&generate.models, &generate.max_cost_usd, &generate.use_cache, &generate.batch_size,
-                               &generate.dry_run});
+  add_engine_options(command, {&generate.models, &generate.max_cost_usd, &generate.use_cache,
+                               &generate.batch_size, &generate.dry_run});
   command->get_option("--model")->envname("MEDCODE_MODEL");
   command
       ->add_option("--prompts", options->prompts, "Folder of prompt templates overriding the built-in ones")
@@ -423,7 +425,7 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
                           }
                         }
                         print_summary(context, summary, generate.dry_run);
-                        return outcome(summary.engine);
+                        return outcome(summary.engine, true);
                       }});
 }
 

@@ -155,6 +155,11 @@ Pending Engine::make_pending(ModelRun& run, std::vector<WorkItem> items) {
 
 std::optional<std::string> Engine::check_answer(const std::string& text, const Pending& pending,
                                                 AnswerReading& reading) const {
+  // A cut answer may still hold a whole inner object, which would only fail the schema: say what happened.
+  if (json_cut_off(text))
+    return fmt::format(
+        "the answer is cut off after {} bytes (its JSON never closes: the provider's output limit?)",
+        text.size());
   auto answer = extract_json(text);
   if (!answer) return "the answer is not JSON";
   if (pending.chat.schema) {

@@ -5,7 +5,19 @@
 
 namespace medcode::llm {
 
-EngineVerdict judge_engine_result(const EngineResult& result, std::string_view unit) {
+namespace {
+
+// The latest error, without the full stop that the sentence around it adds.
+std::string last_error_of(const ModelProgress& model, std::string_view otherwise) {
+  std::string error = model.last_error.value_or(std::string(otherwise));
+  while (!error.empty() && (error.back() == '.' || error.back() == ' ')) error.pop_back();
+  return error;
+}
+
+}  // namespace
+
+EngineVerdict judge_engine_result(const EngineResult& result, std::string_view unit,
+                                  bool nothing_valid_fails) {
   EngineVerdict verdict;
   for (const ModelProgress& model : result.models) {
     if (model.fatal_error) {
@@ -18,12 +30,18 @@ EngineVerdict judge_engine_result(const EngineResult& result, std::string_view u
       verdict.errors.push_back(
           fmt::format("{}: {} requests failed after every retry; last error: {}. Run the same command again "
                       "to retry them",
-                      model.model, model.requests_failed, model.last_error.value_or("?")));
+                      model.model, model.requests_failed, last_error_of(model, "no answer")));
       verdict.code = ExitCode::network;
+    } else if (nothing_valid_fails && model.items_failed > 0 && model.items_done == 0) {
+      // Nothing usable at all: an exit 0 would tell cron all was well.
+      verdict.errors.push_back(fmt::format(
+          "{}: no valid answer for any of its {} {} (last error: {}); they are sent again on the next run",
+          model.model, model.items_failed, unit, last_error_of(model, "the answers left them out")));
+      if (verdict.code == ExitCode::ok) verdict.code = ExitCode::bad_input;
     } else if (model.items_failed > 0) {
-      verdict.warnings.push_back(
-          fmt::format("{}: {} {} got no valid answer (last error: {}); they are sent again on the next run",
-                      model.model, model.items_failed, unit, model.last_error.value_or("?")));
+      verdict.warnings.push_back(fmt::format(
+          "{}: {} {} got no valid answer (last error: {}); they are sent again on the next run", model.model,
+          model.items_failed, unit, last_error_of(model, "the answers left them out")));
     }
   }
   if (verdict.code == ExitCode::ok && result.budget_exhausted) {

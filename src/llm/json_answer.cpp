@@ -185,6 +185,13 @@ std::optional<nlohmann::json> extract_json(std::string_view text) {
   return std::nullopt;
 }
 
+bool json_cut_off(std::string_view text) {
+  if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  std::size_t open = text.find_first_of("{[");
+  if (open == std::string_view::npos || try_parse(text)) return false;
+  return matching_close(text, open) == std::string_view::npos;
+}
+
 std::optional<std::string> validate_schema(const nlohmann::json& value, const nlohmann::json& schema) {
   return check(value, schema, "$");
 }

@@ -159,6 +159,22 @@ TEST_F(GenerateCommand, BudgetCapExitsSixWithinTheCap) {
   EXPECT_EQ(count("SELECT exit_code FROM runs WHERE command = 'generate' AND status = 'failed'"), 6);
 }
 
+// Answers cut off at the provider's output limit: the run made nothing, so it fails (exit 3), naming the
+// cause rather than the schema rule the fragment breaks; the next run sends them again.
+TEST_F(GenerateCommand, EveryAnswerCutOffExitsThreeNamingTheCause) {
+  FakeProvider fake({}, [](const testing::ProviderRequest&) {
+    return std::string(R"({"items": [{"code": "A00.0", "clinical": ["cholera"]}, {"code": "A0)");
+  });
+  write_config(model("oa", "openai", fake, "    max_repairs: 1\n"));
+  ProcessResult result =
+      medcode({"generate", "--task", "descriptions", "--model", "oa", "--sample", "3", "--count", "1"});
+  EXPECT_EQ(result.exit_code, 3) << result.err;
+  EXPECT_NE(result.err.find("no valid answer for any of its"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("cut off after"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("missing required property"), std::string::npos) << result.err;
+  EXPECT_EQ(count("SELECT count(*) FROM dataset_entries"), 0);
+}
+
 TEST_F(GenerateCommand, DryRunPrintsThePlanAndSendsNothing) {
   FakeProvider fake;
   write_config(model("m", "anthropic", fake));

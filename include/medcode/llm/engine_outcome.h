@@ -1,7 +1,8 @@
 // How a run of engine work ends, one rule for `generate`, `score` and `run`: a model whose provider failed (a
 // non-retryable error, or requests that failed after every retry) makes the run a network failure (exit 4);
 // otherwise a spent --max-cost budget makes it a policy stop (exit 6). Items that only got invalid answers
-// are a warning: the next run sends them again.
+// are a warning: the next run sends them again; where the caller says so (`generate`), a model none of whose
+// items got a valid answer makes it bad input (exit 3) instead, so that cron sees a run that made nothing.
 #pragma once
 
 #include <string>
@@ -20,6 +21,7 @@ struct EngineVerdict {
 };
 
 // `unit` names the work items in the messages ("items", "entries").
-EngineVerdict judge_engine_result(const EngineResult& result, std::string_view unit = "items");
+EngineVerdict judge_engine_result(const EngineResult& result, std::string_view unit = "items",
+                                  bool nothing_valid_fails = false);
 
 }  // namespace medcode::llm

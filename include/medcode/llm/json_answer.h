@@ -15,6 +15,10 @@ namespace medcode::llm {
 // the first '{' or '[' to its matching close. std::nullopt when none parses.
 std::optional<nlohmann::json> extract_json(std::string_view text);
 
+// Whether the text's JSON is cut off: the text is not JSON as a whole and its first '{' or '[' never closes
+// (an answer stopped at the provider's output limit, or cut in transit).
+bool json_cut_off(std::string_view text);
+
 // The first violation as "$.items[3].lay: expected array, got string"; std::nullopt when `value` is valid.
 std::optional<std::string> validate_schema(const nlohmann::json& value, const nlohmann::json& schema);
 

@@ -24,6 +24,7 @@ TEST(EngineOutcome, ACleanRunIsOk) {
 TEST(EngineOutcome, ItemsWithoutAValidAnswerAreAWarningOnly) {
   EngineResult result;
   result.models = {model("a")};
+  result.models[0].items_done = 5;
   result.models[0].items_failed = 3;
   result.models[0].last_error = "bad json";
   EngineVerdict verdict = judge_engine_result(result, "entries");
@@ -31,6 +32,32 @@ TEST(EngineOutcome, ItemsWithoutAValidAnswerAreAWarningOnly) {
   ASSERT_EQ(verdict.warnings.size(), 1U);
   EXPECT_NE(verdict.warnings[0].find("3 entries"), std::string::npos) << verdict.warnings[0];
   EXPECT_NE(verdict.warnings[0].find("bad json"), std::string::npos);
+}
+
+TEST(EngineOutcome, NoValidAnswerAtAllIsBadInputNamingTheCause) {
+  EngineResult result;
+  result.models = {model("a")};
+  result.models[0].items_failed = 4;
+  EXPECT_EQ(judge_engine_result(result, "entries").code, ExitCode::ok);  // a warning where not asked
+  EngineVerdict verdict = judge_engine_result(result, "entries", true);
+  EXPECT_EQ(verdict.code, ExitCode::bad_input);
+  ASSERT_EQ(verdict.errors.size(), 1U);
+  EXPECT_NE(verdict.errors[0].find("no valid answer for any of its 4 entries"), std::string::npos)
+      << verdict.errors[0];
+  EXPECT_NE(verdict.errors[0].find("the answers left them out"), std::string::npos) << verdict.errors[0];
+  EXPECT_EQ(verdict.errors[0].find('?'), std::string::npos) << verdict.errors[0];
+}
+
+TEST(EngineOutcome, TheLastErrorsFullStopIsNotDoubled) {
+  EngineResult result;
+  result.models = {model("a")};
+  result.models[0].requests_failed = 1;
+  result.models[0].last_error = "HTTP 500: the server failed the request.";
+  EngineVerdict verdict = judge_engine_result(result);
+  ASSERT_EQ(verdict.errors.size(), 1U);
+  EXPECT_EQ(verdict.errors[0].find(".."), std::string::npos) << verdict.errors[0];
+  EXPECT_NE(verdict.errors[0].find("failed the request. Run the same command"), std::string::npos)
+      << verdict.errors[0];
 }
 
 TEST(EngineOutcome, AProviderFailureIsANetworkFailureEvenWhenTheBudgetRanOut) {

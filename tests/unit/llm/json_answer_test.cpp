@@ -32,6 +32,14 @@ json item_schema() {
         "level": {"type": ["integer", "null"], "minimum": 1, "maximum": 5}}}}}})");
 }
 
+TEST(ExtractJson, AnAnswerCutMidWayIsToldApartFromProse) {
+  EXPECT_TRUE(json_cut_off(R"({"items": [{"code": "A00", "lay": ["x"]}, {"code": "B0)"));
+  EXPECT_TRUE(json_cut_off("```json\n[{\"a\": 1}, {\"a\""));
+  EXPECT_FALSE(json_cut_off(R"({"items": []})"));
+  EXPECT_FALSE(json_cut_off("no JSON here at all"));
+  EXPECT_FALSE(json_cut_off(R"(Here it is: {"items": []} as asked.)"));
+}
+
 TEST(ValidateSchema, AcceptsAValidAnswer) {
   json answer = json::parse(R"({"items": [{"id": "E11.9", "lay": ["sugar"], "region": "head", "major": false,
                                 "level": 3.0}, {"id": "I10", "lay": [], "level": null}]})");
