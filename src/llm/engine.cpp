@@ -221,6 +221,14 @@ void Engine::schedule(ModelRun& run, Clock::time_point now, Clock::time_point& n
     double reserve =
         max_cost_usd(run.model->pricing, pending->estimated_input_tokens, run.model->max_output_tokens);
     if (m_options.max_cost_usd && m_spent + m_reserved + reserve > *m_options.max_cost_usd) {
+      // A cap that not even the first request fits would stop with nothing spent and nothing said.
+      if (m_spent == 0 && m_reserved == 0)
+        fail(
+            ExitCode::usage,
+            "--max-cost ${:.4f} is below what one request to {} may cost (${:.4f}: about {} input tokens and "
+            "max_output_tokens {}); raise the cap, or lower the model's max_output_tokens or batch size",
+            *m_options.max_cost_usd, run.model->name, reserve, pending->estimated_input_tokens,
+            run.model->max_output_tokens);
       m_budget_stop = true;
       run.waiting.push_front(std::move(*pending));
       return;

@@ -159,6 +159,18 @@ TEST_F(GenerateCommand, BudgetCapExitsSixWithinTheCap) {
   EXPECT_EQ(count("SELECT exit_code FROM runs WHERE command = 'generate' AND status = 'failed'"), 6);
 }
 
+TEST_F(GenerateCommand, ACapBelowOneRequestIsRefusedWithTheFigure) {
+  FakeProvider fake;
+  write_config(model("m", "openai", fake, "    output_per_million: 500\n    max_output_tokens: 1000\n"));
+  ProcessResult result = medcode({"generate", "--task", "descriptions", "--model", "m", "--sample", "5",
+                                  "--batch-size", "1", "--max-cost", "0.01"});
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("--max-cost $0.0100 is below what one request to m may cost ($0.50"),
+            std::string::npos)
+      << result.err;
+  EXPECT_TRUE(fake.requests().empty());
+}
+
 // Answers cut off at the provider's output limit: the run made nothing, so it fails (exit 3), naming the
 // cause rather than the schema rule the fragment breaks; the next run sends them again.
 TEST_F(GenerateCommand, EveryAnswerCutOffExitsThreeNamingTheCause) {
