@@ -408,22 +408,19 @@ class Compiler {
   // "Resection, Uterus 0UT9") stands for them: it becomes a code of the matcher's own, described by the
   // term's "see" text or its path, so a note can be coded as far as its words go.
   void add_partial_codes() {
-    const std::size_t n_release = m_matcher->codes.size();  // sorted
-    auto begins_codes = [&](const std::string& prefix) {
-      auto at = std::lower_bound(m_matcher->codes.begin(),
-                                 m_matcher->codes.begin() + static_cast<std::ptrdiff_t>(n_release), prefix);
-      return at != m_matcher->codes.begin() + static_cast<std::ptrdiff_t>(n_release) &&
-             at->compare(0, prefix.size(), prefix) == 0;
-    };
+    // The release's codes, sorted; the partial codes added below go after them (iterators are taken afresh,
+    // as adding may move the vector).
+    const auto n_release = static_cast<std::ptrdiff_t>(m_matcher->codes.size());
     for (Term& term : m_terms) {
-      if (!term.code || m_code_ids.count(*term.code) || !begins_codes(*term.code)) continue;
+      if (!term.code || m_code_ids.count(*term.code)) continue;
+      const auto release_begin = m_matcher->codes.begin();
+      const auto release_end = release_begin + n_release;
+      const std::string& prefix = *term.code;
+      auto first = std::lower_bound(release_begin, release_end, prefix);
+      if (first == release_end || first->compare(0, prefix.size(), prefix) != 0) continue;  // begins no code
       // A partial code with one code under it is that code ("Plain Radiography > Chest": BW03 is BW03ZZZ).
-      auto first =
-          std::lower_bound(m_matcher->codes.begin(),
-                           m_matcher->codes.begin() + static_cast<std::ptrdiff_t>(n_release), *term.code);
       auto next = first + 1;
-      if (next == m_matcher->codes.begin() + static_cast<std::ptrdiff_t>(n_release) ||
-          next->compare(0, term.code->size(), *term.code) != 0) {
+      if (next == release_end || next->compare(0, prefix.size(), prefix) != 0) {
         term.code = *first;
         continue;
       }
