@@ -31,8 +31,10 @@ def run_measured(command, env):
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def start_server(server, latency_ms, rpm):
-    process = subprocess.Popen([server, "--port", "0", "--latency-ms", str(latency_ms), "--rpm", str(rpm)],
+def start_server(server, latency_ms, rpm, window_s=0):
+    """Starts fake_provider_server; returns (process, port). window_s > 0: limits counted in fixed windows."""
+    process = subprocess.Popen([server, "--port", "0", "--latency-ms", str(latency_ms), "--rpm", str(rpm),
+                                "--window-s", str(window_s)],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     if not line.startswith("listening on "):

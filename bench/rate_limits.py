@@ -11,6 +11,8 @@ usage: bench/rate_limits.py [--items 3000] [--rpm 3000] [--latency-ms 100] [--js
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
+from generate_throughput import start_server
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -38,13 +40,7 @@ def main():
         subprocess.run([args.medcode, "--quiet", "--db", base_db, "import", "icd10cm", "--year", "2023", tabular],
                        check=True, env=dict(os.environ, MEDCODE_CONFIG=""), stdout=subprocess.DEVNULL)
         for window in [int(w) for w in args.windows.split(",")]:
-            server = subprocess.Popen([args.server, "--port", "0", "--latency-ms", str(args.latency_ms), "--rpm",
-                                       str(args.rpm), "--window-s", str(window)],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            line = server.stdout.readline()
-            if not line.startswith("listening on "):
-                sys.exit(f"fake provider did not start: {line!r}")
-            port = int(line.split()[-1])
+            server, port = start_server(args.server, args.latency_ms, args.rpm, window)
             config = os.path.join(work, f"medcode-{window}.yaml")
             with open(config, "w") as out:
                 out.write(f"models:\n  bench:\n    provider: openai\n    model_id: bench\n"
