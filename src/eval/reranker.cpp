@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "medcode/util/error.h"
@@ -25,6 +26,14 @@ std::string category_of(const std::string& code) {
 }
 
 float ratio(double a, double b) { return b == 0 ? 0.0f : static_cast<float>(a / b); }
+
+// 1 / (rank + 1) of `code` in `ranking`, 0 when it is not there.
+float reciprocal_rank(const std::vector<RankedCode>& ranking, const std::string& code) {
+  for (std::size_t r = 0; r < ranking.size(); ++r) {
+    if (ranking[r].code == code) return 1.0f / float(r + 1);
+  }
+  return 0.0f;
+}
 
 // The index coder's candidates for every note (negated mentions kept: the reranker weighs them).
 std::vector<std::vector<Candidate>> all_candidates(const IndexCoder& index,
@@ -128,6 +137,7 @@ std::vector<float> Reranker::features(const std::vector<Candidate>& candidates, 
   out.reserve(candidates.size() * width);
   std::map<std::string, int> per_category;
   for (const auto& candidate : candidates) ++per_category[category_of(candidate.code)];
+  std::unordered_map<std::string, std::vector<RankedCode>> bm25_rankings;  // by the words looked up
   for (std::size_t rank = 0; rank < candidates.size(); ++rank) {
     const Candidate& c = candidates[rank];
     double mentions = static_cast<double>(std::max<std::size_t>(c.n_mentions, 1));
@@ -135,27 +145,17 @@ std::vector<float> Reranker::features(const std::vector<Candidate>& candidates, 
     CodePrior p = prior == priors.end() ? CodePrior{} : prior->second;
     auto category = categories.find(category_of(c.code));
     double category_gold = category == categories.end() ? 0.0 : double(category->second);
-    // BM25's rank of the code for the words of its best mention: does plain retrieval agree?
+    // BM25's rank of the code for the words of its best mention: does plain retrieval agree? A relative
+    // shares the mention of the code it is related to, so each mention is looked up once per note.
     float bm25_rank = 0;
     if (!c.evidence.empty()) {
-      auto ranked = bm25.code(c.evidence.front().text, 20);
-      for (std::size_t r = 0; r < ranked.size(); ++r) {
-        if (ranked[r].code == c.code) {
-          bm25_rank = 1.0f / float(r + 1);
-          break;
-        }
-      }
+      const std::string& words = c.evidence.front().text;
+      auto found = bm25_rankings.find(words);
+      if (found == bm25_rankings.end()) found = bm25_rankings.emplace(words, bm25.code(words, 20)).first;
+      bm25_rank = reciprocal_rank(found->second, c.code);
     }
     // The trained model's rank of the code for the note: does the transformer agree?
-    float model_rank = 0;
-    if (model_ranking) {
-      for (std::size_t r = 0; r < model_ranking->size(); ++r) {
-        if ((*model_ranking)[r].code == c.code) {
-          model_rank = 1.0f / float(r + 1);
-          break;
-        }
-      }
-    }
+    float model_rank = model_ranking ? reciprocal_rank(*model_ranking, c.code) : 0.0f;
     std::size_t evidence_words = 0;
     if (!c.evidence.empty()) {
       const std::string& text = c.evidence.front().text;
