@@ -28,6 +28,14 @@ namespace medcode::llm {
 namespace {
 
 constexpr int k_max_item_misses = 2;  // an item an answer leaves out this often is given up
+// Before the provider's usage has been seen, a prompt is taken to be one token per three characters (most
+// tokenizers give four on English; codes, numbers and JSON give fewer).
+constexpr double k_initial_tokens_per_char = 1.0 / 3.0;
+constexpr double k_input_margin = 1.05;   // over the calibrated tokens per character
+constexpr double k_output_margin = 1.25;  // over the mean output tokens per item seen so far
+constexpr std::int64_t k_output_slack = 32;
+// A request cut off at its output limit is sent once more with this much room, when it holds one item.
+constexpr int k_raised_output_limit = 8192;
 
 // A logical request, ready to be sent (again).
 struct Pending {
@@ -38,13 +46,15 @@ struct Pending {
   std::optional<std::int64_t> repair_of;
   int repairs = 0;
   int attempts = 0;  // sent so far
+  std::size_t prompt_chars = 0;
   std::int64_t estimated_input_tokens = 0;
   Clock::time_point ready_at{};
+  bool fresh() const { return attempts == 0 && repairs == 0 && !repair_of; }
 };
 
 struct InFlight {
   Pending request;
-  std::int64_t ledger_id = 0;
+  AttemptId ledger_id;
   double reserved_cost = 0;
   std::int64_t reserved_tokens = 0;
 };
@@ -78,6 +88,12 @@ struct ModelRun {
   std::map<std::string, int> misses;
   ModelProgress progress;
   bool stopped = false;
+  // What the provider counts, learned from the usage of its answers: input tokens per character of the
+  // rendered prompt, and output tokens per item asked for.
+  double usage_chars = 0;
+  double usage_input_tokens = 0;
+  double usage_items = 0;
+  double usage_output_tokens = 0;
 };
 
 // A provider may quote the key it was sent in an error; the key never goes further than the request.
@@ -111,12 +127,27 @@ class Engine {
   void schedule(ModelRun& run, Clock::time_point now, Clock::time_point& next_wake);
   std::optional<Pending> next_request(ModelRun& run, Clock::time_point now, Clock::time_point& next_wake);
   Pending make_pending(ModelRun& run, std::vector<WorkItem> items);
-  bool answer_from_cache(ModelRun& run, const Pending& pending);
+  // Continues a request from the ledger: its done answer, or the refused answers already paid for. False
+  // when it must be sent.
+  bool from_ledger(ModelRun& run, const Pending& pending);
+  bool answer_from_cache(ModelRun& run, const Pending& pending, const CachedAnswer& cached);
+  // What to do after a refused answer: a repair prompt, a smaller batch, more output room, or giving up.
+  void continue_after(ModelRun& run, const Pending& request, const ChainLink& refused);
+  // Whether continue_after would give the items up (so a later run sends them afresh instead).
+  bool chain_spent(const ModelRun& run, const Pending& request, const ChainLink& refused) const;
+  Pending repair_of(ModelRun& run, const Pending& request, const ChainLink& refused) const;
+  Pending with_output_limit(ModelRun& run, const Pending& request, std::int64_t answer_id, int limit) const;
+  std::int64_t input_estimate(const ModelRun& run, std::size_t chars) const;
+  std::int64_t output_estimate(const ModelRun& run, const Pending& pending) const;
+  double reservation(const ModelRun& run, Pending& pending) const;
+  // A fresh request over what is left of the budget, cut to the items that fit (false when none does).
+  bool fit_budget(ModelRun& run, Pending& pending, double& reserve);
+  double committed() const { return m_spent + m_lost + m_reserved; }
   void send(ModelRun& run, Pending pending, double reserve, Clock::time_point now);
   void settle(ModelRun& run, Completion completion);
   void settle_success(ModelRun& run, InFlight flight, const HttpResponse& response);
   void settle_failure(ModelRun& run, InFlight flight, const HttpResponse& response, const std::string& error,
-                      FailureKind kind);
+                      FailureKind kind, bool lost);
   void accept(ModelRun& run, const InFlight& flight, std::vector<ItemResult> results,
               const RequestFinish& finish);
   void give_up(ModelRun& run, const std::vector<WorkItem>& items, const std::string& error);
@@ -136,8 +167,10 @@ class Engine {
   const FailureSink& m_on_failure;
   const EngineOptions& m_options;
   std::vector<std::unique_ptr<ModelRun>> m_runs;
-  double m_spent = 0;
-  double m_reserved = 0;
+  double m_spent = 0;     // from the usage of answers read
+  double m_lost = 0;      // answers that could not be read, at their reservations (a provider may bill them)
+  double m_reserved = 0;  // requests in flight
+  double m_next_reserve = 0;  // what the request the budget stopped would have reserved
   bool m_budget_stop = false;
   Clock::time_point m_started = Clock::now();
   Clock::time_point m_last_progress{};
@@ -149,8 +182,48 @@ Pending Engine::make_pending(ModelRun& run, std::vector<WorkItem> items) {
   pending.chat = m_task.make_request(pending.items);
   pending.params = run.wire->cache_params(*run.model, pending.chat);
   pending.key = request_key(run.model->provider, pending.params, pending.chat, cache_salt());
-  pending.estimated_input_tokens = estimate_tokens(render_as_text(pending.chat));
+  pending.prompt_chars = render_as_text(pending.chat).size();
+  pending.estimated_input_tokens = input_estimate(run, pending.prompt_chars);
   return pending;
+}
+
+std::int64_t Engine::input_estimate(const ModelRun& run, std::size_t chars) const {
+  double per_char = run.usage_chars > 0 ? k_input_margin * run.usage_input_tokens / run.usage_chars
+                                        : k_initial_tokens_per_char;
+  return static_cast<std::int64_t>(std::ceil(per_char * static_cast<double>(chars))) + 1;
+}
+
+std::int64_t Engine::output_estimate(const ModelRun& run, const Pending& pending) const {
+  std::int64_t limit = output_limit(*run.model, pending.chat);
+  // Until an answer has been seen, the worst case.
+  if (run.usage_items <= 0) return limit;
+  double per_item = run.usage_output_tokens / run.usage_items;
+  auto estimate = static_cast<std::int64_t>(
+      std::ceil(k_output_margin * per_item * static_cast<double>(pending.items.size())));
+  return std::min(limit, estimate + k_output_slack);
+}
+
+double Engine::reservation(const ModelRun& run, Pending& pending) const {
+  pending.estimated_input_tokens = input_estimate(run, pending.prompt_chars);
+  return max_cost_usd(run.model->pricing, pending.estimated_input_tokens, output_estimate(run, pending));
+}
+
+bool Engine::fit_budget(ModelRun& run, Pending& pending, double& reserve) {
+  double left = *m_options.max_cost_usd - committed();
+  while (reserve > left && pending.fresh() && pending.items.size() > 1) {
+    // The cost of a batch grows about in proportion to its items.
+    auto keep = static_cast<std::size_t>(static_cast<double>(pending.items.size()) * left / reserve);
+    keep = std::clamp<std::size_t>(keep, 1, pending.items.size() - 1);
+    for (std::size_t i = pending.items.size(); i-- > keep;) run.queue.push_front(pending.items[i]);
+    std::vector<WorkItem> items(pending.items.begin(), pending.items.begin() + static_cast<std::ptrdiff_t>(keep));
+    pending = make_pending(run, std::move(items));
+    if (m_options.use_cache && from_ledger(run, pending)) {
+      pending.items.clear();
+      return false;
+    }
+    reserve = reservation(run, pending);
+  }
+  return reserve <= left;
 }
 
 std::optional<std::string> Engine::check_answer(const std::string& text, const Pending& pending,
@@ -169,9 +242,29 @@ std::optional<std::string> Engine::check_answer(const std::string& text, const P
   return reading.problem;
 }
 
-bool Engine::answer_from_cache(ModelRun& run, const Pending& pending) {
-  auto cached = m_ledger.find_done(pending.key);
-  if (!cached) return false;
+bool Engine::from_ledger(ModelRun& run, const Pending& pending) {
+  ResumePoint point = m_ledger.resume(pending.key);
+  if (point.done) return answer_from_cache(run, pending, *point.done);
+  if (point.chain.empty()) return false;
+  // Answers already paid for and refused: rebuild the chain of prompts they answered, then go on from the
+  // last one as the run that recorded them would have.
+  Pending request = pending;
+  for (std::size_t i = 0; i + 1 < point.chain.size(); ++i) {
+    const ChainLink& link = point.chain[i];
+    request = link.status == "truncated"
+                  ? with_output_limit(run, request, link.id,
+                                      std::max(k_raised_output_limit, output_limit(*run.model, request.chat)))
+                  : repair_of(run, request, link);
+  }
+  // A chain that had run its course was given up, and its items are tried afresh.
+  if (chain_spent(run, request, point.chain.back())) return false;
+  run.progress.requests_resumed++;
+  continue_after(run, request, point.chain.back());
+  return true;
+}
+
+bool Engine::answer_from_cache(ModelRun& run, const Pending& pending, const CachedAnswer& cached_answer) {
+  const CachedAnswer* cached = &cached_answer;
   AnswerReading reading;
   if (check_answer(cached->answer, pending, reading)) return false;  // a stored answer the task now rejects
   for (auto& result : reading.results) result.cached = true;
@@ -191,26 +284,28 @@ bool Engine::answer_from_cache(ModelRun& run, const Pending& pending) {
 
 std::optional<Pending> Engine::next_request(ModelRun& run, Clock::time_point now,
                                             Clock::time_point& next_wake) {
-  if (!run.waiting.empty()) {
-    auto ready = std::min_element(run.waiting.begin(), run.waiting.end(),
-                                  [](const Pending& a, const Pending& b) { return a.ready_at < b.ready_at; });
-    if (ready->ready_at <= now) {
-      Pending pending = std::move(*ready);
-      run.waiting.erase(ready);
-      return pending;
+  while (true) {
+    if (!run.waiting.empty()) {
+      auto ready = std::min_element(run.waiting.begin(), run.waiting.end(), [](const Pending& a, const Pending& b) {
+        return a.ready_at < b.ready_at;
+      });
+      if (ready->ready_at <= now) {
+        Pending pending = std::move(*ready);
+        run.waiting.erase(ready);
+        return pending;
+      }
+      next_wake = std::min(next_wake, ready->ready_at);
     }
-    next_wake = std::min(next_wake, ready->ready_at);
-  }
-  while (!run.queue.empty()) {
+    if (run.queue.empty()) return std::nullopt;
     std::size_t size =
         std::min(run.queue.size(), static_cast<std::size_t>(std::max(1, run.batcher.batch_size())));
     std::vector<WorkItem> items(run.queue.begin(), run.queue.begin() + static_cast<std::ptrdiff_t>(size));
     run.queue.erase(run.queue.begin(), run.queue.begin() + static_cast<std::ptrdiff_t>(size));
     Pending pending = make_pending(run, std::move(items));
-    if (m_options.use_cache && answer_from_cache(run, pending)) continue;
+    // Answered from the ledger, or continued from it (the continuation waits in run.waiting, ready now).
+    if (m_options.use_cache && from_ledger(run, pending)) continue;
     return pending;
   }
-  return std::nullopt;
 }
 
 void Engine::schedule(ModelRun& run, Clock::time_point now, Clock::time_point& next_wake) {
@@ -218,22 +313,23 @@ void Engine::schedule(ModelRun& run, Clock::time_point now, Clock::time_point& n
          static_cast<int>(run.in_flight.size()) < run.batcher.concurrency()) {
     std::optional<Pending> pending = next_request(run, now, next_wake);
     if (!pending) return;
-    double reserve =
-        max_cost_usd(run.model->pricing, pending->estimated_input_tokens, run.model->max_output_tokens);
-    if (m_options.max_cost_usd && m_spent + m_reserved + reserve > *m_options.max_cost_usd) {
+    double reserve = reservation(run, *pending);
+    if (m_options.max_cost_usd && committed() + reserve > *m_options.max_cost_usd &&
+        !fit_budget(run, *pending, reserve)) {
+      if (pending->items.empty()) continue;  // the smaller batch was answered from the ledger
       // A cap that not even the first request fits would stop with nothing spent and nothing said.
-      if (m_spent == 0 && m_reserved == 0)
-        fail(
-            ExitCode::usage,
-            "--max-cost ${:.4f} is below what one request to {} may cost (${:.4f}: about {} input tokens and "
-            "max_output_tokens {}); raise the cap, or lower the model's max_output_tokens or batch size",
-            *m_options.max_cost_usd, run.model->name, reserve, pending->estimated_input_tokens,
-            run.model->max_output_tokens);
+      if (committed() == 0)
+        fail(ExitCode::usage,
+             "--max-cost ${:.4f} is below what one request to {} may cost (${:.4f}: about {} input tokens "
+             "and max_output_tokens {}); raise the cap, or lower the model's max_output_tokens",
+             *m_options.max_cost_usd, run.model->name, reserve, pending->estimated_input_tokens,
+             output_limit(*run.model, pending->chat));
       m_budget_stop = true;
+      m_next_reserve = reserve;
       run.waiting.push_front(std::move(*pending));
       return;
     }
-    std::int64_t tokens = pending->estimated_input_tokens + run.model->max_output_tokens;
+    std::int64_t tokens = pending->estimated_input_tokens + output_estimate(run, *pending);
     auto wait = run.limiter.wait_time(tokens, now);
     if (wait > Clock::duration::zero()) {
       pending->ready_at = now + wait;
@@ -246,7 +342,7 @@ void Engine::schedule(ModelRun& run, Clock::time_point now, Clock::time_point& n
 }
 
 void Engine::send(ModelRun& run, Pending pending, double reserve, Clock::time_point now) {
-  std::int64_t tokens = pending.estimated_input_tokens + run.model->max_output_tokens;
+  std::int64_t tokens = pending.estimated_input_tokens + output_estimate(run, pending);
   run.limiter.acquire(tokens, now);
   RequestStart start;
   start.key = pending.key;
@@ -259,7 +355,8 @@ void Engine::send(ModelRun& run, Pending pending, double reserve, Clock::time_po
   start.params = pending.params;
   start.repair_of = pending.repair_of;
   start.run_id = m_options.run_id;
-  std::int64_t ledger_id = m_ledger.start(start);
+  start.reserved_usd = reserve;
+  AttemptId ledger_id = m_ledger.start(start);
   pending.attempts++;
   HttpRequest request = run.wire->build(*run.model, pending.chat, run.api_key);
   request.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(run.model->timeout_seconds * 1000));
@@ -282,7 +379,7 @@ void Engine::accept(ModelRun& run, const InFlight& flight, std::vector<ItemResul
                     const RequestFinish& finish) {
   store::Transaction transaction(m_db);
   m_ledger.finish(flight.ledger_id, finish);
-  if (!results.empty()) m_on_results(run.model->name, flight.ledger_id, results);
+  if (!results.empty()) m_on_results(run.model->name, flight.ledger_id.request, results);
   transaction.commit();
   run.progress.items_done += static_cast<std::int64_t>(results.size());
   std::set<std::string> answered;
@@ -304,14 +401,21 @@ void Engine::settle_success(ModelRun& run, InFlight flight, const HttpResponse& 
   try {
     result = run.wire->parse(response);
   } catch (const MalformedResponse& e) {
+    // A 2xx body that cannot be read was produced, and may be billed.
     settle_failure(run, std::move(flight), response, std::string("unreadable response: ") + e.what(),
-                   FailureKind::retryable);
+                   FailureKind::retryable, true);
     return;
   }
   run.limiter.update(parse_rate_limit_headers(response));
   Usage usage = result.usage.value_or(
       Usage{flight.request.estimated_input_tokens, estimate_tokens(result.text), 0, true});
   run.limiter.settle(flight.reserved_tokens, usage.input_tokens + usage.output_tokens);
+  if (!usage.estimated) {
+    run.usage_chars += static_cast<double>(flight.request.prompt_chars);
+    run.usage_input_tokens += static_cast<double>(usage.input_tokens);
+    run.usage_items += static_cast<double>(flight.request.items.size());
+    run.usage_output_tokens += static_cast<double>(usage.output_tokens);
+  }
   double cost = cost_usd(run.model->pricing, usage);
   m_spent += cost;
   run.progress.cost_usd += cost;
@@ -328,53 +432,120 @@ void Engine::settle_success(ModelRun& run, InFlight flight, const HttpResponse& 
 
   AnswerReading reading;
   std::optional<std::string> problem = check_answer(result.text, flight.request, reading);
-  if (!problem && result.truncated && reading.results.empty())
-    problem = "the answer was cut off at max_output_tokens";
+  // Stopped at the output limit (the provider says so, or the JSON never closes) with nothing usable.
+  bool truncated = (result.truncated || json_cut_off(result.text)) && (problem || reading.results.empty());
+  if (truncated) {
+    problem = fmt::format("the answer was cut off after {} bytes at the output limit of {} tokens{}",
+                          result.text.size(), output_limit(*run.model, flight.request.chat),
+                          result.truncated ? fmt::format(" (finish_reason {})", result.finish_reason)
+                                           : " (its JSON never closes)");
+  }
   if (!problem) {
     finish.status = "done";
     run.batcher.record(Outcome::success, std::chrono::duration<double>(response.seconds));
     accept(run, flight, std::move(reading.results), finish);
     return;
   }
-  finish.status = "invalid";
+  finish.status = truncated ? "truncated" : "invalid";
   finish.error = *problem;
+  // Recorded before anything follows from it: a run killed now continues from this answer.
   m_ledger.finish(flight.ledger_id, finish);
   run.batcher.record(Outcome::failure, std::chrono::duration<double>(response.seconds));
-  run.progress.last_error = "invalid answer: " + *problem;
-  int max_repairs = m_options.max_repairs.value_or(run.model->max_repairs);
-  spdlog::debug("{}: invalid answer ({}), repair {} of {}", run.model->name, *problem,
-                flight.request.repairs + 1, max_repairs);
-  if (flight.request.repairs >= max_repairs) {
-    give_up(run, flight.request.items,
-            fmt::format("invalid answer after {} repair prompts: {}", flight.request.repairs, *problem));
+  run.progress.last_error = (truncated ? "" : "invalid answer: ") + *problem;
+  continue_after(run, flight.request, ChainLink{flight.ledger_id.request, finish.status, result.text, *problem});
+}
+
+Pending Engine::repair_of(ModelRun& run, const Pending& request, const ChainLink& refused) const {
+  Pending repair;
+  repair.items = request.items;
+  repair.chat = request.chat;
+  repair.chat.messages.push_back({"assistant", refused.answer});
+  repair.chat.messages.push_back({"user", m_task.repair_message(refused.error)});
+  repair.params = run.wire->cache_params(*run.model, repair.chat);
+  repair.key = request_key(run.model->provider, repair.params, repair.chat, cache_salt());
+  repair.repair_of = refused.id;
+  repair.repairs = request.repairs + 1;
+  repair.prompt_chars = render_as_text(repair.chat).size();
+  repair.estimated_input_tokens = input_estimate(run, repair.prompt_chars);
+  repair.ready_at = Clock::now();
+  return repair;
+}
+
+Pending Engine::with_output_limit(ModelRun& run, const Pending& request, std::int64_t answer_id,
+                                  int limit) const {
+  Pending roomier = request;
+  roomier.chat.max_output_tokens = limit;
+  roomier.params = run.wire->cache_params(*run.model, roomier.chat);
+  roomier.key = request_key(run.model->provider, roomier.params, roomier.chat, cache_salt());
+  roomier.repair_of = answer_id;
+  roomier.attempts = 0;
+  roomier.ready_at = Clock::now();
+  return roomier;
+}
+
+bool Engine::chain_spent(const ModelRun& run, const Pending& request, const ChainLink& refused) const {
+  if (refused.status == "truncated")
+    return request.items.size() == 1 &&
+           (request.chat.max_output_tokens || output_limit(*run.model, request.chat) >= k_raised_output_limit);
+  return request.repairs >= m_options.max_repairs.value_or(run.model->max_repairs);
+}
+
+void Engine::continue_after(ModelRun& run, const Pending& request, const ChainLink& refused) {
+  if (refused.status == "truncated") {
+    if (request.items.size() > 1) {
+      // Too much asked of one answer: the halves go again as two requests (unless a killed run had them
+      // answered already).
+      std::size_t half = request.items.size() / 2;
+      std::vector<WorkItem> first(request.items.begin(), request.items.begin() + static_cast<std::ptrdiff_t>(half));
+      std::vector<WorkItem> second(request.items.begin() + static_cast<std::ptrdiff_t>(half), request.items.end());
+      for (auto* items : {&second, &first}) {
+        Pending part = make_pending(run, std::move(*items));
+        if (m_options.use_cache && from_ledger(run, part)) continue;
+        part.ready_at = Clock::now();
+        run.waiting.push_front(std::move(part));
+      }
+      run.progress.splits++;
+      return;
+    }
+    int limit = output_limit(*run.model, request.chat);
+    if (!request.chat.max_output_tokens && limit < k_raised_output_limit) {
+      run.waiting.push_back(with_output_limit(run, request, refused.id, k_raised_output_limit));
+      run.progress.repairs++;
+      return;
+    }
+    give_up(run, request.items,
+            fmt::format("{}, even for one item; raise max_output_tokens for {}", refused.error, run.model->name));
     return;
   }
-  Pending repair;
-  repair.items = flight.request.items;
-  repair.chat = flight.request.chat;
-  repair.chat.messages.push_back({"assistant", result.text});
-  repair.chat.messages.push_back({"user", m_task.repair_message(*problem)});
-  repair.params = flight.request.params;
-  repair.key = request_key(run.model->provider, repair.params, repair.chat, cache_salt());
-  repair.repair_of = flight.ledger_id;
-  repair.repairs = flight.request.repairs + 1;
-  repair.estimated_input_tokens = estimate_tokens(render_as_text(repair.chat));
-  repair.ready_at = Clock::now();
+  int max_repairs = m_options.max_repairs.value_or(run.model->max_repairs);
+  spdlog::debug("{}: invalid answer ({}), repair {} of {}", run.model->name, refused.error, request.repairs + 1,
+                max_repairs);
+  if (request.repairs >= max_repairs) {
+    give_up(run, request.items,
+            fmt::format("invalid answer after {} repair prompts: {}", request.repairs, refused.error));
+    return;
+  }
   run.progress.repairs++;
-  run.waiting.push_back(std::move(repair));
+  run.waiting.push_back(repair_of(run, request, refused));
 }
 
 void Engine::settle_failure(ModelRun& run, InFlight flight, const HttpResponse& response,
-                            const std::string& error, FailureKind kind) {
+                            const std::string& error, FailureKind kind, bool lost) {
   RateLimitInfo limits = parse_rate_limit_headers(response);
   std::optional<int> status = response.status ? std::optional<int>(response.status) : std::nullopt;
   run.progress.last_error = error;
+  if (lost) {
+    // The answer may have been produced and billed: it counts at its reservation.
+    m_lost += flight.reserved_cost;
+    run.progress.lost_usd += flight.reserved_cost;
+  }
   if (kind == FailureKind::fatal) {
     RequestFinish finish;
     finish.status = "failed";
     finish.http_status = status;
     finish.response = redact(response.body, run.api_key);
     finish.error = error;
+    finish.lost = lost;
     m_ledger.finish(flight.ledger_id, finish);
     run.stopped = true;
     run.progress.fatal_error = fmt::format("{} ({} {}): {}", run.model->name,
@@ -397,13 +568,14 @@ void Engine::settle_failure(ModelRun& run, InFlight flight, const HttpResponse& 
     finish.status = "failed";
     finish.http_status = status;
     finish.error = error;
+    finish.lost = lost;
     m_ledger.finish(flight.ledger_id, finish);
     run.progress.requests_failed++;
     give_up(run, flight.request.items,
             fmt::format("failed after {} attempts: {}", flight.request.attempts, error));
     return;
   }
-  m_ledger.note_attempt_failure(flight.ledger_id, status, error);
+  m_ledger.note_attempt_failure(flight.ledger_id, status, error, lost);
   run.progress.retries++;
   flight.request.ready_at =
       Clock::now() + run.backoff.delay(flight.request.attempts, limits.retry_after_seconds);
@@ -429,7 +601,9 @@ void Engine::settle(ModelRun& run, Completion completion) {
     } else {
       error = fmt::format("HTTP {}: {}", response.status, short_error(run.wire->error_message(response)));
     }
-    settle_failure(run, std::move(flight), response, redact(error, run.api_key), classify_failure(response));
+    // A timeout or a body cut off may follow an answer the provider produced and bills.
+    bool lost = response.timed_out || (response.status == 0 && !response.not_sent);
+    settle_failure(run, std::move(flight), response, redact(error, run.api_key), classify_failure(response), lost);
   }
   record_batch_changes(run);
 }
@@ -519,6 +693,8 @@ EngineResult Engine::run(std::vector<ModelWork> work) {
 
   EngineResult result;
   result.cost_usd = m_spent;
+  result.lost_usd = m_lost;
+  result.next_request_usd = m_next_reserve;
   result.elapsed_seconds = std::chrono::duration<double>(Clock::now() - m_started).count();
   result.budget_exhausted = m_budget_stop;
   for (auto& run : m_runs) {

@@ -45,9 +45,15 @@ EngineVerdict judge_engine_result(const EngineResult& result, std::string_view u
     }
   }
   if (verdict.code == ExitCode::ok && result.budget_exhausted) {
+    std::string lost =
+        result.lost_usd > 0
+            ? fmt::format(" and ${:.4f} counted for answers lost to timeouts or cut bodies (a provider may bill them)",
+                          result.lost_usd)
+            : "";
     verdict.errors.push_back(fmt::format(
-        "stopped at the --max-cost cap: ${:.4f} spent, {} {} left; run again with a higher cap to finish",
-        result.cost_usd, result.items_left, unit));
+        "stopped at the --max-cost cap: ${:.4f} spent{}, and the next request could cost up to ${:.4f}; {} {} "
+        "left; run again with a higher cap to finish",
+        result.cost_usd, lost, result.next_request_usd, result.items_left, unit));
     verdict.code = ExitCode::policy;
   }
   return verdict;

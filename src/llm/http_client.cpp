@@ -167,6 +167,8 @@ class CurlTransport : public Transport {
       } else {
         response.status = 0;
         response.timed_out = result == CURLE_OPERATION_TIMEDOUT;
+        response.not_sent = result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
+                            result == CURLE_COULDNT_RESOLVE_PROXY;
         response.transport_error = transfer->error[0] != '\0' ? transfer->error : util::libcurl::easy_strerror(result);
       }
       done.push_back({transfer->id, std::move(response)});

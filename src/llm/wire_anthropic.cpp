@@ -19,7 +19,7 @@ class AnthropicWireFormat : public JsonWireFormat {
       messages.push_back({{"role", message.role}, {"content", message.content}});
     }
     nlohmann::json body = {{"model", model.model_id},
-                           {"max_tokens", model.max_output_tokens},
+                           {"max_tokens", output_limit(model, request)},
                            {"temperature", model.temperature},
                            {"messages", messages}};
     // Messages has no JSON mode: the schema is stated in the system prompt.

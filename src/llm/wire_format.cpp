@@ -187,11 +187,15 @@ std::string JsonWireFormat::error_message(const HttpResponse& response) const {
   return response.body.empty() ? "no message" : response.body.substr(0, 300);
 }
 
-nlohmann::json JsonWireFormat::cache_params(const ModelConfig& model, const ChatRequest&) const {
+int output_limit(const ModelConfig& model, const ChatRequest& request) {
+  return request.max_output_tokens.value_or(model.max_output_tokens);
+}
+
+nlohmann::json JsonWireFormat::cache_params(const ModelConfig& model, const ChatRequest& request) const {
   return {{"provider", m_provider},
           {"model_id", model.model_id},
           {"temperature", model.temperature},
-          {"max_output_tokens", model.max_output_tokens},
+          {"max_output_tokens", output_limit(model, request)},
           {"json_mode", json_mode_label(model.json_mode)}};
 }
 

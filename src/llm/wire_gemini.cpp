@@ -20,7 +20,7 @@ class GeminiWireFormat : public JsonWireFormat {
                           {"parts", nlohmann::json::array({{{"text", message.content}}})}});
     }
     nlohmann::json generation = {{"temperature", model.temperature},
-                                 {"maxOutputTokens", model.max_output_tokens}};
+                                 {"maxOutputTokens", output_limit(model, request)}};
     bool json_answer = request.schema && model.json_mode != JsonMode::none;
     // responseSchema takes only an OpenAPI subset; the schema goes in the system instruction instead.
     if (json_answer) generation["responseMimeType"] = "application/json";

@@ -23,7 +23,7 @@ class OpenAiWireFormat : public JsonWireFormat {
     nlohmann::json body = {{"model", model.model_id},
                            {"messages", messages},
                            {"temperature", model.temperature},
-                           {"max_tokens", model.max_output_tokens}};
+                           {"max_tokens", output_limit(model, request)}};
     if (request.schema && model.json_mode == JsonMode::schema) {
       body["response_format"] = {
           {"type", "json_schema"},

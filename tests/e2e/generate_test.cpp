@@ -103,7 +103,8 @@ TEST_F(GenerateCommand, DescriptionsThroughEachWireFormatWithCostAndPricesRecord
   EXPECT_EQ(count("SELECT count(*) FROM runs WHERE argv LIKE '%sk-test%' OR counters LIKE '%sk-test%'"), 0);
   EXPECT_EQ(
       count("SELECT count(*) FROM llm_requests WHERE prompt LIKE '%sk-test%' OR params LIKE '%sk-test%' "
-            "OR response LIKE '%sk-test%'"),
+            "OR answer LIKE '%sk-test%'") +
+                count("SELECT count(*) FROM llm_attempts WHERE response LIKE '%sk-test%' OR error LIKE '%sk-test%'"),
       0);
 }
 
@@ -212,7 +213,7 @@ TEST_F(GenerateCommand, ProviderRefusingTheKeyExitsFourWithItsMessageAndNoSecret
   EXPECT_EQ(count("SELECT count(*) FROM dataset_entries"), 0);
   EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE status = 'failed'"), 1);
   EXPECT_EQ(
-      count("SELECT count(*) FROM llm_requests WHERE response LIKE '%sk-test%' OR error LIKE '%sk-test%'"),
+      count("SELECT count(*) FROM llm_attempts WHERE response LIKE '%sk-test%' OR error LIKE '%sk-test%'"),
       0);
   EXPECT_EQ(count("SELECT count(*) FROM runs WHERE error LIKE '%sk-test%' OR counters LIKE '%sk-test%'"), 0);
 }

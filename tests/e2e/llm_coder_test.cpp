@@ -114,7 +114,8 @@ TEST_F(LlmCoderCommand, EvaluateScoresTheModelsPicksOnCodiespAndARerunIsAnswered
   EXPECT_EQ(fake.requests().at(0).api_key, "sk-test-secret-0123456789");
   EXPECT_EQ(
       count("SELECT count(*) FROM llm_requests WHERE prompt LIKE '%sk-test%' OR params LIKE '%sk-test%' "
-            "OR response LIKE '%sk-test%'"),
+            "OR answer LIKE '%sk-test%'") +
+                count("SELECT count(*) FROM llm_attempts WHERE response LIKE '%sk-test%' OR error LIKE '%sk-test%'"),
       0);
 
   nlohmann::json again = evaluate_json();

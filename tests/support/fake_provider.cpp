@@ -96,7 +96,7 @@ nlohmann::json error_body(const std::string& format, int status, const std::stri
 
 nlohmann::json success_body(const std::string& format, const std::string& model, const std::string& text,
                             std::int64_t tokens_in, std::int64_t tokens_out, bool send_usage,
-                            std::uint64_t serial) {
+                            std::uint64_t serial, bool cut_at_limit = false) {
   nlohmann::json body;
   if (format == "openai") {
     body = {{"id", "chatcmpl-fake" + std::to_string(serial)},
@@ -106,7 +106,7 @@ nlohmann::json success_body(const std::string& format, const std::string& model,
             {"choices",
              {{{"index", 0},
                {"message", {{"role", "assistant"}, {"content", text}}},
-               {"finish_reason", "stop"}}}}};
+               {"finish_reason", cut_at_limit ? "length" : "stop"}}}}};
     if (send_usage) {
       body["usage"] = {{"prompt_tokens", tokens_in},
                        {"completion_tokens", tokens_out},
@@ -118,13 +118,13 @@ nlohmann::json success_body(const std::string& format, const std::string& model,
             {"role", "assistant"},
             {"model", model},
             {"content", {{{"type", "text"}, {"text", text}}}},
-            {"stop_reason", "end_turn"},
+            {"stop_reason", cut_at_limit ? "max_tokens" : "end_turn"},
             {"stop_sequence", nullptr}};
     if (send_usage) body["usage"] = {{"input_tokens", tokens_in}, {"output_tokens", tokens_out}};
   } else {
     body = {{"candidates",
              {{{"content", {{"role", "model"}, {"parts", {{{"text", text}}}}}},
-               {"finishReason", "STOP"},
+               {"finishReason", cut_at_limit ? "MAX_TOKENS" : "STOP"},
                {"index", 0}}}},
             {"modelVersion", model},
             {"responseId", "fake" + std::to_string(serial)}};
@@ -316,6 +316,11 @@ std::size_t FakeProvider::answered_ok() const {
   return m_answered_ok;
 }
 
+ProviderBill FakeProvider::billed() const {
+  std::lock_guard lock(m_mutex);
+  return m_billed;
+}
+
 bool FakeProvider::admit(std::int64_t tokens) {
   auto now = std::chrono::steady_clock::now();
   if (m_options.window_seconds > 0) {
@@ -438,10 +443,26 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
     } else if (fault == ProviderFault::not_json_answer) {
       text = "Sure! Here are some descriptions you might find useful.";
     }
+    bool cut = fault == ProviderFault::output_limit;
+    std::int64_t tokens_out = tokens_of(text);
+    if (cut) {
+      // Stops where the request's output limit would fall, at half the answer.
+      text = text.substr(0, text.size() / 2);
+      tokens_out = tokens_of(text);
+    }
     std::uint64_t serial = index + 1;
     std::string body =
-        success_body(format, request.model, text, tokens_in, tokens_of(text), m_options.send_usage, serial)
+        success_body(format, request.model, text, tokens_in, tokens_out, m_options.send_usage, serial, cut)
             .dump();
+    {
+      // The answer was produced: a provider bills it whether or not the client reads it.
+      std::lock_guard lock(m_mutex);
+      if (fault != ProviderFault::invalid_json) {
+        m_billed.input_tokens += tokens_in;
+        m_billed.output_tokens += tokens_out;
+        m_billed.answers++;
+      }
+    }
     if (fault == ProviderFault::invalid_json) {
       response.set_content("<html><body>502 Bad Gateway</body></html>", "application/json");
     } else if (fault == ProviderFault::truncated_body) {

@@ -38,6 +38,15 @@ enum class ProviderFault {
   schema_violation,  // 200, well-formed wire JSON, but the answer text is JSON that breaks the task schema
                      // (for a conversation: the first turn by a "nurse")
   not_json_answer,   // 200, well-formed wire JSON, the answer text is prose
+  output_limit,      // 200, the answer cut at half with the provider's "stopped at max tokens" reason
+};
+
+// What the fake's answers would be billed: every answer it produced, read by the client or not (timeouts
+// and cut bodies included; a 4xx/5xx or a 502 page is not billed).
+struct ProviderBill {
+  std::int64_t answers = 0;
+  std::int64_t input_tokens = 0;
+  std::int64_t output_tokens = 0;
 };
 
 struct FakeProviderOptions {
@@ -99,6 +108,7 @@ class FakeProvider {
   std::vector<ProviderRequest> requests() const;
   std::size_t request_count() const;
   std::size_t answered_ok() const;  // 200s with a valid answer
+  ProviderBill billed() const;
 
  private:
   void handle(const std::string& format, const httplib::Request& request, httplib::Response& response);
@@ -114,6 +124,7 @@ class FakeProvider {
   std::deque<ProviderFault> m_faults;
   std::vector<ProviderRequest> m_requests;
   std::size_t m_answered_ok = 0;
+  ProviderBill m_billed;
   // Per-minute limits as token buckets holding two seconds' worth, refilled continuously.
   double m_request_budget = 0;
   double m_token_budget = 0;

@@ -26,6 +26,11 @@ inline std::int64_t query_int(store::Database& db, const std::string& sql) {
   return statement.step() ? statement.column_int64(0) : -1;
 }
 
+inline double query_double(store::Database& db, const std::string& sql) {
+  auto statement = db.prepare(sql);
+  return statement.step() ? statement.column_double(0) : 0;
+}
+
 inline std::int64_t query_int(const std::filesystem::path& db_path, const std::string& sql) {
   store::Database db = store::Database::open(db_path, store::OpenMode::existing_only);
   store::Statement statement = db.prepare(sql);

@@ -77,9 +77,12 @@ struct ModelProgress {
   std::int64_t requests_cached = 0;  // answered from the ledger
   std::int64_t retries = 0;
   std::int64_t repairs = 0;
+  std::int64_t requests_resumed = 0;  // continued from refused answers a killed run had paid for
+  std::int64_t splits = 0;            // batches cut in two after an answer stopped at the output limit
   std::int64_t tokens_in = 0;
   std::int64_t tokens_out = 0;
-  double cost_usd = 0;
+  double cost_usd = 0;  // from the usage of the answers read
+  double lost_usd = 0;  // answers lost to timeouts and cut bodies, at their reservations
   int batch_size = 0;
   int concurrency = 0;
   int in_flight = 0;
@@ -96,7 +99,10 @@ struct EngineProgress {
 };
 
 struct EngineOptions {
-  std::optional<double> max_cost_usd;  // never exceeded; in-flight requests count at their maximum cost
+  // A request goes only while what was spent, what lost answers reserved and what requests in flight reserve
+  // stay under it; a reservation is the calibrated prompt tokens and the expected output with a margin (the
+  // worst case until an answer has been seen), so the cap may be passed by at most that margin.
+  std::optional<double> max_cost_usd;
   bool use_cache = true;               // false: send fresh requests even when the ledger has the answer
   std::optional<int> fixed_batch_size;
   std::optional<int>
@@ -110,9 +116,11 @@ struct EngineOptions {
 
 struct EngineResult {
   std::vector<ModelProgress> models;
-  double cost_usd = 0;
+  double cost_usd = 0;  // from the usage of the answers read
+  double lost_usd = 0;  // answers that could not be read, at their reservations: a provider may bill them
   double elapsed_seconds = 0;
   bool budget_exhausted = false;  // work was left because the next request could exceed --max-cost
+  double next_request_usd = 0;    // what that request would have reserved
   std::int64_t items_left = 0;    // pending at the end (budget, or a model that stopped)
 };
 

@@ -26,6 +26,7 @@ struct HttpResponse {
   Headers headers;  // names in lower case
   std::string body;
   bool timed_out = false;
+  bool not_sent = false;        // no connection was made, so the provider never saw the request
   std::string transport_error;  // curl's message (or the command's failure), empty on success
   double seconds = 0;           // from submit to completion
 

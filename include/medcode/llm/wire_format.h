@@ -25,7 +25,11 @@ struct ChatRequest {
   std::vector<ChatMessage> messages;
   std::optional<nlohmann::json> schema;  // the answer's JSON schema, when the task has one
   std::string schema_name = "answer";
+  std::optional<int> max_output_tokens;  // instead of the model's, for an answer that needs more room
 };
+
+// The output-token limit of a request: its own when it has one, else the model's.
+int output_limit(const ModelConfig& model, const ChatRequest& request);
 
 struct Usage {
   std::int64_t input_tokens = 0;  // all input tokens, cached ones included

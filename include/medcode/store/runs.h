@@ -15,6 +15,16 @@ class Database;
 // Replaces the values of secret-looking options (--api-key X, --token=X, ...) with "***".
 std::vector<std::string> redact_arguments(const std::vector<std::string>& argv);
 
+struct InterruptedWork {
+  std::int64_t runs = 0;      // runs marked 'interrupted'
+  std::int64_t requests = 0;  // LLM requests marked 'interrupted'
+};
+
+// Marks what processes that died left behind: runs of this machine still 'running' whose pid is gone become
+// 'interrupted' (with the pid and when it was found), and requests and attempts left 'in_flight' by a run
+// that is over become 'interrupted'. Every recorded run starts with it.
+InterruptedWork mark_interrupted(Database& db);
+
 // Records a run: inserted as 'running' on start(), closed by finish() or fail().
 class RunRecorder {
  public:

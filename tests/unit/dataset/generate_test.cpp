@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "medcode/codes/import.h"
 #include "medcode/util/error.h"
 #include "support/fake_provider.h"
@@ -16,8 +19,11 @@ namespace {
 using testing::FakeProvider;
 using testing::FakeProviderOptions;
 using testing::ProviderFault;
+using testing::query_double;
 using testing::query_int;
 using testing::query_text;
+
+namespace fs = std::filesystem;
 
 constexpr std::int64_t k_billable = 8;  // billable codes of the mini tabular
 
@@ -82,6 +88,120 @@ TEST_P(EachWireFormat, DescribesEveryCodeAndRecordsUsageAndCost) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Providers, EachWireFormat, ::testing::Values("openai", "anthropic", "gemini"));
+
+// The fake's bill at the test models' prices ($1 per million input tokens, $2 per million output tokens).
+double billed_usd(const FakeProvider& fake) {
+  testing::ProviderBill bill = fake.billed();
+  return (static_cast<double>(bill.input_tokens) * 1.0 + static_cast<double>(bill.output_tokens) * 2.0) / 1e6;
+}
+
+TEST_P(EachWireFormat, FaultsOfEveryKindLoseNothingDuplicateNothingAndTheLedgerMatchesTheBill) {
+  FakeProviderOptions fake_options;
+  fake_options.retry_after_seconds = 0.05;
+  fake_options.timeout_hold = std::chrono::milliseconds(900);
+  FakeProvider fake(fake_options);
+  add_model("m", GetParam(), fake, "    timeout_seconds: 0.4\n    max_attempts: 8\n    initial_concurrency: 1\n");
+  for (auto fault : {ProviderFault::server_error, ProviderFault::overloaded, ProviderFault::rate_limited,
+                     ProviderFault::timeout, ProviderFault::truncated_body, ProviderFault::invalid_json,
+                     ProviderFault::schema_violation, ProviderFault::not_json_answer, ProviderFault::output_limit}) {
+    fake.inject(fault);
+  }
+  GenerateSummary summary = generate(m_db, m_registry, descriptions({"m"}));
+  const auto& model = summary.engine->models.at(0);
+  EXPECT_EQ(model.items_done, k_billable);
+  EXPECT_EQ(model.items_failed, 0);
+  EXPECT_EQ(count("SELECT count(*) FROM dataset_entries"), k_billable * 2 * 2);
+  EXPECT_EQ(count("SELECT count(DISTINCT source_code) FROM dataset_entries"), k_billable);
+  // Every attempt the fake saw is in the ledger, and what was read is what the fake billed; the answers
+  // lost to the timeout and the cut body were billed too, and are counted at their reservations.
+  EXPECT_EQ(count("SELECT count(*) FROM llm_attempts"), static_cast<std::int64_t>(fake.request_count()));
+  EXPECT_EQ(count("SELECT count(*) FROM llm_attempts WHERE status = 'lost'"), 3);  // timeout, cut body, 502 page
+  double read = query_double(m_db, "SELECT total(cost_usd) FROM llm_attempts");
+  double lost = query_double(m_db, "SELECT total(reserved_usd) FROM llm_attempts WHERE status = 'lost'");
+  double billed = billed_usd(fake);
+  EXPECT_LT(read, billed);
+  EXPECT_LE(billed, read + lost);
+  EXPECT_NEAR(summary.engine->cost_usd, read, 1e-9);
+  EXPECT_NEAR(summary.engine->lost_usd, lost, 1e-9);
+  EXPECT_NEAR(query_double(m_db, "SELECT total(cost_usd) FROM llm_requests"), read, 1e-9);
+}
+
+TEST_P(EachWireFormat, AnAnswerStoppedAtTheOutputLimitSplitsItsBatchThenGetsMoreRoomForOneItem) {
+  FakeProvider fake;
+  add_model("m", GetParam(), fake, "    batch_size: 4\n    initial_concurrency: 1\n    max_output_tokens: 1000\n");
+  fake.inject(ProviderFault::output_limit);
+  GenerateOptions options = descriptions({"m"});
+  options.batch_size = 4;
+  GenerateSummary summary = generate(m_db, m_registry, options);
+  EXPECT_EQ(summary.engine->models.at(0).items_done, k_billable);
+  EXPECT_EQ(summary.engine->models.at(0).splits, 1);
+  EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE status = 'truncated' AND n_items = 4 AND error LIKE "
+                  "'%cut off after % bytes at the output limit of 1000 tokens (finish_reason %'"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE status = 'done' AND n_items = 2"), 2);
+
+  // One item alone that does not fit: sent once more with room for 8192 tokens.
+  FakeProvider single;
+  add_model("one", GetParam(), single, "    batch_size: 1\n    initial_concurrency: 1\n    max_output_tokens: 1000\n");
+  single.inject(ProviderFault::output_limit);
+  options = descriptions({"one"});
+  options.batch_size = 1;
+  summary = generate(m_db, m_registry, options);
+  EXPECT_EQ(summary.engine->models.at(0).items_done, k_billable);
+  auto requests = single.requests();
+  ASSERT_GE(requests.size(), 2u);
+  std::string second = requests[1].body.dump();
+  EXPECT_NE(second.find("8192"), std::string::npos) << second;
+  EXPECT_EQ(count("SELECT count(*) FROM llm_requests r JOIN llm_requests t ON r.repair_of = t.id WHERE "
+                  "t.status = 'truncated' AND r.status = 'done' AND json_extract(r.params, '$.max_output_tokens') = "
+                  "8192"),
+            1);
+}
+
+TEST_F(GenerateTest, AResumedJobRepairsAnAnswerPaidForBeforeItStoppedInsteadOfBuyingItAgain) {
+  FakeProvider fake;
+  add_model("m", "openai", fake, "    batch_size: 8\n    initial_concurrency: 1\n    max_repairs: 2\n");
+  GenerateOptions options = descriptions({"m"});
+  options.batch_size = 8;
+  // The answer is prose; the repair prompt meets a refused key, which stops the model.
+  fake.inject(ProviderFault::not_json_answer);
+  fake.inject(ProviderFault::unauthorized);
+  GenerateSummary first = generate(m_db, m_registry, options);
+  ASSERT_TRUE(first.engine->models.at(0).fatal_error);
+  ASSERT_EQ(fake.request_count(), 2u);
+
+  GenerateSummary second = generate(m_db, m_registry, options);
+  EXPECT_EQ(second.engine->models.at(0).items_done, k_billable);
+  EXPECT_EQ(second.engine->models.at(0).requests_resumed, 1);
+  auto requests = fake.requests();
+  ASSERT_EQ(requests.size(), 3u) << "one request: the repair, not the original prompt again";
+  EXPECT_EQ(requests[2].n_messages, 3u);
+  EXPECT_NE(requests[2].user.find("could not be used"), std::string::npos);
+  EXPECT_EQ(count("SELECT count(*) FROM llm_attempts"), 3);
+}
+
+TEST_F(GenerateTest, ExecProviderFaultsAreRetriedRepairedAndCountedLikeHttpOnes) {
+  fs::path faults = m_dir / "faults.txt";
+  std::ofstream(faults) << "fail hang prose cut ok";
+  m_registry.overlay(fmt::format("models:\n  cli:\n    provider: exec\n    command: [python3, {}, {}]\n"
+                                 "    batch_size: 8\n    initial_concurrency: 1\n    timeout_seconds: 1\n"
+                                 "    input_per_million: 1\n    output_per_million: 1\n",
+                                 testing::fixture("llm/faulty_items.py").string(), faults.string()),
+                     "test");
+  GenerateOptions options = descriptions({"cli"});
+  options.batch_size = 8;
+  GenerateSummary summary = generate(m_db, m_registry, options);
+  const auto& model = summary.engine->models.at(0);
+  EXPECT_EQ(model.items_done, k_billable);
+  EXPECT_EQ(model.retries, 2);   // the failed run and the one killed at the timeout
+  EXPECT_EQ(model.repairs, 1);   // the prose
+  EXPECT_EQ(model.splits, 1);    // the answer cut off: the batch goes again in halves
+  EXPECT_EQ(count("SELECT count(*) FROM llm_attempts WHERE status = 'lost'"), 1);  // the timeout
+  EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE status = 'truncated' AND error LIKE "
+                  "'%its JSON never closes%'"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM dataset_entries WHERE model = 'cli'"), k_billable * 2 * 2);
+}
 
 TEST_F(GenerateTest, RetriesServerErrorsOverloadRateLimitsAndBrokenBodies) {
   FakeProviderOptions fake_options;
@@ -182,21 +302,25 @@ TEST_F(GenerateTest, MissingApiKeyIsAUsageErrorBeforeAnythingIsSent) {
   EXPECT_EQ(fake.request_count(), 0u);
 }
 
-TEST_F(GenerateTest, BudgetCapIsNeverExceededAndARerunWithMoreFinishes) {
+TEST_F(GenerateTest, BudgetCapIsABoundThatIsUsedAndARerunWithMoreFinishes) {
   FakeProvider fake;
-  // $1000 per million output tokens: a request may cost up to 4096 * 0.001 = $4.10.
+  // $1000 per million output tokens: the first request may cost up to 400 * 0.001 = $0.40; later ones
+  // reserve what the answers so far needed per item, with a margin.
   add_model("m", "openai", fake,
-            "    output_per_million: 1000\n    batch_size: 1\n    initial_concurrency: 1\n    "
-            "max_concurrency: 1\n");
+            "    output_per_million: 1000\n    max_output_tokens: 400\n    batch_size: 1\n"
+            "    initial_concurrency: 1\n    max_concurrency: 1\n");
   GenerateOptions options = descriptions({"m"});
   options.batch_size = 1;
-  options.max_cost_usd = 4.5;  // room for one request at its maximum, then for what the answers left
+  options.max_cost_usd = 0.9;
   GenerateSummary capped = generate(m_db, m_registry, options);
   EXPECT_TRUE(capped.engine->budget_exhausted);
-  EXPECT_LE(capped.engine->cost_usd, 4.5);
+  EXPECT_LE(capped.engine->cost_usd, 0.9);
   EXPECT_GT(capped.engine->items_left, 0);
+  // It stopped because the next request did not fit, not before.
+  EXPECT_GT(capped.engine->cost_usd + capped.engine->next_request_usd, 0.9);
+  EXPECT_LT(capped.engine->next_request_usd, 0.3);
   std::int64_t done = count("SELECT count(*) FROM generation_items WHERE status = 'done'");
-  EXPECT_GT(done, 0);
+  EXPECT_GT(done, 2) << "spent " << capped.engine->cost_usd << ", next " << capped.engine->next_request_usd;
   EXPECT_LT(done, k_billable);
   options.max_cost_usd = 1000.0;
   GenerateSummary rest = generate(m_db, m_registry, options);

@@ -79,10 +79,18 @@ TEST(EngineOutcome, ASpentBudgetIsAPolicyStopNamingWhatIsLeft) {
   result.budget_exhausted = true;
   result.cost_usd = 1.5;
   result.items_left = 40;
+  result.next_request_usd = 0.25;
   EngineVerdict verdict = judge_engine_result(result);
   EXPECT_EQ(verdict.code, ExitCode::policy);
   ASSERT_EQ(verdict.errors.size(), 1U);
-  EXPECT_NE(verdict.errors[0].find("$1.5000 spent, 40 items left"), std::string::npos) << verdict.errors[0];
+  EXPECT_NE(verdict.errors[0].find("$1.5000 spent, and the next request could cost up to $0.2500; 40 items left"),
+            std::string::npos)
+      << verdict.errors[0];
+  // Answers lost to timeouts are counted, and said to be.
+  result.lost_usd = 0.1;
+  verdict = judge_engine_result(result);
+  EXPECT_NE(verdict.errors[0].find("$1.5000 spent and $0.1000 counted for answers lost"), std::string::npos)
+      << verdict.errors[0];
 }
 
 }  // namespace
