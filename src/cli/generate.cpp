@@ -145,9 +145,12 @@ nlohmann::json models_json(const std::vector<llm::ModelProgress>& models) {
                             {"requests_failed", model.requests_failed},
                             {"retries", model.retries},
                             {"repairs", model.repairs},
+                            {"requests_resumed", model.requests_resumed},
+                            {"splits", model.splits},
                             {"tokens_in", model.tokens_in},
                             {"tokens_out", model.tokens_out},
                             {"cost_usd", model.cost_usd},
+                            {"lost_usd", model.lost_usd},
                             {"batch_size", model.batch_size},
                             {"concurrency", model.concurrency}};
     if (model.fatal_error) entry["fatal_error"] = *model.fatal_error;
@@ -162,6 +165,7 @@ void add_engine_json(nlohmann::json& out, const std::optional<llm::EngineResult>
   if (!engine) return;
   out["models"] = models_json(engine->models);
   out["cost_usd"] = engine->cost_usd;
+  out["lost_usd"] = engine->lost_usd;
   out["seconds"] = engine->elapsed_seconds;
   out["items_left"] = engine->items_left;
   out["budget_exhausted"] = engine->budget_exhausted;

@@ -53,7 +53,7 @@ th, td { border-bottom: 1px solid #eee; padding: 5px 8px; text-align: left; vert
 th { background: #f2f2f2; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.counters { font-size: 12px; color: #444; word-break: break-word; }
-.status-ok { color: #0a7a3b; } .status-failed { color: #b3261e; } .status-running { color: #8a6d00; }
+.status-ok { color: #0a7a3b; } .status-failed { color: #b3261e; } .status-running { color: #8a6d00; } .status-interrupted { color: #b3261e; font-style: italic; }
 )css";
 
 std::string money(double usd) {
@@ -166,10 +166,14 @@ class Page {
     card("Dataset entries", count_text(totals.entries));
     card("Codes covered", count_text(totals.codes_covered));
     card("Total cost", money(totals.cost_usd));
+    if (totals.lost_usd > 0) card("Lost answers (may be billed)", money(totals.lost_usd));
     card("Tokens in / out", short_number(static_cast<double>(totals.tokens_in)) + " / " +
                                 short_number(static_cast<double>(totals.tokens_out)));
-    card("LLM requests", count_text(totals.requests));
+    card("LLM requests", totals.attempts > totals.requests
+                             ? fmt::format("{} ({} attempts)", count_text(totals.requests), count_text(totals.attempts))
+                             : count_text(totals.requests));
     card("Runs", count_text(totals.runs));
+    if (totals.interrupted_runs > 0) card("Interrupted runs", count_text(totals.interrupted_runs));
     m_html += "</div>\n";
   }
 
@@ -269,14 +273,17 @@ class Page {
     m_html +=
         "<table id=\"outcome-rates\"><thead><tr><th>model</th><th class=\"num\">done</th>"
         "<th class=\"num\">invalid</th><th class=\"num\">failed</th><th class=\"num\">in flight</th>"
-        "<th class=\"num\">success</th><th class=\"num\">failure</th></tr></thead><tbody>\n";
+        "<th class=\"num\">interrupted</th><th class=\"num\">success</th><th class=\"num\">failure</th>"
+        "</tr></thead><tbody>\n";
     for (const RequestOutcomes& model : m_data.outcomes) {
       std::int64_t settled = model.done + model.invalid + model.failed;
       m_html += fmt::format(
           "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
-          "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+          "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
+          "<td class=\"num\">{}</td></tr>\n",
           html_escape(model.model), count_text(model.done), count_text(model.invalid),
-          count_text(model.failed), count_text(model.in_flight), percent(model.done, settled),
+          count_text(model.failed), count_text(model.in_flight), count_text(model.interrupted),
+          percent(model.done, settled),
           percent(model.invalid + model.failed, settled));
     }
     m_html += "</tbody></table>\n";

@@ -63,8 +63,8 @@ TimeSeries batch_sizes(store::Database& db) {
 
 TimeSeries ledger_tokens(store::Database& db) {
   store::Statement select = db.prepare(
-      "SELECT model, tokens_in + tokens_out, finished_at FROM llm_requests WHERE finished_at IS NOT NULL "
-      "ORDER BY finished_at, id");
+      "SELECT r.model, a.tokens_in + a.tokens_out, a.finished_at FROM llm_attempts a JOIN llm_requests r ON "
+      "r.id = a.request_id WHERE a.finished_at IS NOT NULL ORDER BY a.finished_at, a.id");
   TimeSeries series;
   std::map<std::string, double> totals;
   while (select.step()) {
@@ -86,16 +86,23 @@ Totals totals(store::Database& db) {
     out.entries = entries.column_int64(0);
     out.codes_covered = entries.column_int64(1);
   }
-  store::Statement ledger =
-      db.prepare("SELECT count(*), total(cost_usd), total(tokens_in), total(tokens_out) FROM llm_requests");
+  // Summed over attempts: a request sent twice was paid twice.
+  store::Statement ledger = db.prepare(
+      "SELECT count(DISTINCT request_id), count(*), total(cost_usd), total(tokens_in), total(tokens_out), "
+      "total(CASE WHEN status = 'lost' THEN reserved_usd END) FROM llm_attempts");
   if (ledger.step()) {
     out.requests = ledger.column_int64(0);
-    out.cost_usd = ledger.column_double(1);
-    out.tokens_in = ledger.column_int64(2);
-    out.tokens_out = ledger.column_int64(3);
+    out.attempts = ledger.column_int64(1);
+    out.cost_usd = ledger.column_double(2);
+    out.tokens_in = ledger.column_int64(3);
+    out.tokens_out = ledger.column_int64(4);
+    out.lost_usd = ledger.column_double(5);
   }
-  store::Statement runs = db.prepare("SELECT count(*) FROM runs");
-  if (runs.step()) out.runs = runs.column_int64(0);
+  store::Statement runs = db.prepare("SELECT count(*), total(status = 'interrupted') FROM runs");
+  if (runs.step()) {
+    out.runs = runs.column_int64(0);
+    out.interrupted_runs = runs.column_int64(1);
+  }
   return out;
 }
 
@@ -103,8 +110,8 @@ Totals totals(store::Database& db) {
 std::vector<ModelCost> model_costs(store::Database& db) {
   std::map<std::string, ModelCost> by_model;
   store::Statement ledger = db.prepare(
-      "SELECT model, count(*), total(tokens_in), total(tokens_out), total(cost_usd) FROM llm_requests "
-      "GROUP BY model");
+      "SELECT r.model, count(DISTINCT a.request_id), total(a.tokens_in), total(a.tokens_out), total(a.cost_usd) "
+      "FROM llm_attempts a JOIN llm_requests r ON r.id = a.request_id GROUP BY r.model");
   while (ledger.step()) {
     ModelCost& cost = by_model[ledger.column_text(0)];
     cost.requests = ledger.column_int64(1);
@@ -124,12 +131,12 @@ std::vector<ModelCost> model_costs(store::Database& db) {
 
 std::vector<RequestOutcomes> outcomes(store::Database& db) {
   store::Statement select = db.prepare(
-      "SELECT model, total(status = 'done'), total(status = 'invalid'), total(status = 'failed'), "
-      "total(status = 'in_flight') FROM llm_requests GROUP BY model ORDER BY model");
+      "SELECT model, total(status = 'done'), total(status IN ('invalid', 'truncated')), total(status = 'failed'), "
+      "total(status = 'in_flight'), total(status = 'interrupted') FROM llm_requests GROUP BY model ORDER BY model");
   std::vector<RequestOutcomes> out;
   while (select.step()) {
     out.push_back({select.column_text(0), select.column_int64(1), select.column_int64(2),
-                   select.column_int64(3), select.column_int64(4)});
+                   select.column_int64(3), select.column_int64(4), select.column_int64(5)});
   }
   return out;
 }
@@ -142,7 +149,8 @@ double percentile(const std::vector<double>& sorted, double fraction) {
 
 std::vector<Latency> latencies(store::Database& db) {
   store::Statement select = db.prepare(
-      "SELECT model, latency_ms FROM llm_requests WHERE latency_ms IS NOT NULL ORDER BY model, latency_ms");
+      "SELECT r.model, a.latency_ms FROM llm_attempts a JOIN llm_requests r ON r.id = a.request_id "
+      "WHERE a.latency_ms IS NOT NULL ORDER BY r.model, a.latency_ms");
   std::map<std::string, std::vector<double>> by_model;
   while (select.step()) by_model[select.column_text(0)].push_back(select.column_double(1));
   std::vector<Latency> out;

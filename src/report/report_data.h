@@ -20,11 +20,14 @@ using TimeSeries = std::map<std::string, std::vector<TimePoint>>;  // by model
 struct Totals {
   std::int64_t entries = 0;
   std::int64_t codes_covered = 0;  // distinct (system, code) with at least one entry
-  double cost_usd = 0;
+  double cost_usd = 0;  // every attempt's answer, from its usage
+  double lost_usd = 0;  // attempts whose answer was lost (timeouts, cut bodies), at their reservations
   std::int64_t tokens_in = 0;
   std::int64_t tokens_out = 0;
   std::int64_t requests = 0;
+  std::int64_t attempts = 0;
   std::int64_t runs = 0;
+  std::int64_t interrupted_runs = 0;
 };
 
 struct ModelCost {
@@ -46,6 +49,7 @@ struct RequestOutcomes {
   std::int64_t invalid = 0;
   std::int64_t failed = 0;
   std::int64_t in_flight = 0;
+  std::int64_t interrupted = 0;
 };
 
 struct Latency {

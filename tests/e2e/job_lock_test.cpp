@@ -134,6 +134,22 @@ TEST_F(JobLocks, ALockLeftByAKilledGenerateIsTakenOverWithAWarning) {
   EXPECT_NE(rerun.err.find(killed + " since"), std::string::npos) << rerun.err;
   EXPECT_EQ(count("SELECT count(*) FROM generation_items WHERE status = 'done'"), 6);
   EXPECT_TRUE(job_lock_files().empty());
+  // The killed run is marked interrupted with its pid; its attempt in flight too, and it was sent again.
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE status = 'interrupted' AND error LIKE 'process " +
+                  killed.substr(4) + " ended without closing the run%'"),
+            1)
+      << testing::query_text(db(), "SELECT group_concat(id || ' ' || status || ' ' || coalesce(pid, '-') || ' ' || "
+                                   "coalesce(error, '-'), ' | ') FROM runs");
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE status = 'running'"), 0);
+  EXPECT_GE(count("SELECT count(*) FROM llm_attempts WHERE status = 'interrupted'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE status IN ('in_flight', 'interrupted')"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM llm_attempts"), static_cast<std::int64_t>(fake.request_count()));
+  ProcessResult report = medcode({"--db", db().string(), "report", "--out", (m_dir / "report.html").string()});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  std::ifstream page(m_dir / "report.html");
+  std::string html((std::istreambuf_iterator<char>(page)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("<div class=\"label\">Interrupted runs</div><div class=\"number\">1</div>"),
+            std::string::npos);
 }
 
 TEST_F(JobLocks, ASecondLlmScoreOfTheSameCoderExitsSix) {

@@ -70,6 +70,11 @@ void fill_store(store::Database& db) {
   request.bind_all("k3", k_hostile_model, "failed", 800, 0, 0.001, 3000.0, "2026-01-05T10:02:10Z",
                    "2026-01-05T10:02:13Z");
   request.run();
+  // One attempt per request, as the engine records them.
+  db.exec(
+      "INSERT INTO llm_attempts (request_id, attempt, run_id, status, tokens_in, tokens_out, cost_usd, latency_ms, "
+      "started_at, finished_at) SELECT id, 1, run_id, status, tokens_in, tokens_out, cost_usd, latency_ms, "
+      "created_at, finished_at FROM llm_requests");
   store::Statement entry = db.prepare(
       "INSERT INTO dataset_entries (id, task, kind, text, source_system, source_year, source_code, model, "
       "created_at) VALUES (?, 'descriptions', 'clinical', ?, 'icd10cm', 2023, ?, ?, '2026-01-05T10:01:00Z')");
@@ -152,6 +157,35 @@ TEST(Report, RunsTableShowsEachRunWithItsCommandLineAndCounters) {
   EXPECT_NE(html.find("<td class=\"counters\">cost_usd=0.0125, entries=6, models=[2 items]</td>"),
             std::string::npos);
   EXPECT_NE(html.find("<td class=\"status-failed\">failed</td><td class=\"num\">4</td>"), std::string::npos);
+}
+
+TEST(Report, CostSumsEveryAttemptAndShowsLostAnswersAndInterruptedRuns) {
+  TempDir dir;
+  store::Database db = store::Database::open(dir / "m.db");
+  fill_store(db);
+  // k1 was sent again and paid again ($0.002), and an attempt of k2 timed out with $0.01 reserved.
+  db.exec(
+      "INSERT INTO llm_attempts (request_id, attempt, run_id, status, tokens_in, tokens_out, cost_usd, "
+      "reserved_usd, started_at, finished_at) VALUES "
+      "((SELECT id FROM llm_requests WHERE request_key = 'k1'), 2, 2, 'done', 500, 200, 0.002, 0.003, "
+      "'2026-01-05T10:03:00Z', '2026-01-05T10:03:01Z'), "
+      "((SELECT id FROM llm_requests WHERE request_key = 'k2'), 2, 2, 'lost', 0, 0, 0, 0.01, "
+      "'2026-01-05T10:03:00Z', '2026-01-05T10:03:30Z');"
+      "INSERT INTO runs (id, command, argv, version, started_at, finished_at, status, error, pid, host) VALUES "
+      "(4, 'generate', '[\"medcode\",\"generate\"]', '0.1.0', '2026-01-05T12:00:00Z', '2026-01-05T12:30:00Z', "
+      "'interrupted', 'process 4242 ended without closing the run', 4242, 'h');");
+  report::write_report(db, {dir / "index.html", ""});
+  std::string html = read_text(dir / "index.html");
+  // Model fast: $0.004 + $0.0035 + $0.002 (the request k1 paid twice).
+  EXPECT_NE(html.find("<td class=\"num\">$0.009500</td>"), std::string::npos);
+  EXPECT_NE(html.find("<div class=\"label\">Lost answers (may be billed)</div><div class=\"number\">$0.01</div>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<div class=\"label\">LLM requests</div><div class=\"number\">3 (5 attempts)</div>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<div class=\"label\">Interrupted runs</div><div class=\"number\">1</div>"),
+            std::string::npos);
+  EXPECT_NE(html.find("class=\"status-interrupted\"><span title=\"process 4242 ended without closing the run\">"),
+            std::string::npos);
 }
 
 TEST(Report, ProgressMetricsAddUpAcrossRuns) {
