@@ -85,7 +85,7 @@ def main():
                        "--sample", str(items), "--count", "1"] + extra
             wall, cpu, rss = run_measured(command, env)
             with sqlite3.connect(db) as store:
-                requests = store.execute("SELECT count(*) FROM llm_requests").fetchone()[0]
+                requests = store.execute("SELECT count(*) FROM llm_attempts").fetchone()[0]
                 done = store.execute("SELECT count(*) FROM generation_items WHERE status = 'done'").fetchone()[0]
             results[name] = {
                 "items": done, "requests": requests, "seconds": round(wall, 2),

@@ -143,6 +143,11 @@ class Engine {
   // A fresh request over what is left of the budget, cut to the items that fit (false when none does).
   bool fit_budget(ModelRun& run, Pending& pending, double& reserve);
   double committed() const { return m_spent + m_lost + m_reserved; }
+  std::size_t requests_in_flight() const {
+    std::size_t n = 0;
+    for (const auto& run : m_runs) n += run->in_flight.size();
+    return n;
+  }
   void send(ModelRun& run, Pending pending, double reserve, Clock::time_point now);
   void settle(ModelRun& run, Completion completion);
   void settle_success(ModelRun& run, InFlight flight, const HttpResponse& response);
@@ -314,11 +319,18 @@ void Engine::schedule(ModelRun& run, Clock::time_point now, Clock::time_point& n
     std::optional<Pending> pending = next_request(run, now, next_wake);
     if (!pending) return;
     double reserve = reservation(run, *pending);
+    if (m_options.max_cost_usd && committed() + reserve > *m_options.max_cost_usd && requests_in_flight() > 0) {
+      // Requests in flight hold reservations (the worst case, early on) that their answers may give back:
+      // decide when they have settled.
+      pending->ready_at = now;
+      run.waiting.push_front(std::move(*pending));
+      return;
+    }
     if (m_options.max_cost_usd && committed() + reserve > *m_options.max_cost_usd &&
         !fit_budget(run, *pending, reserve)) {
       if (pending->items.empty()) continue;  // the smaller batch was answered from the ledger
       // A cap that not even the first request fits would stop with nothing spent and nothing said.
-      if (committed() == 0)
+      if (m_spent == 0 && m_lost == 0 && requests_in_flight() == 0)
         fail(ExitCode::usage,
              "--max-cost ${:.4f} is below what one request to {} may cost (${:.4f}: about {} input tokens "
              "and max_output_tokens {}); raise the cap, or lower the model's max_output_tokens",
@@ -589,6 +601,7 @@ void Engine::settle(ModelRun& run, Completion completion) {
   InFlight flight = std::move(it->second);
   run.in_flight.erase(it);
   m_reserved -= flight.reserved_cost;
+  if (requests_in_flight() == 0) m_reserved = 0;  // no rounding left behind
   const HttpResponse& response = completion.response;
   if (response.status >= 200 && response.status < 300) {
     settle_success(run, std::move(flight), response);

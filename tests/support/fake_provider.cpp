@@ -245,7 +245,8 @@ std::string default_answer(const ProviderRequest& request) {
 FakeProvider::FakeProvider(FakeProviderOptions options, Answerer answerer)
     : m_options(std::move(options)),
       m_answerer(std::move(answerer)),
-      m_server(std::make_unique<httplib::Server>()) {
+      m_server(std::make_unique<httplib::Server>()),
+      m_fault_random(m_options.fault_seed) {
   m_last_refill = std::chrono::steady_clock::now();
   m_started = m_last_refill;
   m_request_budget = 2.0 * m_options.requests_per_minute / 60.0;
@@ -373,6 +374,11 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
     if (!m_faults.empty()) {
       fault = m_faults.front();
       m_faults.pop_front();
+    } else if (m_options.fault_rate > 0 && !m_options.fault_mix.empty()) {
+      std::uniform_real_distribution<double> draw(0.0, 1.0);
+      if (draw(m_fault_random) < m_options.fault_rate) {
+        fault = m_options.fault_mix[m_fault_random() % m_options.fault_mix.size()];
+      }
     }
     if (!m_options.required_api_key.empty() && request.api_key != m_options.required_api_key) {
       fault = ProviderFault::unauthorized;
@@ -381,6 +387,7 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
     if (m_options.requests_per_minute > 0) remaining = static_cast<std::int64_t>(m_request_budget);
     window_reset = m_window_reset;
     index = m_requests.size();
+    request.serial = index + 1;
     m_requests.push_back(request);
   }
   if (latency.count() > 0) std::this_thread::sleep_for(latency);
@@ -461,6 +468,8 @@ void FakeProvider::handle(const std::string& format, const httplib::Request& htt
         m_billed.input_tokens += tokens_in;
         m_billed.output_tokens += tokens_out;
         m_billed.answers++;
+        m_requests[index].billed_input_tokens = tokens_in;
+        m_requests[index].billed_output_tokens = tokens_out;
       }
     }
     if (fault == ProviderFault::invalid_json) {

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <optional>
 #include <string>
 #include <thread>
@@ -61,6 +62,11 @@ struct FakeProviderOptions {
   double retry_after_seconds = 1;  // sent with 429s
   std::chrono::milliseconds timeout_hold{3000};
   bool send_usage = true;        // false: responses carry no usage fields
+  // Random faults: each request without a queued fault gets one of `fault_mix` with this probability
+  // (drawn from a generator seeded with fault_seed, so a run is repeatable in its sequence of draws).
+  double fault_rate = 0;
+  std::vector<ProviderFault> fault_mix;
+  std::uint64_t fault_seed = 1;
   std::string required_api_key;  // when set, requests without it get 401
 };
 
@@ -75,7 +81,10 @@ struct ProviderRequest {
   std::vector<std::string> user_messages;  // every user message, in order
   std::size_t n_messages = 0;
   nlohmann::json body;
-  int status = 0;  // what the fake answered
+  int status = 0;                       // what the fake answered
+  std::uint64_t serial = 0;             // in the answer's id: chatcmpl-fakeN, msg_fakeN, or responseId fakeN
+  std::int64_t billed_input_tokens = 0;  // what its answer is billed (0 when no answer was produced)
+  std::int64_t billed_output_tokens = 0;
 };
 
 // Makes the answer text for a request from its system prompt and last user message.
@@ -122,6 +131,7 @@ class FakeProvider {
   int m_port = 0;
   mutable std::mutex m_mutex;
   std::deque<ProviderFault> m_faults;
+  std::mt19937_64 m_fault_random;
   std::vector<ProviderRequest> m_requests;
   std::size_t m_answered_ok = 0;
   ProviderBill m_billed;

@@ -31,6 +31,11 @@ inline double query_double(store::Database& db, const std::string& sql) {
   return statement.step() ? statement.column_double(0) : 0;
 }
 
+inline double query_double(const std::filesystem::path& db_path, const std::string& sql) {
+  store::Database db = store::Database::open(db_path, store::OpenMode::existing_only);
+  return query_double(db, sql);
+}
+
 inline std::int64_t query_int(const std::filesystem::path& db_path, const std::string& sql) {
   store::Database db = store::Database::open(db_path, store::OpenMode::existing_only);
   store::Statement statement = db.prepare(sql);
