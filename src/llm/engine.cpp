@@ -34,8 +34,9 @@ constexpr double k_initial_tokens_per_char = 1.0 / 3.0;
 constexpr double k_input_margin = 1.05;   // over the calibrated tokens per character
 constexpr double k_output_margin = 1.25;  // over the mean output tokens per item seen so far
 constexpr std::int64_t k_output_slack = 32;
-// A request cut off at its output limit is sent once more with this much room, when it holds one item.
+// A request of one item cut off at its output limit is sent once more with twice the room, up to this.
 constexpr int k_raised_output_limit = 8192;
+int raised_output_limit(int limit) { return std::min(k_raised_output_limit, 2 * limit); }
 
 // A logical request, ready to be sent (again).
 struct Pending {
@@ -257,8 +258,7 @@ bool Engine::from_ledger(ModelRun& run, const Pending& pending) {
   for (std::size_t i = 0; i + 1 < point.chain.size(); ++i) {
     const ChainLink& link = point.chain[i];
     request = link.status == "truncated"
-                  ? with_output_limit(run, request, link.id,
-                                      std::max(k_raised_output_limit, output_limit(*run.model, request.chat)))
+                  ? with_output_limit(run, request, link.id, raised_output_limit(output_limit(*run.model, request.chat)))
                   : repair_of(run, request, link);
   }
   // A chain that had run its course was given up, and its items are tried afresh.
@@ -521,7 +521,7 @@ void Engine::continue_after(ModelRun& run, const Pending& request, const ChainLi
     }
     int limit = output_limit(*run.model, request.chat);
     if (!request.chat.max_output_tokens && limit < k_raised_output_limit) {
-      run.waiting.push_back(with_output_limit(run, request, refused.id, k_raised_output_limit));
+      run.waiting.push_back(with_output_limit(run, request, refused.id, raised_output_limit(limit)));
       run.progress.repairs++;
       return;
     }
@@ -550,6 +550,21 @@ void Engine::settle_failure(ModelRun& run, InFlight flight, const HttpResponse& 
     // The answer may have been produced and billed: it counts at its reservation.
     m_lost += flight.reserved_cost;
     run.progress.lost_usd += flight.reserved_cost;
+  }
+  if (kind == FailureKind::fatal && response.status == 400 && flight.request.chat.max_output_tokens) {
+    // The provider refused the larger output limit this request asked for: its items are given up, the
+    // model's other work goes on.
+    RequestFinish finish;
+    finish.status = "failed";
+    finish.http_status = status;
+    finish.response = redact(response.body, run.api_key);
+    finish.error = error;
+    m_ledger.finish(flight.ledger_id, finish);
+    run.progress.requests_failed++;
+    give_up(run, flight.request.items,
+            fmt::format("the answer needs more than {} output tokens, and the provider refused {}: {}",
+                        run.model->max_output_tokens, *flight.request.chat.max_output_tokens, error));
+    return;
   }
   if (kind == FailureKind::fatal) {
     RequestFinish finish;

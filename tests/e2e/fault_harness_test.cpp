@@ -75,7 +75,7 @@ TEST_F(FaultHarness, TwentyKillsDuringAJobWithEveryFaultLoseNothingAndBuyNothing
   constexpr double k_output_price = 8.0;
   FakeProviderOptions fake_options;
   fake_options.latency = std::chrono::milliseconds(300);
-  fake_options.timeout_hold = std::chrono::milliseconds(1000);
+  fake_options.timeout_hold = std::chrono::milliseconds(1600);
   fake_options.retry_after_seconds = 0.05;
   fake_options.fault_rate = 0.2;
   fake_options.fault_mix = {ProviderFault::server_error,   ProviderFault::overloaded,
@@ -86,7 +86,7 @@ TEST_F(FaultHarness, TwentyKillsDuringAJobWithEveryFaultLoseNothingAndBuyNothing
   fake_options.fault_seed = 14;
   FakeProvider fake(fake_options);
   write_model(fake, k_input_price, k_output_price,
-              "    timeout_seconds: 0.6\n    max_attempts: 20\n    max_repairs: 3\n    batch_size: 3\n"
+              "    timeout_seconds: 1.0\n    max_attempts: 20\n    max_repairs: 3\n    batch_size: 3\n"
               "    initial_concurrency: 2\n    max_concurrency: 2\n");
   std::vector<std::string> args = {"--db",   db().string(), "generate", "--task", "descriptions", "--model",
                                    "m",      "--sample",    std::to_string(k_items), "--count", "1",

@@ -140,7 +140,7 @@ TEST_P(EachWireFormat, AnAnswerStoppedAtTheOutputLimitSplitsItsBatchThenGetsMore
             1);
   EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE status = 'done' AND n_items = 2"), 2);
 
-  // One item alone that does not fit: sent once more with room for 8192 tokens.
+  // One item alone that does not fit: sent once more with twice the room.
   FakeProvider single;
   add_model("one", GetParam(), single, "    batch_size: 1\n    initial_concurrency: 1\n    max_output_tokens: 1000\n");
   single.inject(ProviderFault::output_limit);
@@ -151,10 +151,26 @@ TEST_P(EachWireFormat, AnAnswerStoppedAtTheOutputLimitSplitsItsBatchThenGetsMore
   auto requests = single.requests();
   ASSERT_GE(requests.size(), 2u);
   std::string second = requests[1].body.dump();
-  EXPECT_NE(second.find("8192"), std::string::npos) << second;
+  EXPECT_NE(second.find("2000"), std::string::npos) << second;
   EXPECT_EQ(count("SELECT count(*) FROM llm_requests r JOIN llm_requests t ON r.repair_of = t.id WHERE "
                   "t.status = 'truncated' AND r.status = 'done' AND json_extract(r.params, '$.max_output_tokens') = "
-                  "8192"),
+                  "2000"),
+            1);
+
+  // A provider that refuses the larger limit: the item is given up, and the model goes on with the others.
+  FakeProvider strict;
+  // (another output limit than the models above, so that none of its prompts is answered from the ledger)
+  add_model("strict", GetParam(), strict, "    batch_size: 1\n    initial_concurrency: 1\n    max_output_tokens: 900\n");
+  strict.inject(ProviderFault::output_limit);
+  strict.inject(ProviderFault::bad_request);
+  options = descriptions({"strict"});
+  options.batch_size = 1;
+  summary = generate(m_db, m_registry, options);
+  EXPECT_FALSE(summary.engine->models.at(0).fatal_error);
+  EXPECT_EQ(summary.engine->models.at(0).items_done, k_billable - 1);
+  EXPECT_EQ(summary.engine->models.at(0).items_failed, 1);
+  EXPECT_EQ(count("SELECT count(*) FROM generation_items WHERE model = 'strict' AND status = 'failed' AND error LIKE "
+                  "'the answer needs more than 900 output tokens, and the provider refused 1800: HTTP 400%'"),
             1);
 }
 
@@ -184,7 +200,7 @@ TEST_F(GenerateTest, ExecProviderFaultsAreRetriedRepairedAndCountedLikeHttpOnes)
   fs::path faults = m_dir / "faults.txt";
   std::ofstream(faults) << "fail hang prose cut ok";
   m_registry.overlay(fmt::format("models:\n  cli:\n    provider: exec\n    command: [python3, {}, {}]\n"
-                                 "    batch_size: 8\n    initial_concurrency: 1\n    timeout_seconds: 1\n"
+                                 "    batch_size: 8\n    initial_concurrency: 1\n    timeout_seconds: 4\n"
                                  "    input_per_million: 1\n    output_per_million: 1\n",
                                  testing::fixture("llm/faulty_items.py").string(), faults.string()),
                      "test");
