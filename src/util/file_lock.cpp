@@ -62,8 +62,18 @@ bool still_linked(int fd, const std::string& path) {
 // Opens and locks the file at `path`; Error(policy) naming the holder when another process has it.
 int lock_file(const std::string& path, std::string_view refusal) {
   for (;;) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    // Never through a symbolic link, and never a file that is also another name (a hard link) or not a
+    // plain file: the holder's note is written into it.
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+    if (fd < 0 && errno == ELOOP)
+      fail(ExitCode::policy, "{}: the lock file is a symbolic link; refusing to follow it (remove it)", path);
     if (fd < 0) fail(ExitCode::bad_input, "{}: cannot open the lock file: {}", path, std::strerror(errno));
+    struct stat opened {};
+    if (::fstat(fd, &opened) != 0 || !S_ISREG(opened.st_mode) || opened.st_nlink > 1) {
+      ::close(fd);
+      fail(ExitCode::policy, "{}: the lock file is not a plain file of its own (a device, a folder or a hard link); "
+           "refusing to write into it (remove it)", path);
+    }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       std::string holder = read_all(fd);
       ::close(fd);

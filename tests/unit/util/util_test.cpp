@@ -147,6 +147,29 @@ TEST(FileLock, AnotherProcessIsRefusedWithThePolicyCodeAndTheHoldersPid) {
   EXPECT_EQ(WEXITSTATUS(status), 6);
 }
 
+TEST(FileLock, ASymlinkOrAHardLinkAtTheLockPathIsRefusedAndItsTargetLeftAlone) {
+  TempDir dir;
+  std::filesystem::path precious = dir / "precious.txt";
+  std::ofstream(precious) << "keep me";
+  std::filesystem::path symlinked = dir / "a.db.lock";
+  std::filesystem::create_symlink(precious, symlinked);
+  std::filesystem::path hard = dir / "b.db.lock";
+  std::filesystem::create_hard_link(precious, hard);
+  for (const auto& path : {symlinked, hard}) {
+    try {
+      FileLock lock(path);
+      ADD_FAILURE() << path << " was taken";
+    } catch (const Error& error) {
+      EXPECT_EQ(error.code(), ExitCode::policy);
+      EXPECT_NE(std::string(error.what()).find(path.string()), std::string::npos) << error.what();
+    }
+    EXPECT_EQ(FileLock::holds_in_this_process(path), 0);
+  }
+  std::ifstream in(precious);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "keep me");
+}
+
 TEST(FileLock, ALockFileLeftByADeadHolderIsTakenOverAndNamed) {
   TempDir dir;
   std::filesystem::path path = dir / "store.db.lock";
