@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "context.h"
+#include "medcode/store/runs.h"
 #include "medcode/util/error.h"
 #include "medcode/util/log.h"
 #include "medcode/version.h"
@@ -108,7 +109,19 @@ int main(int argc, char** argv) {
     std::cerr << "error: config file: " << message << "\n";
     return static_cast<int>(ExitCode::usage);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    // The parser quotes what it could not place; a secret given on the command line is not repeated.
+    std::string message = e.what();
+    std::vector<std::string> given(argv, argv + argc);
+    std::vector<std::string> redacted = medcode::store::redact_arguments(given);
+    for (std::size_t i = 0; i < given.size(); ++i) {
+      if (given[i] == redacted[i]) continue;
+      std::size_t equals = given[i].find('=');
+      std::string secret = equals == std::string::npos ? given[i] : given[i].substr(equals + 1);
+      if (secret.empty()) continue;
+      for (auto at = message.find(secret); at != std::string::npos; at = message.find(secret, at))
+        message.replace(at, secret.size(), "***");
+    }
+    std::cerr << message << "\nRun with --help for more information.\n";
     return static_cast<int>(ExitCode::usage);
   }
 

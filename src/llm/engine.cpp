@@ -80,6 +80,7 @@ struct ModelRun {
   std::unique_ptr<WireFormat> wire;
   std::unique_ptr<Transport> transport;
   std::optional<std::string> api_key;
+  std::vector<std::string> secrets;  // the key and header values from the environment: never passed on
   RateLimiter limiter;
   AdaptiveBatcher batcher;
   Backoff backoff;
@@ -97,11 +98,13 @@ struct ModelRun {
   double usage_output_tokens = 0;
 };
 
-// A provider may quote the key it was sent in an error; the key never goes further than the request.
-std::string redact(std::string text, const std::optional<std::string>& key) {
-  if (!key || key->size() < 4) return text;
-  for (auto at = text.find(*key); at != std::string::npos; at = text.find(*key, at))
-    text.replace(at, key->size(), "***");
+// A provider may quote the key or a header it was sent in an error; they never go further than the request.
+std::string redact(std::string text, const std::vector<std::string>& secrets) {
+  for (const std::string& secret : secrets) {
+    if (secret.size() < 4) continue;
+    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at))
+      text.replace(at, secret.size(), "***");
+  }
   return text;
 }
 
@@ -435,7 +438,7 @@ void Engine::settle_success(ModelRun& run, InFlight flight, const HttpResponse& 
   run.progress.tokens_out += usage.output_tokens;
 
   RequestFinish finish;
-  finish.response = redact(response.body, run.api_key);
+  finish.response = redact(response.body, run.secrets);
   finish.answer = result.text;
   finish.http_status = response.status;
   finish.usage = usage;
@@ -557,7 +560,7 @@ void Engine::settle_failure(ModelRun& run, InFlight flight, const HttpResponse& 
     RequestFinish finish;
     finish.status = "failed";
     finish.http_status = status;
-    finish.response = redact(response.body, run.api_key);
+    finish.response = redact(response.body, run.secrets);
     finish.error = error;
     m_ledger.finish(flight.ledger_id, finish);
     run.progress.requests_failed++;
@@ -570,7 +573,7 @@ void Engine::settle_failure(ModelRun& run, InFlight flight, const HttpResponse& 
     RequestFinish finish;
     finish.status = "failed";
     finish.http_status = status;
-    finish.response = redact(response.body, run.api_key);
+    finish.response = redact(response.body, run.secrets);
     finish.error = error;
     finish.lost = lost;
     m_ledger.finish(flight.ledger_id, finish);
@@ -631,7 +634,7 @@ void Engine::settle(ModelRun& run, Completion completion) {
     }
     // A timeout or a body cut off may follow an answer the provider produced and bills.
     bool lost = response.timed_out || (response.status == 0 && !response.not_sent);
-    settle_failure(run, std::move(flight), response, redact(error, run.api_key), classify_failure(response), lost);
+    settle_failure(run, std::move(flight), response, redact(error, run.secrets), classify_failure(response), lost);
   }
   record_batch_changes(run);
 }
@@ -681,6 +684,7 @@ EngineResult Engine::run(std::vector<ModelWork> work) {
   for (auto& entry : work) {
     auto run = std::make_unique<ModelRun>(*entry.model, seed++);
     run->api_key = api_key(*entry.model);  // Error(usage) before anything is sent when a key is missing
+    run->secrets = secrets_in_use(*entry.model);  // the same for a header's variable
     run->transport = entry.model->provider == ProviderKind::exec ? make_exec_transport(entry.model->command)
                                                                  : make_curl_transport();
     if (m_options.fixed_batch_size) run->batcher.fix_batch_size(*m_options.fixed_batch_size);

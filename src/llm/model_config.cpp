@@ -164,6 +164,22 @@ void check_model(const ModelConfig& model, const std::string& origin) {
   const std::string where = fmt::format("{}: models.{}", origin, model.name);
   if (model.model_id.empty() && model.provider != ProviderKind::exec)
     fail(ExitCode::usage, "{}: model_id is required", where);
+  for (const auto& [name, value] : model.extra_headers) {
+    // A credential written into the config would travel with it, into logs and shared files.
+    std::string lower = util::to_lower(name);
+    bool credential_name = false;
+    for (const char* marker : {"auth", "key", "token", "secret", "password", "cookie", "credential"})
+      credential_name = credential_name || lower.find(marker) != std::string::npos;
+    bool credential_value = false;
+    for (const char* prefix : {"Bearer ", "Basic ", "sk-", "sk_", "xoxb-", "ghp_", "AIza"})
+      credential_value = credential_value || value.rfind(prefix, 0) == 0;
+    bool literal = value.find("${") == std::string::npos;
+    if (literal && (credential_name || credential_value))
+      fail(ExitCode::usage,
+           "{}.headers.{}: looks like a credential; put it in an environment variable (or ./.env) and write "
+           "${{VARIABLE}} here (\"Bearer ${{VARIABLE}}\")",
+           where, name);
+  }
   if (model.provider == ProviderKind::exec && model.command.empty()) {
     fail(ExitCode::usage, "{}: the exec provider needs `command` (argv of the command to run)", where);
   }
@@ -282,6 +298,51 @@ const std::map<std::string, std::string>& dotenv() {
 }
 
 }  // namespace
+
+namespace {
+
+std::optional<std::string> environment_value(const std::string& name) {
+  if (const char* value = std::getenv(name.c_str()); value && *value) return std::string(value);
+  auto it = dotenv().find(name);
+  if (it != dotenv().end() && !it->second.empty()) return it->second;
+  return std::nullopt;
+}
+
+// `value` with each ${VAR} replaced; the values taken go to `taken`.
+std::string expand_variables(const ModelConfig& model, const std::string& header, const std::string& value,
+                             std::vector<std::string>* taken) {
+  std::string out;
+  std::size_t at = 0;
+  for (std::size_t open = value.find("${"); open != std::string::npos; open = value.find("${", at)) {
+    std::size_t close = value.find('}', open);
+    if (close == std::string::npos) break;
+    std::string name = value.substr(open + 2, close - open - 2);
+    auto found = environment_value(name);
+    if (!found)
+      fail(ExitCode::usage, "model {} header {} needs the environment variable {} (or ./.env); it is not set",
+           model.name, header, name);
+    out += value.substr(at, open - at) + *found;
+    if (taken) taken->push_back(*found);
+    at = close + 1;
+  }
+  return out + value.substr(at);
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> resolved_headers(const ModelConfig& model) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& [name, value] : model.extra_headers)
+    headers.emplace_back(name, expand_variables(model, name, value, nullptr));
+  return headers;
+}
+
+std::vector<std::string> secrets_in_use(const ModelConfig& model) {
+  std::vector<std::string> secrets;
+  if (auto key = api_key(model)) secrets.push_back(*key);
+  for (const auto& [name, value] : model.extra_headers) expand_variables(model, name, value, &secrets);
+  return secrets;
+}
 
 std::optional<std::string> api_key(const ModelConfig& model) {
   if (model.api_key_env.empty()) return std::nullopt;

@@ -206,7 +206,7 @@ nlohmann::json JsonWireFormat::parse_object(const HttpResponse& response) {
 }
 
 void JsonWireFormat::add_extra_headers(HttpRequest& request, const ModelConfig& model) {
-  for (const auto& [name, value] : model.extra_headers) request.headers.emplace_back(name, value);
+  for (auto& [name, value] : resolved_headers(model)) request.headers.emplace_back(name, std::move(value));
 }
 
 std::int64_t estimate_tokens(std::string_view text) {

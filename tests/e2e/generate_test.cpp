@@ -218,6 +218,60 @@ TEST_F(GenerateCommand, ProviderRefusingTheKeyExitsFourWithItsMessageAndNoSecret
   EXPECT_EQ(count("SELECT count(*) FROM runs WHERE error LIKE '%sk-test%' OR counters LIKE '%sk-test%'"), 0);
 }
 
+TEST_F(GenerateCommand, AHeaderCredentialComesFromTheEnvironmentAndIsNeverEchoed) {
+  FakeProviderOptions fake_options;
+  fake_options.required_api_key = "the-right-key";
+  FakeProvider fake(fake_options);
+  // Written into the config, a credential is refused without being repeated.
+  write_config(model("m", "openai", fake, "    headers:\n      Authorization: \"Bearer sk-proj-literal-0123456789\"\n"));
+  ProcessResult literal = medcode({"generate", "--task", "descriptions", "--model", "m", "--limit", "2"});
+  EXPECT_EQ(literal.exit_code, 2) << literal.err;
+  EXPECT_NE(literal.err.find("models.m.headers.Authorization: looks like a credential"), std::string::npos)
+      << literal.err;
+  EXPECT_EQ(literal.err.find("sk-proj-literal"), std::string::npos) << literal.err;
+  EXPECT_EQ(fake.request_count(), 0u);
+
+  // Taken from the environment, it is sent; the provider quotes it back in its 401, and it goes no further.
+  std::string config = model("m", "openai", fake, "    headers:\n      Authorization: \"Bearer ${HEADER_TOKEN}\"\n");
+  config.replace(config.find("api_key_env: FAKE_PROVIDER_KEY"), std::string("api_key_env: FAKE_PROVIDER_KEY").size(),
+                 "api_key_env: \"\"");
+  write_config(config);
+  ProcessResult sent = medcode({"--log-file", (m_dir / "medcode.log").string(), "generate", "--task",
+                                "descriptions", "--model", "m", "--limit", "2"},
+                               {{"HEADER_TOKEN", "sk-header-secret-9876543210"}});
+  EXPECT_EQ(sent.exit_code, 4) << sent.err;
+  ASSERT_GE(fake.request_count(), 1u);
+  EXPECT_EQ(fake.requests().at(0).api_key, "sk-header-secret-9876543210");
+  EXPECT_NE(sent.err.find("Incorrect API key provided: ***"), std::string::npos) << sent.err;
+  EXPECT_EQ(sent.err.find("sk-header-secret"), std::string::npos) << sent.err;
+  EXPECT_EQ(testing::read_text(m_dir / "medcode.log").find("sk-header-secret"), std::string::npos);
+  EXPECT_EQ(count("SELECT count(*) FROM llm_attempts WHERE response LIKE '%sk-header%' OR error LIKE '%sk-header%'"),
+            0);
+  EXPECT_EQ(count("SELECT count(*) FROM llm_requests WHERE error LIKE '%sk-header%' OR params LIKE '%sk-header%'"),
+            0);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE error LIKE '%sk-header%' OR counters LIKE '%sk-header%'"), 0);
+
+  // An unset variable is named, before anything is sent.
+  std::size_t before = fake.request_count();
+  ProcessResult unset = medcode({"generate", "--task", "descriptions", "--model", "m", "--limit", "2"});
+  EXPECT_EQ(unset.exit_code, 2) << unset.err;
+  EXPECT_NE(unset.err.find("header Authorization needs the environment variable HEADER_TOKEN"), std::string::npos)
+      << unset.err;
+  EXPECT_EQ(fake.request_count(), before);
+}
+
+TEST_F(GenerateCommand, AKeyOnTheCommandLineIsRefusedWithoutBeingRepeated) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"generate", "--task", "descriptions", "--api-key", "sk-cli-secret-0123456789"},
+        std::vector<std::string>{"generate", "--api-key=sk-cli-secret-0123456789"}}) {
+    ProcessResult result = medcode(args);
+    EXPECT_EQ(result.exit_code, 2) << result.err;
+    EXPECT_EQ(result.err.find("sk-cli-secret"), std::string::npos) << result.err;
+    EXPECT_EQ(result.out.find("sk-cli-secret"), std::string::npos) << result.out;
+    EXPECT_NE(result.err.find("Run with --help"), std::string::npos) << result.err;
+  }
+}
+
 TEST_F(GenerateCommand, BadInvocationsAreUsageErrors) {
   FakeProvider fake;
   write_config(model("m", "openai", fake));

@@ -53,6 +53,8 @@ struct ModelConfig {
   BatchPolicy batch;
   JsonMode json_mode = JsonMode::schema;
   bool phi_allowed = false;  // may receive content derived from credentialed clinical data (MIMIC)
+  // Extra HTTP headers. A value may name environment variables as ${VAR} (read like the API key); a
+  // credential must come that way, never written in the config.
   std::map<std::string, std::string> extra_headers;
 };
 
@@ -80,6 +82,14 @@ class ModelRegistry {
 // The API key for `model` from the environment (or a `.env` file in the working directory, read once);
 // std::nullopt when the model needs none. Error(usage) naming the variable, never a value, when it is unset.
 std::optional<std::string> api_key(const ModelConfig& model);
+
+// The model's extra headers with every ${VAR} replaced by the variable's value (environment, then ./.env).
+// Error(usage) naming the header and the variable, never a value, when one is unset.
+std::vector<std::pair<std::string, std::string>> resolved_headers(const ModelConfig& model);
+
+// Every secret a request to `model` carries: the API key and the values its headers take from the
+// environment. Error and answer text is redacted against all of them.
+std::vector<std::string> secrets_in_use(const ModelConfig& model);
 
 // The compiled-in text of config/<name> ("medcode.yaml"); empty for an unknown name.
 std::string_view builtin_config_text(std::string_view name);
