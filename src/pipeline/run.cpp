@@ -6,6 +6,7 @@
 #include "train_stages.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 
@@ -136,8 +137,14 @@ dataset::GenerateSummary generate(store::Database& db, const RunOptions& options
   return summary;
 }
 
+// The generation's exit code. When it failed and left the job without a single entry, the run stops here with
+// the cause (a refused key, a provider down, the cap): scoring nothing would only hide it.
 ExitCode generation_outcome(const dataset::GenerateSummary& summary) {
-  return summary.engine ? llm::judge_engine_result(*summary.engine).code : ExitCode::ok;
+  if (!summary.engine) return ExitCode::ok;
+  llm::EngineVerdict verdict = llm::judge_engine_result(*summary.engine, "codes", true);
+  if (verdict.code != ExitCode::ok && summary.job_entries == 0)
+    fail(verdict.code, "generate: {}", fmt::join(verdict.errors, "; "));
+  return verdict.code;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "medcode/util/error.h"
 #include "medcode/util/file_lock.h"
+#include "support/fake_provider.h"
 #include "support/medcode_process.h"
 #include "support/shared_store.h"
 #include "support/store_query.h"
@@ -81,6 +82,25 @@ TEST_F(RunCommand, ALockLeftByAKilledRunIsTakenOver) {
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.err.find("took over the lock"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("pid 999999"), std::string::npos);
+}
+
+TEST_F(RunCommand, AProviderRefusingTheKeyStopsTheRunWithExitFourAndItsMessage) {
+  use_shared_store();
+  testing::FakeProviderOptions fake_options;
+  fake_options.required_api_key = "the-right-key";
+  testing::FakeProvider fake(fake_options);
+  std::ofstream(m_dir / "medcode.yaml")
+      << "models:\n  m:\n    provider: openai\n    model_id: fake-openai\n    base_url: " << fake.base_url("openai")
+      << "\n    api_key_env: FAKE_PROVIDER_KEY\n    input_per_million: 0.5\n    output_per_million: 1.5\n";
+  ProcessResult result =
+      run_medcode({"--db", (m_dir / "m.db").string(), "--config", (m_dir / "medcode.yaml").string(), "run",
+                   "--model", "m", "--target-size", "8", "--year", "2023"},
+                  m_dir.path(), {{"FAKE_PROVIDER_KEY", "wrong-key"}});
+  EXPECT_EQ(result.exit_code, 4) << result.err;
+  EXPECT_NE(result.err.find("HTTP 401"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("no dataset entries to score"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("wrong-key"), std::string::npos) << result.err;
+  EXPECT_EQ(testing::query_int(m_dir / "m.db", "SELECT exit_code FROM runs WHERE command = 'run'"), 4);
 }
 
 TEST_F(RunCommand, BadTargetSizeIsAUsageError) {
