@@ -159,7 +159,7 @@ void print_attributes(const codes::CodeDetails& details) {
   if (!details.record.attributes.is_object() || details.record.attributes.empty()) return;
   std::cout << "\nAttributes\n";
   for (const auto& [key, value] : details.record.attributes.items()) {
-    std::cout << fmt::format("  {}: {}\n", key, value.is_string() ? value.get<std::string>() : value.dump());
+    std::cout << fmt::format("  {}: {}\n", key, value.is_string() ? value.get<std::string>() : value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 }
 
@@ -185,7 +185,7 @@ ExitCode run_show(Context& context, const ShowOptions& options) {
   codes::Catalog catalog(db, codes::find_release(db, system, options.release.year));
   codes::CodeDetails details = codes::describe_code(catalog, options.code);
   if (context.json()) {
-    std::cout << codes::to_json(details).dump(2) << "\n";
+    std::cout << codes::to_json(details).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     print_details(details);
   }
@@ -251,7 +251,7 @@ ExitCode run_validate(Context& context, const ValidateOptions& options) {
       print_validation(validation);
     }
   });
-  if (context.json()) std::cout << results.dump(2) << "\n";
+  if (context.json()) std::cout << results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   if (n_invalid > 0) spdlog::info("{} of {} codes invalid", n_invalid, n_codes);
   return n_invalid > 0 ? ExitCode::bad_input : ExitCode::ok;
 }
@@ -300,7 +300,7 @@ ExitCode run_search(Context& context, const SearchCommandOptions& options) {
   if (context.json()) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& hit : result.hits) out.push_back(codes::to_json(hit));
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     print_hits(result.hits);
   }
@@ -360,7 +360,7 @@ ExitCode run_releases(Context& context) {
   if (context.json()) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& release : releases) out.push_back(codes::to_json(release));
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return ExitCode::ok;
   }
   if (releases.empty()) {

@@ -58,7 +58,7 @@ void add_build(CLI::App& cohort, CommandList& commands) {
                                                       {"patients", patients},
                                                       {"admissions", summary.admissions},
                                                       {"csv", options->output}}
-                                           .dump(2)
+                                           .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
                                     << "\n";
                           return ExitCode::ok;
                         }
@@ -127,7 +127,7 @@ void add_facts(CLI::App& cohort, CommandList& commands) {
                         nlohmann::json out = facts_json(summary);
                         context.run()->counters() = out;
                         if (context.json()) {
-                          std::cout << out.dump(2) << "\n";
+                          std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
                           return ExitCode::ok;
                         }
                         std::cout << fmt::format(
@@ -171,7 +171,7 @@ void add_export(CLI::App& cohort, CommandList& commands) {
                                        {"examples", summary.examples},
                                        {"without_note", summary.without_note},
                                        {"without_codes", summary.without_codes}}
-                            .dump(2)
+                            .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
                      << "\n";
            return ExitCode::ok;
          }

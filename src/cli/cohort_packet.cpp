@@ -41,7 +41,7 @@ void add_cohort_packet_command(CLI::App& cohort, CommandList& commands) {
                         }
                         nlohmann::json out = nlohmann::json::array();
                         for (const auto& packet : built) out.push_back(packet.json);
-                        std::string text = out.dump(2) + "\n";
+                        std::string text = out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
                         if (options->output.empty()) {
                           std::cout << text;
                         } else {

@@ -298,7 +298,7 @@ ExitCode print_plan(Context& context, const eval::LlmCoder& coder, const EvalInp
                         {"minutes_at_limits", plan.minutes_at_limits},
                         {"prices_as_of", coder.model().pricing.as_of}};
   if (context.json()) {
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return ExitCode::ok;
   }
   std::cout << fmt::format(
@@ -367,7 +367,7 @@ ExitCode run_evaluate(Context& context, const EvaluateCommandOptions& options) {
     out["dataset"] = dataset_path;
     if (submission) out["submission"] = submission_json(*submission);
     if (llm_coder) out["llm"] = llm_totals_json(llm_coder->totals());
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     print_result(coder->name(), inputs, result);
     if (submission) print_submission(*submission);

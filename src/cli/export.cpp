@@ -47,7 +47,7 @@ void record_counters(Context& context, const nlohmann::json& summary) {
 void print_summary(const Context& context, const dataset::ExportSummary& summary,
                    const nlohmann::json& json) {
   if (context.json()) {
-    std::cout << json.dump(2) << "\n";
+    std::cout << json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return;
   }
   for (const auto& file : summary.files)

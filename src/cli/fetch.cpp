@@ -66,7 +66,7 @@ void print_summary(const Context& context, const fetch::FetchSummary& summary) {
     std::cout << nlohmann::json{{"files", files},
                                 {"counters", summary.counters()},
                                 {"warnings", summary.warnings}}
-                     .dump(2)
+                     .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
     return;
   }
@@ -101,7 +101,7 @@ void print_listing(const Context& context, const fetch::Manifest& manifest,
                            {"fetched_at", item.file->fetched_at}};
       entries.push_back(out);
     }
-    std::cout << nlohmann::json{{"manifest", manifest.source}, {"entries", entries}}.dump(2) << "\n";
+    std::cout << nlohmann::json{{"manifest", manifest.source}, {"entries", entries}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return;
   }
   std::cout << fmt::format("{:<9} {:<5} {:<8} {:<9} {:<6} {:>10}  {}\n", "SYSTEM", "YEAR", "ROLE", "STATUS",

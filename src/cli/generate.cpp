@@ -102,7 +102,7 @@ void print_models(const llm::ModelRegistry& registry, bool json) {
                    {"phi_allowed", model.phi_allowed}});
   }
   if (json) {
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return;
   }
   std::cout << fmt::format("{:<20} {:<10} {:<28} {:>8} {:>8} {:>7} {:>9}  {}\n", "model", "provider",
@@ -186,7 +186,7 @@ void print_summary(const Context& context, const dataset::GenerateSummary& summa
   if (!summary.plans.empty()) out["plan"] = plans_json(summary.plans);
   add_engine_json(out, summary.engine);
   if (context.json()) {
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return;
   }
   if (dry_run) {
@@ -275,7 +275,7 @@ void print_conversations(const Context& context, const dataset::ConversationSumm
   if (!summary.plans.empty()) out["plan"] = plans_json(summary.plans);
   add_engine_json(out, summary.engine);
   if (context.json()) {
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return;
   }
   if (dry_run) {

@@ -31,12 +31,12 @@ void print_summary(const Context& context, const codes::ImportSummary& summary, 
                           {"counters", summary.counters},
                           {"warnings", summary.warnings},
                           {"seconds", seconds}};
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return;
   }
   std::cout << fmt::format("imported {} {}: {} codes, {} billable", codes::system_display_name(summary.system),
                            summary.year, summary.n_codes, summary.n_billable);
-  for (const auto& [name, value] : summary.counters.items()) std::cout << fmt::format(", {} {}", value.dump(), name);
+  for (const auto& [name, value] : summary.counters.items()) std::cout << fmt::format(", {} {}", value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), name);
   std::cout << fmt::format(" ({:.2f} s)\n", seconds);
 }
 
@@ -44,7 +44,7 @@ void print_summary(const Context& context, const codes::ImportSummary& summary, 
 void print_gem_summary(const Context& context, const codes::ImportSummary& summary, double seconds) {
   if (context.json()) {
     nlohmann::json out = {{"gem", summary.counters}, {"year", summary.year}, {"seconds", seconds}};
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return;
   }
   for (const auto& [direction, counts] : summary.counters.items()) {

@@ -32,7 +32,7 @@ void print_summary(const Context& context, const mimic::MimicImportSummary& summ
                           {"tables", tables},
                           {"rows", summary.rows},
                           {"seconds", summary.seconds}};
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return;
   }
   std::cout << fmt::format("{:<28} {:<26} {:>12} {:>9} {:>12}\n", "table", "store table", "rows", "seconds",

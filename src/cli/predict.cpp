@@ -199,12 +199,12 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
   run.counters()["inputs"] = inputs.size();
   run.counters()["coder"] = coder->name();
   if (options.input.empty()) {
-    std::cout << answers.front().dump(2) << "\n";
+    std::cout << answers.front().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return ExitCode::ok;
   }
   for (std::size_t i = 0; i < answers.size(); ++i) {
     answers[i]["id"] = inputs[i].id;
-    std::cout << answers[i].dump() << "\n";
+    std::cout << answers[i].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
   return ExitCode::ok;
 }
@@ -237,13 +237,13 @@ ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
   run.counters()["inputs"] = inputs.size();
   run.counters()["model"] = predictor.version();
   if (options.input.empty()) {
-    std::cout << prediction_json(predictions.front(), predictor).dump(2) << "\n";
+    std::cout << prediction_json(predictions.front(), predictor).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return ExitCode::ok;
   }
   for (std::size_t i = 0; i < predictions.size(); ++i) {
     nlohmann::json line = prediction_json(predictions[i], predictor);
     line["id"] = inputs[i].id;
-    std::cout << line.dump() << "\n";
+    std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
   return ExitCode::ok;
 }

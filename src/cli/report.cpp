@@ -37,7 +37,7 @@ ExitCode run_report(Context& context, const ReportCommandOptions& options) {
                           {"charts", summary.charts},
                           {"charts_with_data", summary.charts_with_data},
                           {"bytes", summary.bytes}};
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::cout << summary.path.string() << "\n";
   }

@@ -172,7 +172,7 @@ ExitCode run_reranker_train(Context& context, const RerankerTrainCommandOptions&
                     {"threshold", summary.threshold},
                     {"dev_micro_f1", summary.dev_micro.f1}};
   if (context.json()) {
-    std::cout << result.dump(2) << "\n";
+    std::cout << result.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return ExitCode::ok;
   }
   std::cout << fmt::format(

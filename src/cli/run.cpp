@@ -108,7 +108,7 @@ void add_run_command(CLI::App& app, CommandList& commands) {
          nlohmann::json out = pipeline::to_json(summary);
          run.counters() = out;
          if (context.json()) {
-           std::cout << out.dump(2) << "\n";
+           std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
          } else if (!context.options().quiet) {
            for (const auto& stage : summary.stages) {
              std::cout << fmt::format("{:<10} {}\n", stage.stage, stage.outcome);

@@ -138,7 +138,7 @@ void add_score_command(CLI::App& app, CommandList& commands) {
                         nlohmann::json out = dataset::to_json(summary);
                         run.counters() = out;
                         if (context.json()) {
-                          std::cout << out.dump(2) << "\n";
+                          std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
                         } else {
                           print_summary(summary);
                         }

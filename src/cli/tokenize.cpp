@@ -57,7 +57,7 @@ void record_counters(Context& context, const text::TokenizeSummary& summary) {
 
 void print_summary(const Context& context, const text::TokenizeSummary& summary) {
   if (context.json()) {
-    std::cout << text::to_json(summary).dump(2) << "\n";
+    std::cout << text::to_json(summary).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return;
   }
   std::cout << fmt::format("{:<8} {:>9} {:>11} {:>6} {:>5} {:>5} {:>10} {:>8}\n", "split", "examples",

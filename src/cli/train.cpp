@@ -67,7 +67,7 @@ ExitCode run_train(Context& context, TrainCommandOptions& options) {
   for (const char* key : {"steps", "resumed_from_step", "tokens", "final_train_loss", "final_val_loss"})
     run.counters()[key] = json[key];
   if (context.json()) {
-    std::cout << json.dump(2) << "\n";
+    std::cout << json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     print_summary(summary);
   }

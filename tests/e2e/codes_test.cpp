@@ -107,6 +107,21 @@ TEST_F(CodesCommand, ShowJsonGivesTheFullStructure) {
   EXPECT_GE(json["index_terms"]["count"], 1);
 }
 
+TEST_F(CodesCommand, JsonOutputNeverFailsOnInvalidUtf8InTheStore) {
+  // A store written before text was checked at the door may hold bytes that are not UTF-8.
+  testing::TempDir dir;
+  std::filesystem::path copy = dir / "m.db";
+  std::filesystem::copy_file(db(), copy);
+  {
+    store::Database store = store::Database::open(copy, store::OpenMode::existing_only);
+    store.exec("UPDATE codes SET description = CAST(X'436F6C6572FFFE61' AS TEXT) WHERE code = 'A00.0'");
+  }
+  ProcessResult result = run_medcode({"--db", copy.string(), "--json", "codes", "show", "A00.0"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  nlohmann::json json = nlohmann::json::parse(result.out);
+  EXPECT_EQ(json["description"], "Coler\uFFFD\uFFFDa");
+}
+
 TEST_F(CodesCommand, ShowOfAHeaderSaysWhyItIsNotBillable) {
   ProcessResult result = codes({"show", "E11"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
