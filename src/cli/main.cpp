@@ -148,7 +148,14 @@ int main(int argc, char** argv) {
       if (code == 0) {
         run->finish();
       } else {
-        run->fail(code, "exited with code " + std::to_string(code));
+        // What the command said was wrong; its exit code when it said nothing.
+        std::vector<std::string> errors = medcode::util::logged_errors();
+        std::string error = "exited with code " + std::to_string(code);
+        if (!errors.empty()) {
+          error.clear();
+          for (const std::string& line : errors) error += (error.empty() ? "" : "; ") + line;
+        }
+        run->fail(code, error);
       }
     }
     return code;

@@ -216,6 +216,9 @@ TEST_F(GenerateCommand, ProviderRefusingTheKeyExitsFourWithItsMessageAndNoSecret
       count("SELECT count(*) FROM llm_attempts WHERE response LIKE '%sk-test%' OR error LIKE '%sk-test%'"),
       0);
   EXPECT_EQ(count("SELECT count(*) FROM runs WHERE error LIKE '%sk-test%' OR counters LIKE '%sk-test%'"), 0);
+  // The run's record says why, not only the exit code.
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE command = 'generate' AND exit_code = 4 AND error LIKE '%HTTP 401%'"),
+            1);
 }
 
 TEST_F(GenerateCommand, AHeaderCredentialComesFromTheEnvironmentAndIsNeverEchoed) {
@@ -258,6 +261,13 @@ TEST_F(GenerateCommand, AHeaderCredentialComesFromTheEnvironmentAndIsNeverEchoed
   EXPECT_NE(unset.err.find("header Authorization needs the environment variable HEADER_TOKEN"), std::string::npos)
       << unset.err;
   EXPECT_EQ(fake.request_count(), before);
+}
+
+TEST_F(GenerateCommand, ALogFileThatIsAFolderIsAUsageErrorOnStderr) {
+  ProcessResult result = medcode({"--log-file", m_dir.path().string(), "generate", "--task", "cms-terms"});
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_EQ(result.out, "");
+  EXPECT_NE(result.err.find("--log-file " + m_dir.path().string()), std::string::npos) << result.err;
 }
 
 TEST_F(GenerateCommand, AKeyOnTheCommandLineIsRefusedWithoutBeingRepeated) {

@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace medcode::util {
 
@@ -14,5 +16,8 @@ struct LogOptions {
 };
 
 void init_logging(const LogOptions& options);
+
+// The messages logged at error level since logging started, in order (for the record of a failed run).
+std::vector<std::string> logged_errors();
 
 }  // namespace medcode::util
