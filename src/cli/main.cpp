@@ -111,6 +111,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // The parser quotes what it could not place; a secret given on the command line is not repeated.
     std::string message = e.what();
+    // A config file that does not parse is named.
+    if (message.rfind("config file: ", 0) == 0) {
+      if (CLI::Option* config = app.get_config_ptr(); config && config->count() > 0)
+        message = "config file " + config->as<std::string>() + message.substr(std::string("config file").size());
+    }
     std::vector<std::string> given(argv, argv + argc);
     std::vector<std::string> redacted = medcode::store::redact_arguments(given);
     for (std::size_t i = 0; i < given.size(); ++i) {

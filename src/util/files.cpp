@@ -150,9 +150,18 @@ Input read_input(const fs::path& path, const MemberPicker& pick) {
 AtomicFile::AtomicFile(fs::path path) : m_path(std::move(path)) {
   m_tmp_path = m_path;
   m_tmp_path += ".tmp-" + std::to_string(::getpid());
+  std::error_code error;
+  if (fs::is_directory(fs::symlink_status(m_path, error)))
+    fail(ExitCode::usage, "{}: is a folder; name the file to write", m_path.string());
   if (m_path.has_parent_path()) fs::create_directories(m_path.parent_path());
-  m_file = std::fopen(m_tmp_path.c_str(), "wb");
-  if (!m_file) fail(ExitCode::internal, "{}: cannot create ({})", m_tmp_path.string(), std::strerror(errno));
+  // A new file of our own: never through a link planted at the temporary name.
+  ::unlink(m_tmp_path.c_str());
+  int fd = ::open(m_tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd >= 0) m_file = ::fdopen(fd, "wb");
+  if (!m_file) {
+    if (fd >= 0) ::close(fd);
+    fail(ExitCode::internal, "{}: cannot create ({})", m_tmp_path.string(), std::strerror(errno));
+  }
 }
 
 AtomicFile::~AtomicFile() {

@@ -64,6 +64,14 @@ TEST_F(Configuration, AMisspeltKeyIsAUsageError) {
   EXPECT_NE(result.err.find("unknown key 'import.icd10cm.yeer'"), std::string::npos) << result.err;
 }
 
+TEST_F(Configuration, AConfigFileThatDoesNotParseIsNamedInTheError) {
+  util::write_file_atomic(m_dir / "broken.yaml", "models:\n  m: [oops\n");
+  auto result = import({"--config", (m_dir / "broken.yaml").string()});
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("config file " + (m_dir / "broken.yaml").string() + ": "), std::string::npos)
+      << result.err;
+}
+
 TEST(CommandLine, AnUnknownOptionIsAUsageError) {
   auto result = run_medcode({"import", "icd10cm", "--no-such-option"});
   EXPECT_EQ(result.exit_code, 2);

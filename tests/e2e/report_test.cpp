@@ -143,6 +143,14 @@ TEST_F(ReportCommand, AMissingStoreIsBadInputAndIsNotCreated) {
   EXPECT_FALSE(fs::exists(page()));
 }
 
+TEST_F(ReportCommand, AnOutputThatIsAFolderIsAUsageErrorNamingIt) {
+  fs::create_directories(m_dir / "site");
+  ProcessResult folder = medcode({"report", "--out", (m_dir / "site").string()});
+  EXPECT_EQ(folder.exit_code, 2) << folder.err;
+  EXPECT_NE(folder.err.find((m_dir / "site").string() + ": is a folder"), std::string::npos) << folder.err;
+  EXPECT_TRUE(fs::is_empty(m_dir / "site"));
+}
+
 TEST_F(ReportCommand, ShowsEachCodersScoresAndPrCurveAfterEvaluations) {
   ProcessResult empty = medcode({"report", "--out", page().string()});
   ASSERT_EQ(empty.exit_code, 0) << empty.err;

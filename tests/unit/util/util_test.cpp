@@ -68,6 +68,20 @@ TEST(Files, ReportsATruncatedGzipAsBadInput) {
   }
 }
 
+TEST(Files, ALinkPlantedAtTheTemporaryNameDoesNotRedirectTheWrite) {
+  TempDir dir;
+  std::filesystem::path precious = dir / "precious.txt";
+  std::ofstream(precious) << "keep me";
+  std::filesystem::path out = dir / "out.txt";
+  std::filesystem::create_symlink(precious, out.string() + ".tmp-" + std::to_string(::getpid()));
+  write_file_atomic(out, "written");
+  std::ifstream kept(precious);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(kept)), std::istreambuf_iterator<char>()), "keep me");
+  std::ifstream written(out);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(written)), std::istreambuf_iterator<char>()), "written");
+  EXPECT_FALSE(std::filesystem::is_symlink(out));
+}
+
 TEST(Files, AtomicFileLeavesNothingBehindWhenNotCommitted) {
   TempDir dir;
   {
