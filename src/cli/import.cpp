@@ -16,6 +16,8 @@ namespace {
 struct ImportCommandOptions {
   int year = 0;
   std::vector<std::string> paths;
+  bool strict = false;
+  bool lossy = false;
 };
 
 using ImportFunction = codes::ImportSummary (*)(store::Database&, const codes::ImportOptions&);
@@ -68,9 +70,17 @@ void add_system(CLI::App& import, CommandList& commands, const std::string& name
                       "Release year (fiscal year for ICD-10); taken from the files when they state it, "
                       "required when importing fetched files");
   command->add_option("paths", options->paths, paths_help)->check(CLI::ExistingFile);
+  command->add_flag("--strict", options->strict,
+                    "Stop at an optional field that does not parse (default: keep it empty and warn, naming "
+                    "the record and column)");
+  command->add_flag("--lossy", options->lossy,
+                    "Replace bytes that are not valid UTF-8 with U+FFFD and count them (default: exit 3 "
+                    "naming the file, line and byte)");
   commands.push_back({command, [options, function, print, name](Context& context) {
                         codes::ImportOptions import_options;
                         if (options->year != 0) import_options.year = options->year;
+                        import_options.strict = options->strict;
+                        import_options.lossy = options->lossy;
                         for (const auto& path : options->paths) import_options.paths.emplace_back(path);
                         auto& run = context.start_run("import " + name);
                         import_options.run_id = run.id();

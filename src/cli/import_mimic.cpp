@@ -15,6 +15,7 @@ struct ImportMimicCommandOptions {
   std::vector<std::string> tables;
   bool replace = false;
   bool no_verify = false;
+  bool lossy = false;
 };
 
 void print_summary(const Context& context, const mimic::MimicImportSummary& summary) {
@@ -66,6 +67,9 @@ void add_source(CLI::App& import, CommandList& commands, mimic::Source source, c
   command->add_flag("--replace", options->replace, "Re-import tables the store already has");
   command->add_flag("--no-verify", options->no_verify,
                     "Skip the check of each file against the folder's SHA256SUMS.txt");
+  command->add_flag("--lossy", options->lossy,
+                    "Replace bytes that are not valid UTF-8 with U+FFFD and count them (default: exit 3 "
+                    "naming the file, line and byte)");
   commands.push_back({command, [options, source, name](Context& context) {
                         mimic::MimicImportOptions import_options;
                         import_options.source = source;
@@ -73,6 +77,7 @@ void add_source(CLI::App& import, CommandList& commands, mimic::Source source, c
                         import_options.tables = options->tables;
                         import_options.replace = options->replace;
                         import_options.verify_checksums = !options->no_verify;
+                        import_options.lossy = options->lossy;
                         auto& run = context.start_run("import " + name);
                         import_options.run_id = run.id();
                         import_options.progress = context.progress();

@@ -23,6 +23,13 @@ struct ImportOptions {
   std::vector<std::filesystem::path> paths;       // explicit inputs, recognised by content; empty → fetched files
   std::optional<std::int64_t> run_id;             // the runs row to link the release to
   util::ProgressCallback progress;
+  // Official files bend their own layouts: an optional field that does not parse is kept empty with a
+  // warning naming the record and column; strict makes it an error (required fields always are).
+  bool strict = false;
+  // Text that is not valid UTF-8 (after the encoding an XML file declares) is an error naming the file,
+  // line and byte; lossy replaces each invalid sequence with U+FFFD and counts them (counter
+  // "replaced_bytes").
+  bool lossy = false;
 };
 
 struct ImportSummary {

@@ -21,6 +21,7 @@ struct MimicImportOptions {
   std::vector<std::string> tables;  // names to import; empty: every known table found in dir
   bool replace = false;             // re-import tables already in the store
   bool verify_checksums = true;     // check files against the folder's SHA256SUMS.txt when it has one
+  bool lossy = false;               // invalid UTF-8 → U+FFFD, counted; else an error naming file, line, byte
   std::optional<std::int64_t> run_id;
   util::ProgressCallback progress;  // stage "<table> <rows> rows, <rate> rows/s", bytes read of the file
 };
