@@ -2,6 +2,7 @@
 // stored apart from codes (kind 'modifier').
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <array>
 
 #include "medcode/codes/hcpcs_parser.h"
@@ -65,6 +66,24 @@ CodeRow code_row(const HcpcsEntry& entry, int year) {
   return row;
 }
 
+// The first warnings of a file that bends the layout, then how many more: a badly broken file must not bury
+// the log.
+constexpr std::size_t k_max_listed_warnings = 20;
+
+void add_parse_warnings(ImportSummary& summary, const HcpcsAnnualFile& annual, std::string_view source) {
+  std::size_t n_listed = std::min(annual.warnings.size(), k_max_listed_warnings);
+  summary.warnings.insert(summary.warnings.end(), annual.warnings.begin(),
+                          annual.warnings.begin() + static_cast<std::ptrdiff_t>(n_listed));
+  if (annual.warnings.size() > n_listed) {
+    summary.warnings.push_back(fmt::format(
+        "{}: ... and {} more ({} fields kept empty and {} records longer than the layout in all; --strict "
+        "stops at the first)",
+        source, annual.warnings.size() - n_listed, annual.n_fields_dropped, annual.n_records_too_long));
+  }
+  if (annual.n_fields_dropped > 0) summary.counters["fields_dropped"] = annual.n_fields_dropped;
+  if (annual.n_records_too_long > 0) summary.counters["records_too_long"] = annual.n_records_too_long;
+}
+
 // The member's name first: CMS's zip is named for the year too, but the record file says it more surely.
 int choose_year(const ImportOptions& options, int resolved_year, const RecognisedInput& annual) {
   if (options.year) return *options.year;
@@ -91,7 +110,9 @@ ImportSummary import_hcpcs(store::Database& db, const ImportOptions& options) {
   }
   const RecognisedInput& annual = inputs.front();
   util::report(options.progress, "parse annual file", 0, 0);
-  std::vector<HcpcsEntry> entries = parse_hcpcs_annual_file(annual.input.content, annual.input.name);
+  HcpcsAnnualFile parsed =
+      parse_hcpcs_annual_file(annual.input.content, annual.input.name, {.strict = options.strict});
+  const std::vector<HcpcsEntry>& entries = parsed.entries;
 
   ImportSummary summary;
   summary.system = System::hcpcs;
@@ -119,6 +140,7 @@ ImportSummary import_hcpcs(store::Database& db, const ImportOptions& options) {
   summary.n_billable = writer.n_billable();
   summary.counters["modifiers"] = n_modifiers;
   summary.counters["terminated"] = n_terminated;
+  add_parse_warnings(summary, parsed, annual.input.name);
   return summary;
 }
 

@@ -1,12 +1,15 @@
 // HCPCS Level II annual file: fixed-width records sliced by column before decoding (the file is
 // Windows-1252), per "HCPCS Contractor Record" (HCPCSYYYY_recordlayout.txt): columns 1-5 code (4-5 for a
 // modifier), 6-10 sequence number, 11 record identification code, 12-91 long description, 92-119 short
-// description, 120-293 the fields in k_fields.
+// description, 120-293 the fields in k_fields, 294-320 filler.
 #include "medcode/codes/hcpcs_parser.h"
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -20,6 +23,7 @@ namespace {
 
 constexpr std::size_t k_first_line_length = 293;   // through the action code (column 293)
 constexpr std::size_t k_continuation_length = 91;  // through the long description (column 91)
+constexpr std::size_t k_record_length = 320;       // through the filler; a longer line has shifted columns
 
 enum class FieldKind { text, date, number };
 
@@ -59,6 +63,29 @@ constexpr std::array<Field, 21> k_fields = {{
 
 bool is_digits(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// YYYYMMDD with a month and day that can be (a field shifted by a column or two reads as other digits).
+bool is_date(std::string_view text) {
+  if (text.size() != 8 || !is_digits(text)) return false;
+  int month = std::stoi(std::string(text.substr(4, 2)));
+  int day = std::stoi(std::string(text.substr(6, 2)));
+  return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+}
+
+// The value of a field of a date or number kind, typed; nullopt when it does not parse as its kind.
+std::optional<nlohmann::json> typed_value(const Field& field, const std::string& value) {
+  switch (field.kind) {
+    case FieldKind::text:
+      return value;
+    case FieldKind::number:
+      if (!is_digits(value)) return std::nullopt;
+      return std::stoi(value);
+    case FieldKind::date:
+      if (!is_date(value)) return std::nullopt;
+      return value.substr(0, 4) + "-" + value.substr(4, 2) + "-" + value.substr(6, 2);
+  }
+  return std::nullopt;
 }
 
 // The columns of a record line: bytes in a Windows-1252 file, characters in a UTF-8 one (a file converted to
@@ -102,7 +129,8 @@ std::string_view without_cr(std::string_view line) {
 
 class AnnualFileReader {
  public:
-  AnnualFileReader(std::string_view source, bool is_utf8) : m_source(source), m_is_utf8(is_utf8) {}
+  AnnualFileReader(std::string_view source, bool is_utf8, const HcpcsReadOptions& options)
+      : m_source(source), m_is_utf8(is_utf8), m_options(options) {}
 
   void read_line(std::string_view line, std::size_t number) {
     line = without_cr(line);
@@ -113,6 +141,7 @@ class AnnualFileReader {
     if (util::trim(line).empty()) return;
     if (!is_record(line)) fail(ExitCode::bad_input, "{}:{}: not an annual-file record", m_source, number);
     Columns columns(line, m_is_utf8);
+    if (columns.size() > k_record_length) too_long(columns.size(), util::trim(columns(1, 5)), number);
     switch (line[10]) {
       case '3':
         first_line(columns, number, false);
@@ -133,10 +162,10 @@ class AnnualFileReader {
     }
   }
 
-  std::vector<HcpcsEntry> finish() {
-    if (m_entries.empty()) fail(ExitCode::bad_input, "{}: no HCPCS records found", m_source);
+  HcpcsAnnualFile finish() {
+    if (m_file.entries.empty()) fail(ExitCode::bad_input, "{}: no HCPCS records found", m_source);
     join_continuations();
-    return std::move(m_entries);
+    return std::move(m_file);
   }
 
  private:
@@ -177,17 +206,17 @@ class AnnualFileReader {
     }
     m_fragments.emplace_back(sequence_number(column), text(column(12, 91)));
     entry.short_description = text(column(92, 119));
-    entry.attributes = attributes(column, number);
+    entry.attributes = attributes(column, entry.code, number);
     if (auto date = entry.attributes.find("termination_date"); date != entry.attributes.end()) {
       entry.termination_date = date->get<std::string>();
     }
     if (auto action = entry.attributes.find("action_code"); action != entry.attributes.end()) {
       entry.action_code = action->get<std::string>();
     }
-    m_entries.push_back(std::move(entry));
+    m_file.entries.push_back(std::move(entry));
   }
 
-  nlohmann::json attributes(const Columns& column, std::size_t number) const {
+  nlohmann::json attributes(const Columns& column, std::string_view code, std::size_t number) {
     nlohmann::json out = nlohmann::json::object();
     for (const Field& field : k_fields) {
       std::size_t width = field.last - field.first + 1;
@@ -195,7 +224,12 @@ class AnnualFileReader {
       for (int i = 0; i < field.occurs; ++i) {
         std::size_t first = field.first + static_cast<std::size_t>(i) * width;
         std::string value = text(column(first, first + width - 1));
-        if (!value.empty()) values.push_back(typed_value(field, value, first, number));
+        if (value.empty()) continue;
+        if (auto typed = typed_value(field, value)) {
+          values.push_back(std::move(*typed));
+        } else {
+          drop_field(field, value, first, code, number);
+        }
       }
       if (values.empty()) continue;
       out[field.name] = field.occurs > 1 ? values : values.front();
@@ -203,16 +237,27 @@ class AnnualFileReader {
     return out;
   }
 
-  nlohmann::json typed_value(const Field& field, const std::string& value, std::size_t first,
-                             std::size_t number) const {
-    if (field.kind == FieldKind::text) return value;
-    if (!is_digits(value) || (field.kind == FieldKind::date && value.size() != 8)) {
-      fail(ExitCode::bad_input, "{}:{}: {} '{}' in columns {}-{} is not {}", m_source, number, field.name,
-           value, first, first + field.last - field.first,
-           field.kind == FieldKind::date ? "a YYYYMMDD date" : "a number");
-    }
-    if (field.kind == FieldKind::number) return std::stoi(value);
-    return value.substr(0, 4) + "-" + value.substr(4, 2) + "-" + value.substr(6, 2);
+  // Official files bend their own layout (a date two columns left of its place): an optional field that does
+  // not parse is kept empty, unless strict.
+  void drop_field(const Field& field, const std::string& value, std::size_t first, std::string_view code,
+                  std::size_t number) {
+    std::string problem = fmt::format("{} '{}' in columns {}-{} is not {}", field.name, value, first,
+                                      first + field.last - field.first,
+                                      field.kind == FieldKind::date ? "a YYYYMMDD date" : "a number");
+    if (m_options.strict) fail(ExitCode::bad_input, "{}:{}: {}", m_source, number, problem);
+    m_file.warnings.push_back(fmt::format("{}:{}: {}: {}; kept empty", m_source, number, code, problem));
+    ++m_file.n_fields_dropped;
+  }
+
+  // Columns past the filler mean that something before them moved, so the record is read by the layout's
+  // columns but not silently.
+  void too_long(std::size_t length, std::string_view code, std::size_t number) {
+    std::string problem =
+        fmt::format("record is {} columns long, the layout has {}", length, k_record_length);
+    if (m_options.strict) fail(ExitCode::bad_input, "{}:{}: {}", m_source, number, problem);
+    m_file.warnings.push_back(
+        fmt::format("{}:{}: {}: {}; read by the layout's columns", m_source, number, code, problem));
+    ++m_file.n_records_too_long;
   }
 
   void continuation(const Columns& column, std::size_t number, bool modifier) {
@@ -221,7 +266,8 @@ class AnnualFileReader {
            m_source, number, column.size(), k_continuation_length);
     }
     std::string code = code_of(column, modifier, number);
-    if (m_entries.empty() || m_entries.back().code != code || m_entries.back().modifier != modifier) {
+    if (m_file.entries.empty() || m_file.entries.back().code != code ||
+        m_file.entries.back().modifier != modifier) {
       fail(ExitCode::bad_input, "{}:{}: continuation of {} without its first record", m_source, number, code);
     }
     int sequence = sequence_number(column);
@@ -241,14 +287,14 @@ class AnnualFileReader {
     if (m_fragments.empty()) return;
     std::stable_sort(m_fragments.begin(), m_fragments.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::string& description = m_entries.back().description;
+    std::string& description = m_file.entries.back().description;
     for (const auto& [sequence, piece] : m_fragments) {
       if (piece.empty()) continue;
       if (!description.empty()) description += ' ';
       description += piece;
     }
     m_fragments.clear();
-    const HcpcsEntry& entry = m_entries.back();
+    const HcpcsEntry& entry = m_file.entries.back();
     if (entry.description.empty() && entry.short_description.empty()) {
       fail(ExitCode::bad_input, "{}:{}: {} {} has neither a long nor a short description", m_source,
            entry.line, entry.modifier ? "modifier" : "code", entry.code);
@@ -257,16 +303,18 @@ class AnnualFileReader {
 
   std::string m_source;
   bool m_is_utf8;
+  HcpcsReadOptions m_options;
   bool m_started = false;
-  std::vector<HcpcsEntry> m_entries;
+  HcpcsAnnualFile m_file;
   std::vector<std::pair<int, std::string>> m_fragments;        // (sequence number, text) of the last entry
   std::unordered_map<std::string, std::size_t> m_first_lines;  // "code A0021" → line of its first record
 };
 
 }  // namespace
 
-std::vector<HcpcsEntry> parse_hcpcs_annual_file(std::string_view text, std::string_view source) {
-  AnnualFileReader reader(source, util::is_valid_utf8(text));
+HcpcsAnnualFile parse_hcpcs_annual_file(std::string_view text, std::string_view source,
+                                        const HcpcsReadOptions& options) {
+  AnnualFileReader reader(source, util::is_valid_utf8(text), options);
   std::size_t number = 0;
   for (std::string_view line : util::split_lines(text)) reader.read_line(line, ++number);
   return reader.finish();

@@ -11,6 +11,8 @@ namespace medcode::codes {
 
 namespace {
 
+constexpr std::size_t k_long_description_column = 78;
+
 bool is_order_line(std::string_view line) {
   if (line.size() < 17) return false;
   for (std::size_t i = 0; i < 5; ++i) {
@@ -50,8 +52,16 @@ OrderEntry parse_order_line(std::string_view line, std::string_view source, std:
   entry.line = number;
   entry.code = canonical_or_fail(line.substr(6, 7), source, number);
   entry.billable = line[14] == '1';
+  // A line cut short (a truncated download, an editor's line limit) would otherwise pass off the start of its
+  // short description as the code's description.
+  if (line.size() < k_long_description_column) {
+    fail(ExitCode::bad_input,
+         "{}:{}: code {} has no long description: the line ends at column {}, the layout starts it at "
+         "column {}",
+         source, number, entry.code, line.size(), k_long_description_column);
+  }
   entry.short_description = std::string(util::trim(line.substr(16, 60)));
-  entry.description = line.size() > 77 ? std::string(util::trim(line.substr(77))) : entry.short_description;
+  entry.description = std::string(util::trim(line.substr(k_long_description_column - 1)));
   if (entry.description.empty()) fail(ExitCode::bad_input, "{}:{}: code {} has no description", source, number, entry.code);
   return entry;
 }

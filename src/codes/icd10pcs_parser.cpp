@@ -11,6 +11,8 @@ namespace medcode::codes {
 
 namespace {
 
+constexpr std::size_t k_order_long_description_column = 78;
+
 // PCS characters: digits and letters other than I and O (either case; codes are stored upper case).
 bool is_pcs_character(char c) {
   char upper = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -85,8 +87,15 @@ class PcsReader {
     if (entry.billable && entry.code.size() != 7) {
       fail(ExitCode::bad_input, "{}:{}: valid code {} must have 7 characters", m_source, number, entry.code);
     }
+    // A line cut short would otherwise pass off the start of its short description as the description.
+    if (line.size() < k_order_long_description_column) {
+      fail(ExitCode::bad_input,
+           "{}:{}: code {} has no long description: the line ends at column {}, the layout starts it at "
+           "column {}",
+           m_source, number, entry.code, line.size(), k_order_long_description_column);
+    }
     entry.short_description = text(line.substr(16, 60));
-    entry.description = line.size() > 77 ? text(line.substr(77)) : entry.short_description;
+    entry.description = text(line.substr(k_order_long_description_column - 1));
     return entry;
   }
 

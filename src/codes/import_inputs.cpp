@@ -72,7 +72,7 @@ std::vector<RecognisedInput> read_recognised_inputs(const std::vector<fs::path>&
     }
     if (inputs.size() == n_before) {
       fail(ExitCode::bad_input, "{}: no member is {} (members: {})", path.string(), what,
-           fmt::join(members, ", "));
+           members.empty() ? std::string("none") : fmt::format("{}", fmt::join(members, ", ")));
     }
   }
   return inputs;

@@ -1,10 +1,14 @@
 // Tests of import_hcpcs into an in-memory store: codes and modifiers apart, billable by termination date,
 // packaging, year, and bad input leaving the store as it was.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
 
 #include "medcode/codes/import.h"
 #include "medcode/store/database.h"
 #include "medcode/util/error.h"
+#include "medcode/util/files.h"
 #include "support/medcode_process.h"
 #include "support/store_query.h"
 
@@ -55,6 +59,9 @@ TEST_F(HcpcsImport, ImportsTheOfficial2019ZipWithCodesAndModifiersApart) {
   EXPECT_EQ(summary.counters["modifiers"], 360);
   EXPECT_EQ(summary.counters["terminated"], 506);
   EXPECT_EQ(summary.n_billable, 6440 - 506);
+  EXPECT_EQ(summary.warnings, std::vector<std::string>{});
+  EXPECT_FALSE(summary.counters.contains("fields_dropped"));
+  EXPECT_FALSE(summary.counters.contains("records_too_long"));
   EXPECT_EQ(query(m_db, "SELECT count(*) FROM codes WHERE kind = 'modifier'"), "360");
   EXPECT_EQ(query(m_db, "SELECT count(*) FROM codes WHERE kind = 'code'"), "6440");
   EXPECT_EQ(query(m_db, "SELECT description FROM codes WHERE code = 'A0021'"),
@@ -137,6 +144,56 @@ TEST_F(HcpcsImport, BadInputLeavesThePreviousReleaseAsItWas) {
     EXPECT_NE(std::string(error.what()).find(std::string(name) + ":5:"), std::string::npos) << error.what();
     EXPECT_EQ(query(m_db, "SELECT imported_at || n_codes FROM releases") + dump_codes(m_db), before);
   }
+}
+
+TEST_F(HcpcsImport, KeepsEveryCodeOfRecordsThatBendTheLayoutWithOneWarningEach) {
+  ImportSummary summary = import_hcpcs(m_db, with_paths({fixture("hcpcs/HCPC2019_SHIFTED_DATES.txt")}));
+  EXPECT_EQ(summary.n_codes, 7);
+  EXPECT_EQ(summary.counters["fields_dropped"], 5);
+  ASSERT_EQ(summary.warnings.size(), 5u);
+  EXPECT_NE(summary.warnings[0].find("HCPC2019_SHIFTED_DATES.txt:5: C9488: asc_payment_group_effective_date"),
+            std::string::npos)
+      << summary.warnings[0];
+  EXPECT_EQ(query(m_db,
+                  "SELECT count(*) FROM codes WHERE code IN ('C9488', 'C9745', 'C9746', 'C9747', 'C9748')"
+                  " AND json_extract(attributes, '$.asc_payment_group_effective_date') IS NULL"),
+            "5");
+  EXPECT_EQ(query(m_db, "SELECT billable FROM codes WHERE code = 'C9748'"), "0");  // ended 2018-12-31
+}
+
+TEST_F(HcpcsImport, StrictStopsAtTheFirstBentFieldAndLeavesTheStoreAsItWas) {
+  import_hcpcs(m_db, with_paths({fixture("hcpcs/HCPC2019_MINI.txt")}));
+  std::string before = query(m_db, "SELECT imported_at || n_codes FROM releases") + dump_codes(m_db);
+  ImportOptions options = with_paths({fixture("hcpcs/HCPC2019_SHIFTED_DATES.txt")});
+  options.strict = true;
+  Error error = import_error(m_db, options);
+  EXPECT_EQ(error.code(), ExitCode::bad_input);
+  EXPECT_NE(std::string(error.what()).find("HCPC2019_SHIFTED_DATES.txt:5: asc_payment_group_effective_date"),
+            std::string::npos)
+      << error.what();
+  EXPECT_EQ(query(m_db, "SELECT imported_at || n_codes FROM releases") + dump_codes(m_db), before);
+}
+
+TEST_F(HcpcsImport, ListsTheFirstTwentyWarningsThenHowManyMore) {
+  std::string fixture_text = util::read_file(fixture("hcpcs/HCPC2019_SHIFTED_DATES.txt"));
+  std::string bent = fixture_text.substr(fixture_text.find("\nC9488") + 1, 322);  // with its CR LF
+  std::string text;
+  for (int i = 0; i < 25; ++i) {
+    std::string record = bent;
+    record.replace(0, 5, fmt::format("C{:04}", 9000 + i));
+    text += record;
+  }
+  TempDir dir;
+  std::ofstream(dir / "HCPC2019_MANY.txt", std::ios::binary) << text;
+  ImportSummary summary = import_hcpcs(m_db, with_paths({dir / "HCPC2019_MANY.txt"}));
+  EXPECT_EQ(summary.n_codes, 25);
+  EXPECT_EQ(summary.counters["fields_dropped"], 25);
+  ASSERT_EQ(summary.warnings.size(), 21u);
+  EXPECT_NE(summary.warnings[19].find("HCPC2019_MANY.txt:20: C9019:"), std::string::npos)
+      << summary.warnings[19];
+  EXPECT_NE(summary.warnings[20].find("HCPC2019_MANY.txt: ... and 5 more (25 fields kept empty"),
+            std::string::npos)
+      << summary.warnings[20];
 }
 
 }  // namespace

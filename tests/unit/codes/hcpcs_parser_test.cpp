@@ -19,7 +19,7 @@ using medcode::testing::shared_data;
 std::string mini_text() { return util::read_file(fixture("hcpcs/HCPC2019_MINI.txt")); }
 
 std::vector<HcpcsEntry> parse_fixture(const std::string& name) {
-  return parse_hcpcs_annual_file(util::read_file(fixture("hcpcs/" + name)), name);
+  return parse_hcpcs_annual_file(util::read_file(fixture("hcpcs/" + name)), name).entries;
 }
 
 const HcpcsEntry& find(const std::vector<HcpcsEntry>& entries, const std::string& code) {
@@ -29,9 +29,10 @@ const HcpcsEntry& find(const std::vector<HcpcsEntry>& entries, const std::string
 }
 
 // The message of the Error(bad_input) that parsing `text` throws.
-std::string parse_error(const std::string& text, const std::string& source = "annual.txt") {
+std::string parse_error(const std::string& text, const std::string& source = "annual.txt",
+                        HcpcsReadOptions options = {}) {
   try {
-    parse_hcpcs_annual_file(text, source);
+    parse_hcpcs_annual_file(text, source, options);
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::bad_input);
     return e.what();
@@ -67,7 +68,7 @@ TEST(HcpcsParser, JoinsContinuationRecordsInSequenceNumberOrder) {
   std::string third = second;
   third.replace(5, 5, "00300");
   third.replace(11, 80, "and more words" + std::string(80 - 14, ' '));
-  auto entries = parse_hcpcs_annual_file(first + third + second, "annual.txt");
+  auto entries = parse_hcpcs_annual_file(first + third + second, "annual.txt").entries;
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(
       entries[0].description,
@@ -93,7 +94,7 @@ TEST(HcpcsParser, CutsFieldsByColumnBeforeDecodingSoAccentedBytesDoNotShiftThem)
 TEST(HcpcsParser, CountsColumnsInCharactersWhenTheFileWasConvertedToUtf8) {
   std::string utf8 = util::cp1252_to_utf8(mini_text());
   ASSERT_TRUE(util::is_valid_utf8(utf8));
-  auto entries = parse_hcpcs_annual_file(utf8, "annual.txt");
+  auto entries = parse_hcpcs_annual_file(utf8, "annual.txt").entries;
   const HcpcsEntry& j7999 = find(entries, "J7999");
   EXPECT_EQ(j7999.description, "Compounded drug, not otherwise classified, caf\u00e9 \u2019test\u2019");
   EXPECT_EQ(j7999.short_description, "Compounded drug, noc");
@@ -171,14 +172,84 @@ TEST(HcpcsParser, RejectsALineThatIsNotARecordAfterTheFirstRecord) {
   EXPECT_NE(parse_error(text).find("annual.txt:7: not an annual-file record"), std::string::npos);
 }
 
-TEST(HcpcsParser, RejectsAMalformedCodeAndAMalformedDate) {
+TEST(HcpcsParser, RejectsAMalformedCodeAndUnderStrictAMalformedDate) {
   EXPECT_NE(
       parse_error(with_column(mini_text(), "J7999", 1, "J79X9")).find("annual.txt:7: 'J79X9' in columns 1-5"),
       std::string::npos);
-  std::string message = parse_error(with_column(mini_text(), "J7999", 269, "2016-1-1"));
+  std::string message =
+      parse_error(with_column(mini_text(), "J7999", 269, "2016-1-1"), "annual.txt", {.strict = true});
   EXPECT_NE(message.find("annual.txt:7: added_date '2016-1-1' in columns 269-276 is not a YYYYMMDD date"),
             std::string::npos)
       << message;
+}
+
+TEST(HcpcsParser, KeepsADateShiftedTwoColumnsLeftEmptyWithOneWarningPerRecordNamingLineCodeAndColumns) {
+  std::string text = util::read_file(fixture("hcpcs/HCPC2019_SHIFTED_DATES.txt"));
+  HcpcsAnnualFile file = parse_hcpcs_annual_file(text, "HCPC2019_SHIFTED_DATES.txt");
+  ASSERT_EQ(file.entries.size(), 8u);
+  EXPECT_EQ(file.n_fields_dropped, 5);
+  EXPECT_EQ(file.n_records_too_long, 0);
+  ASSERT_EQ(file.warnings.size(), 5u);
+  EXPECT_EQ(
+      file.warnings[0],
+      "HCPC2019_SHIFTED_DATES.txt:5: C9488: asc_payment_group_effective_date '170401' in columns 233-240 "
+      "is not a YYYYMMDD date; kept empty");
+  EXPECT_EQ(file.warnings[4].substr(0, 37), "HCPC2019_SHIFTED_DATES.txt:11: C9748:");
+  const HcpcsEntry& c9746 = find(file.entries, "C9746");
+  EXPECT_FALSE(c9746.attributes.contains("asc_payment_group_effective_date"));
+  EXPECT_EQ(c9746.attributes["added_date"], "2017-07-01");
+  EXPECT_EQ(c9746.description,
+            "Test implantation of an adjustable device, including imaging guidance when performed");
+  EXPECT_EQ(find(file.entries, "C9748").termination_date, "2018-12-31");
+  EXPECT_EQ(find(file.entries, "J0100").attributes["asc_payment_group_effective_date"], "2017-04-01");
+}
+
+TEST(HcpcsParser, UnderStrictAShiftedDateIsAnErrorNamingFileLineAndColumns) {
+  std::string message = parse_error(util::read_file(fixture("hcpcs/HCPC2019_SHIFTED_DATES.txt")),
+                                    "HCPC2019_SHIFTED_DATES.txt", {.strict = true});
+  EXPECT_NE(message.find("HCPC2019_SHIFTED_DATES.txt:5: asc_payment_group_effective_date '170401' in columns "
+                         "233-240 is not a YYYYMMDD date"),
+            std::string::npos)
+      << message;
+}
+
+TEST(HcpcsParser, KeepsANumberThatDoesNotParseAndADateWithMonth13Empty) {
+  std::string text = with_column(with_column(mini_text(), "J7999", 266, " 1A"), "J7999", 269, "20161301");
+  HcpcsAnnualFile file = parse_hcpcs_annual_file(text, "annual.txt");
+  ASSERT_EQ(file.warnings.size(), 2u);
+  EXPECT_EQ(file.warnings[0],
+            "annual.txt:7: J7999: anesthesia_base_units '1A' in columns 266-268 is not a number; kept empty");
+  EXPECT_EQ(
+      file.warnings[1],
+      "annual.txt:7: J7999: added_date '20161301' in columns 269-276 is not a YYYYMMDD date; kept empty");
+  const nlohmann::json& attributes = find(file.entries, "J7999").attributes;
+  EXPECT_FALSE(attributes.contains("anesthesia_base_units"));
+  EXPECT_FALSE(attributes.contains("added_date"));
+  EXPECT_EQ(attributes["action_effective_date"], "2016-01-01");
+}
+
+TEST(HcpcsParser, WarnsAboutARecordLongerThanTheLayoutAndUnderStrictRejectsIt) {
+  std::string text = mini_text();
+  text.insert(text.find("\nJ7999") + 1 + 320, std::string(10, ' '));
+  HcpcsAnnualFile file = parse_hcpcs_annual_file(text, "annual.txt");
+  ASSERT_EQ(file.warnings.size(), 1u);
+  EXPECT_EQ(
+      file.warnings[0],
+      "annual.txt:7: J7999: record is 330 columns long, the layout has 320; read by the layout's columns");
+  EXPECT_EQ(file.n_records_too_long, 1);
+  EXPECT_EQ(find(file.entries, "J7999").attributes["betos"], "O1E");
+  EXPECT_NE(parse_error(text, "annual.txt", {.strict = true})
+                .find("annual.txt:7: record is 330 columns long, the layout has 320"),
+            std::string::npos);
+}
+
+TEST(HcpcsParser, RequiredFieldsStillFailWhenNotStrict) {
+  EXPECT_NE(
+      parse_error(with_column(mini_text(), "J7999", 6, "0A100")).find("annual.txt:7: not an annual-file"),
+      std::string::npos);
+  std::string blank_descriptions = with_column(mini_text(), "G9999", 12, std::string(108, ' '));
+  EXPECT_NE(parse_error(blank_descriptions).find("annual.txt:8: code G9999 has neither a long nor a short"),
+            std::string::npos);
 }
 
 TEST(HcpcsParser, RejectsACodeGivenTwice) {
@@ -200,7 +271,9 @@ TEST(HcpcsParser, RecognisesTheRecordFileByContent) {
 TEST(HcpcsParser, ReadsTheReal2019AnnualFile) {
   std::string text = util::read_zip_member(shared_data("cms/hcpcs/2019/2019-Alpha-Numeric-HCPCS-File.zip"),
                                            "HCPC2019_CONTR_ANWEB.txt");
-  auto entries = parse_hcpcs_annual_file(text, "HCPC2019_CONTR_ANWEB.txt");
+  HcpcsAnnualFile file = parse_hcpcs_annual_file(text, "HCPC2019_CONTR_ANWEB.txt");
+  EXPECT_EQ(file.warnings, std::vector<std::string>{});
+  const auto& entries = file.entries;
   auto modifiers = std::count_if(entries.begin(), entries.end(), [](const auto& e) { return e.modifier; });
   EXPECT_EQ(entries.size() - static_cast<std::size_t>(modifiers), 6440u);
   EXPECT_EQ(modifiers, 360);

@@ -90,5 +90,29 @@ TEST(Icd10cmOrderFile, RejectsAMalformedRecordNamingItsLine) {
   }
 }
 
+TEST(Icd10cmOrderFile, RejectsALineCutBeforeTheLongDescriptionNamingFileAndLine) {
+  std::string text = util::read_file(fixture("icd10cm/order_mini.txt"));
+  text.insert(text.find("\n00003") + 1, "00010 C43     0 Mali\n");
+  try {
+    parse_icd10cm_order_file(text, "order.txt");
+    FAIL() << "a line cut at column 20 was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::bad_input);
+    EXPECT_NE(std::string(e.what()).find("order.txt:3: code C43 has no long description: the line ends at "
+                                         "column 20, the layout starts it at column 78"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Icd10cmOrderFile, ReadsAShortDescriptionOfSixtyCharactersFollowedByTheLongOne) {
+  std::string short_description(60, 'S');
+  OrderFile file =
+      parse_icd10cm_order_file("00001 A000    1 " + short_description + " Long description\r\n", "order.txt");
+  ASSERT_EQ(file.entries.size(), 1u);
+  EXPECT_EQ(file.entries[0].short_description, short_description);
+  EXPECT_EQ(file.entries[0].description, "Long description");
+}
+
 }  // namespace
 }  // namespace medcode::codes

@@ -92,6 +92,19 @@ TEST(Icd10pcsParser, RejectsAnOrderLineOutOfLayoutAndAValidCodeShorterThanSeven)
             std::string::npos);
 }
 
+TEST(Icd10pcsParser, RejectsAnOrderLineCutBeforeTheLongDescriptionNamingFileAndLine) {
+  std::string order = util::read_file(fixture("icd10pcs/icd10pcs_order_2023.txt"));
+  std::string message = parse_error(order + "00006 0016072 1 Bypass Cereb Vent\r\n");
+  EXPECT_NE(message.find("pcs.txt:6: code 0016072 has no long description: the line ends at column 33"),
+            std::string::npos)
+      << message;
+  std::string full_short = "00006 0016072 1 " + std::string(60, 'S') + " ";
+  EXPECT_NE(parse_error(order + full_short + "\n").find("pcs.txt:6: code 0016072 has no long description"),
+            std::string::npos);
+  EXPECT_NE(parse_error(order + full_short + "   \n").find("pcs.txt:6: code 0016072 has no description"),
+            std::string::npos);
+}
+
 TEST(Icd10pcsParser, RejectsACodeGivenTwice) {
   std::string message = parse_error(k_good_line + "\n" + k_good_line);
   EXPECT_NE(message.find("pcs.txt:3: code 0016070 is already on line 1"), std::string::npos) << message;
