@@ -27,6 +27,7 @@ void print_summary(const Context& context, const mimic::MimicImportSummary& summ
                         {"path", table.path.string()},
                         {"status", table.status},
                         {"rows", table.rows},
+                        {"replaced_utf8", table.replaced_utf8},
                         {"seconds", table.seconds}});
     }
     nlohmann::json out = {{"source", mimic::source_name(summary.source)},

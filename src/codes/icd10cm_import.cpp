@@ -22,6 +22,7 @@
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
 #include "medcode/util/text.h"
+#include "medcode/util/utf8.h"
 
 namespace medcode::codes {
 
@@ -61,7 +62,8 @@ const char* role_name(InputRole role) {
 }
 
 // Files found in a zip that are not code-set data (PDFs, schemas, spreadsheets) are passed over quietly.
-void add_input(Inputs& inputs, util::Input input, const fs::path& path, bool from_archive) {
+// Returns the role the input was recognised in.
+InputRole add_input(Inputs& inputs, util::Input input, const fs::path& path, bool from_archive) {
   InputRole role = classify(input.content);
   switch (role) {
     case InputRole::tabular:
@@ -77,13 +79,14 @@ void add_input(Inputs& inputs, util::Input input, const fs::path& path, bool fro
       break;
     case InputRole::unsupported_table:
       inputs.warnings.push_back(input.name + ": neoplasm and drug tables are not imported");
-      return;
+      return role;
     case InputRole::unknown:
-      if (from_archive) return;
+      if (from_archive) return role;
       fail(ExitCode::bad_input,
            "{}: not an ICD-10-CM tabular XML, index XML, order file or code descriptions file", input.name);
   }
   inputs.sources.emplace_back(role_name(role), path);
+  return role;
 }
 
 Inputs read_inputs(const std::vector<fs::path>& paths) {
@@ -102,10 +105,20 @@ Inputs read_inputs(const std::vector<fs::path>& paths) {
       add_input(inputs, (next_read++)->get(), path, false);
       continue;
     }
-    for (const std::string& member : util::zip_members(path)) {
+    std::vector<std::string> members = util::zip_members(path);
+    bool recognised = false;
+    for (const std::string& member : members) {
       std::string extension = util::to_lower(fs::path(member).extension().string());
       if (extension != ".xml" && extension != ".txt") continue;
-      add_input(inputs, {path.string() + ":" + member, util::read_zip_member(path, member)}, path, true);
+      InputRole role =
+          add_input(inputs, {path.string() + ":" + member, util::read_zip_member(path, member)}, path, true);
+      recognised = recognised || role != InputRole::unknown;
+    }
+    if (!recognised) {
+      fail(ExitCode::bad_input,
+           "{}: no ICD-10-CM file (tabular XML, index XML, order file or code descriptions file) among its "
+           "members ({})",
+           path.string(), members.empty() ? std::string("none") : fmt::format("{}", fmt::join(members, ", ")));
     }
   }
   if (!inputs.tabular && !inputs.order) {
@@ -245,6 +258,15 @@ ImportSummary import_icd10cm(store::Database& db, const ImportOptions& options) 
   std::vector<fs::path> paths = resolve_import_paths(db, System::icd10cm, options, resolved_year);
   util::report(options.progress, "read files", 0, paths.size());
   Inputs inputs = read_inputs(paths);
+  std::vector<std::string> repairs;
+  std::size_t replaced = 0;
+  auto decode = [&](util::Input& input) {
+    std::size_t n = util::decode_xml_text(input.content, input.name, options.lossy);
+    if (n > 0) repairs.push_back(fmt::format("{}: {} invalid UTF-8 sequences replaced with U+FFFD", input.name, n));
+    replaced += n;
+  };
+  for (auto& input : inputs.indexes) decode(input);
+  if (inputs.tabular) decode(*inputs.tabular);
 
   std::vector<std::future<Index>> indexes;
   for (auto& input : inputs.indexes) {
@@ -264,6 +286,8 @@ ImportSummary import_icd10cm(store::Database& db, const ImportOptions& options) 
   summary.system = System::icd10cm;
   summary.year = choose_year(options, resolved_year, inputs, tabular.year);
   summary.warnings = inputs.warnings;
+  summary.warnings.insert(summary.warnings.end(), repairs.begin(), repairs.end());
+  if (replaced > 0) summary.counters["replaced_utf8"] = replaced;
   std::unordered_map<std::string, std::string> short_descriptions;
   if (order) {
     if (inputs.tabular) cross_check(tabular, *order, inputs.order->name, summary.warnings, summary.counters);

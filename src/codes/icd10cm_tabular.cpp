@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <regex>
+#include <unordered_map>
 
 #include "medcode/codes/code_system.h"
 #include "medcode/util/error.h"
@@ -179,6 +180,10 @@ class TabularReader {
     if (name.empty()) fail_at(diag, "<diag> without <name>");
     if (auto problem = format_problem(System::icd10cm, name)) fail_at(diag, "code '{}': {}", name, *problem);
     std::string code = *canonical_code(System::icd10cm, name);
+    if (auto [first, added] = m_seen.emplace(code, diag.offset_debug()); !added) {
+      if (first->second < 0) fail_at(diag, "code {} is also made by a 7th-character expansion above", code);
+      fail_at(diag, "code {} is given twice (first at line {})", code, line_at(m_buffer, first->second));
+    }
     std::string description = element_text(diag.child("desc"));
     if (description.empty()) fail_at(diag, "code {} has no <desc>", code);
 
@@ -206,8 +211,15 @@ class TabularReader {
         ++m_tabular.n_seventh_excluded;
         continue;
       }
-      m_tabular.codes.push_back({dotted(base + character), code, chapter, section, description + ", " + meaning,
-                                 true, base.find('X', 3) != std::string::npos, character, meaning});
+      std::string made = dotted(base + character);
+      if (auto [first, added] = m_seen.emplace(made, -1); !added) {
+        std::string where = first->second >= 0 ? fmt::format("given at line {}", line_at(m_buffer, first->second))
+                                               : std::string("made by another expansion");
+        fail(ExitCode::bad_input, "{}:{}: code {}, made from {} by its 7th character, is also {}", m_source,
+             line_at(m_buffer, m_seen.at(code)), made, code, where);
+      }
+      m_tabular.codes.push_back({std::move(made), code, chapter, section, description + ", " + meaning, true,
+                                 base.find('X', 3) != std::string::npos, character, meaning});
     }
   }
 
@@ -226,6 +238,7 @@ class TabularReader {
   std::string m_source;
   std::string_view m_buffer;
   Tabular m_tabular;
+  std::unordered_map<std::string, std::ptrdiff_t> m_seen;  // code → offset of its <diag> (-1: made by expansion)
 };
 
 }  // namespace

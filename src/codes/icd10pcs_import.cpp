@@ -1,5 +1,6 @@
 // `import icd10pcs`: the ICD-10-PCS codes file or order file, and the Alphabetic Index when given (each
 // plain, .gz or inside CMS's zip, recognised by content), as one release written in one transaction.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -15,6 +16,7 @@
 #include "medcode/store/database.h"
 #include "medcode/util/error.h"
 #include "medcode/util/progress.h"
+#include "medcode/util/utf8.h"
 
 namespace medcode::codes {
 
@@ -144,8 +146,10 @@ ImportSummary import_icd10pcs(store::Database& db, const ImportOptions& options)
                                                       "an ICD-10-PCS codes file, order file or index XML"));
   // The index is parsed on another thread while the codes file is parsed.
   std::future<Index> pending_index;
+  std::size_t replaced = 0;
   if (inputs.index) {
     util::Input& input = inputs.index->input;
+    replaced = util::decode_xml_text(input.content, input.name, options.lossy);
     pending_index =
         std::async(std::launch::async, [&input] { return parse_icd10pcs_index(input.content, input.name); });
   }
@@ -180,6 +184,11 @@ ImportSummary import_icd10pcs(store::Database& db, const ImportOptions& options)
   summary.counters["file"] = role;
   if (file.kind == PcsFileKind::order) summary.counters["headers"] = summary.n_codes - summary.n_billable;
   if (inputs.index) summary.counters["index_terms"] = n_terms;
+  if (replaced > 0) {
+    summary.counters["replaced_utf8"] = replaced;
+    summary.warnings.push_back(fmt::format("{}: {} invalid UTF-8 sequences replaced with U+FFFD",
+                                           inputs.index->input.name, replaced));
+  }
   return summary;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "medcode/util/error.h"
+#include "medcode/util/utf8.h"
 
 namespace medcode::codes {
 
@@ -22,6 +23,8 @@ std::size_t count_occurrences(std::string_view buffer, std::string_view needle) 
 
 pugi::xml_node load_xml_root(pugi::xml_document& document, std::string& xml, std::string_view source,
                              const char* root_name, std::string_view what) {
+  // Text enters the store as UTF-8 only; an importer that allows --lossy has repaired it before.
+  util::decode_xml_text(xml, source, false);
   pugi::xml_parse_result result =
       document.load_buffer_inplace(xml.data(), xml.size(), pugi::parse_default, pugi::encoding_utf8);
   if (!result) {

@@ -4,9 +4,12 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "medcode/util/error.h"
+#include "medcode/util/files.h"
+#include "medcode/util/utf8.h"
 
 namespace medcode::mimic {
 
@@ -18,7 +21,7 @@ constexpr std::size_t k_read_size = 1 << 20;
 
 void CsvReader::GzCloser::operator()(void* file) const { gzclose(static_cast<gzFile>(file)); }
 
-CsvReader::CsvReader(const std::filesystem::path& path) : m_path(path) {
+CsvReader::CsvReader(const std::filesystem::path& path, bool lossy) : m_path(path), m_lossy(lossy) {
   std::error_code error;
   m_file_size = std::filesystem::file_size(path, error);
   if (error) fail(ExitCode::bad_input, "{}: cannot read: {}", path.string(), error.message());
@@ -47,6 +50,7 @@ bool CsvReader::fill() {
   if (m_begin > 0) {
     std::memmove(m_buffer.data(), m_buffer.data() + m_begin, m_end - m_begin);
     m_end -= m_begin;
+    m_buffer_offset += m_begin;
     m_begin = 0;
   }
   if (m_buffer.size() - m_end < k_read_size) m_buffer.resize(m_end + 2 * k_read_size);
@@ -63,9 +67,12 @@ bool CsvReader::fill() {
     m_eof = true;
     return false;
   }
+  m_expanded += static_cast<std::uint64_t>(n);
+  util::check_expansion(m_path.string(), m_expanded, bytes_read(), false);
   if (m_end == 0 && m_next_line == 1 && n >= 3 && std::memcmp(m_buffer.data(), "\xEF\xBB\xBF", 3) == 0) {
     std::memmove(m_buffer.data(), m_buffer.data() + 3, static_cast<std::size_t>(n - 3));  // UTF-8 BOM
     n -= 3;
+    m_buffer_offset = 3;
   }
   m_end += static_cast<std::size_t>(n);
   return true;
@@ -119,8 +126,13 @@ bool CsvReader::next(std::vector<std::string_view>& fields) {
   std::size_t begin = m_begin;
   m_begin = record_end < m_end ? record_end + 1 : record_end;
 
+  char* data = m_buffer.data();
+  if (repair_text(begin, content_end)) {
+    data = m_repaired.data();
+    begin = 0;
+    content_end = m_repaired.size();
+  }
   if (!has_quotes) {
-    const char* data = m_buffer.data();
     std::size_t start = begin;
     while (true) {
       const void* comma = std::memchr(data + start, ',', content_end - start);
@@ -134,13 +146,29 @@ bool CsvReader::next(std::vector<std::string_view>& fields) {
     }
     return true;
   }
-  split_quoted(begin, content_end, fields);
+  split_quoted(data, begin, content_end, fields);
+  return true;
+}
+
+bool CsvReader::repair_text(std::size_t begin, std::size_t end) {
+  std::string_view record(m_buffer.data() + begin, end - begin);
+  std::size_t at = util::first_invalid_utf8(record);
+  if (at == std::string_view::npos) return false;
+  if (!m_lossy) {
+    auto line = m_record_line + std::count(record.begin(), record.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+    fail(ExitCode::bad_input,
+         "{}: line {}, byte {}: not valid UTF-8 ({}); convert the file, or pass --lossy to replace such bytes "
+         "with U+FFFD",
+         m_path.string(), line, m_buffer_offset + begin + at, util::describe_bytes(record, at, 2));
+  }
+  m_repaired.assign(record);
+  m_replaced += util::replace_invalid_utf8(m_repaired);
   return true;
 }
 
 // Splits a record that has quotes: a quoted field's content is undoubled in place and viewed where it lies.
-void CsvReader::split_quoted(std::size_t begin, std::size_t end, std::vector<std::string_view>& fields) {
-  char* data = m_buffer.data();
+void CsvReader::split_quoted(char* data, std::size_t begin, std::size_t end,
+                             std::vector<std::string_view>& fields) {
   std::size_t at = begin;
   while (true) {
     if (at < end && data[at] == '"') {

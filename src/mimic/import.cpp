@@ -125,7 +125,7 @@ MimicImportSummary import_mimic(store::Database& db, const MimicImportOptions& o
   std::map<std::string, std::string> sums;
   if (options.verify_checksums) sums = read_checksums(options.dir);
   // A crashed earlier run may have left a staging table behind; import_table drops it before loading.
-  TableImportContext context{options.run_id, options.progress};
+  TableImportContext context{options.run_id, options.progress, options.lossy};
   for (const auto& [layout, path] : found) {
     std::string store_name = store_table_name(*layout);
     if (!options.replace && has_table(db, store_name)) {

@@ -171,7 +171,7 @@ TableImport import_table(store::Database& db, const TableLayout& layout, const s
   const std::string staging = table + "__staging";
   TableImport result{published_name(layout), table, path, "imported", 0, 0};
   try {
-    CsvReader reader(path);
+    CsvReader reader(path, context.lossy);
     std::vector<Column> columns = read_header(reader, layout);
     std::string definitions;
     std::string placeholders;
@@ -225,6 +225,10 @@ TableImport import_table(store::Database& db, const TableLayout& layout, const s
                            {{"table", result.table}, {"rows", result.rows}});
     }
     swap.commit();
+    result.replaced_utf8 = static_cast<std::int64_t>(reader.replaced());
+    if (result.replaced_utf8 > 0) {
+      spdlog::warn("{}: {} invalid UTF-8 sequences replaced with U+FFFD", path.string(), result.replaced_utf8);
+    }
     util::report(context.progress, fmt::format("{} {} rows", stage, result.rows), reader.file_size(),
                  reader.file_size());
   } catch (...) {

@@ -15,6 +15,7 @@ namespace medcode::mimic {
 struct TableImportContext {
   std::optional<std::int64_t> run_id;
   util::ProgressCallback progress;
+  bool lossy = false;  // invalid UTF-8 replaced with U+FFFD (counted) instead of an error
 };
 
 // Replaces the table of `layout` with the rows of `path`; on any error the store keeps what it had.

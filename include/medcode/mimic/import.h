@@ -33,6 +33,7 @@ struct TableImport {
   std::string status;  // imported | skipped (already in the store)
   std::int64_t rows = 0;
   double seconds = 0;
+  std::int64_t replaced_utf8 = 0;  // invalid UTF-8 sequences replaced (--lossy)
 };
 
 struct MimicImportSummary {
