@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -25,6 +26,8 @@ struct GlobalOptions {
   std::string log_file;
   bool json = false;
   bool show_config = false;
+  std::uint64_t max_expanded_size = std::uint64_t{1} << 30;  // see util::ExpansionLimits
+  double max_expansion_ratio = 100;
 };
 
 class Context {

@@ -3,12 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "context.h"
 #include "medcode/store/runs.h"
 #include "medcode/util/error.h"
+#include "medcode/util/files.h"
 #include "medcode/util/log.h"
 #include "medcode/version.h"
 #include "show_config.h"
@@ -36,6 +39,16 @@ void add_global_options(CLI::App& app, GlobalOptions& options) {
   app.add_option("--log-file", options.log_file, "Also write logs to this file (rotated at 10 MiB, 3 kept)")
       ->envname("MEDCODE_LOG_FILE");
   app.add_flag("--json", options.json, "Results on stdout as JSON");
+  app.add_option("--max-expanded-size", options.max_expanded_size,
+                 "Largest a compressed input read whole (code sets, downloads) may expand to, e.g. 4G")
+      ->transform(CLI::AsSizeValue(false))
+      ->envname("MEDCODE_MAX_EXPANDED_SIZE")
+      ->capture_default_str();
+  app.add_option("--max-expansion-ratio", options.max_expansion_ratio,
+                 "How many times its compressed size an input may expand to, past its first 64 MiB")
+      ->check(CLI::PositiveNumber)
+      ->envname("MEDCODE_MAX_EXPANSION_RATIO")
+      ->capture_default_str();
   app.add_flag("--show-config", options.show_config,
                "Print every effective setting of the command and where it came from, and run nothing");
   app.set_version_flag("--version", std::string("medcode ") + medcode::k_version);
@@ -70,11 +83,15 @@ int run_command(Context& context, const CommandList& commands, CLI::App* chosen)
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Past a file-size limit (ulimit -f) a write fails with EFBIG, reported like a full disk, instead of the
+  // signal killing the process in the middle of a transaction.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"medcode: build, score and learn from medical-coding data", "medcode"};
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input data, 4 network or provider failure,\n"
-      "5 integrity failure (checksum, schema), 6 refused by policy.");
+      "5 integrity failure (checksum, schema), 6 refused by policy, 7 storage (read-only, disk full,\n"
+      "file-size limit, I/O error).");
   GlobalOptions options;
   add_global_options(app, options);
   app.fallthrough();  // subcommands inherit it: global options may follow them (`medcode codes show X --json`)
@@ -134,6 +151,10 @@ int main(int argc, char** argv) {
     options.config = config->as<std::string>();
   }
   std::vector<std::string> arguments(argv, argv + argc);
+  medcode::util::ExpansionLimits limits;
+  limits.max_bytes = options.max_expanded_size;
+  limits.max_ratio = options.max_expansion_ratio;
+  medcode::util::set_expansion_limits(limits);
   Context context(options, arguments);
   try {
     medcode::util::LogOptions log_options;
@@ -174,6 +195,19 @@ int main(int argc, char** argv) {
       }
     }
     return static_cast<int>(e.code());
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A file system that refuses (read-only, full, permission) is the environment's fault, not a bug.
+    ExitCode code = medcode::exit_code_of_errno(e.code().value());
+    std::string message = e.path1().empty() ? e.code().message()
+                                            : fmt::format("{}: {}", e.path1().string(), e.code().message());
+    spdlog::error("{}{}", code == ExitCode::internal ? "internal error: " : "", message);
+    if (auto* run = context.run()) {
+      try {
+        run->fail(static_cast<int>(code), message);
+      } catch (const std::exception&) {
+      }
+    }
+    return static_cast<int>(code);
   } catch (const std::exception& e) {
     spdlog::error("internal error: {}", e.what());
     if (auto* run = context.run()) {

@@ -1,7 +1,10 @@
 // SQLite connection, statements and transactions; every failure becomes a medcode::Error.
 #include "medcode/store/database.h"
 
+#include <unistd.h>
+
 #include <array>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 
@@ -15,10 +18,42 @@ namespace {
 // 'MDCD': marks a SQLite file as a medcode store.
 constexpr int k_application_id = 0x4D444344;
 
+// The file of the connection's main database, for messages.
+std::string store_file(sqlite3* db) {
+  const char* name = db ? sqlite3_db_filename(db, "main") : nullptr;
+  return name && *name ? name : "store";
+}
+
+// SQLite's result as medcode's exit code and words: what the file system refused is a storage error that
+// names the store; a file that is not a database is an integrity failure; the rest are bugs.
+[[noreturn]] void fail_with(sqlite3* db, int rc, std::string_view what, std::string_view message) {
+  switch (rc & 0xFF) {
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+      fail(ExitCode::integrity, "{}: {} ({})", store_file(db), message, what);
+    case SQLITE_READONLY:
+      fail(ExitCode::storage, "{}: the store is read-only ({}); nothing was changed", store_file(db), message);
+    case SQLITE_FULL:
+      fail(ExitCode::storage, "{}: disk full or file-size limit reached ({}); nothing was changed",
+           store_file(db), message);
+    case SQLITE_IOERR:
+      fail(ExitCode::storage, "{}: I/O error ({}: {}); nothing was changed", store_file(db), message,
+           std::strerror(sqlite3_system_errno(db)));
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+      fail(ExitCode::storage, "{}: cannot open the store or its journal ({}: {})", store_file(db), message,
+           std::strerror(sqlite3_system_errno(db)));
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      fail(ExitCode::storage, "{}: the store stayed locked by another process ({})", store_file(db), message);
+    default:
+      fail(ExitCode::internal, "store {}: {}: {}", store_file(db), what, message);
+  }
+}
+
 [[noreturn]] void fail_sqlite(sqlite3* db, int rc, std::string_view what) {
-  ExitCode code = (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) ? ExitCode::integrity : ExitCode::internal;
   const char* message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  fail(code, "store: {}: {}", what, message);
+  fail_with(db, rc, what, message);
 }
 
 // What the first bytes of a store file say (https://www.sqlite.org/fileformat2.html#the_database_header).
@@ -77,6 +112,20 @@ void configure_library() {
 }
 
 // Settings of the connection (none is kept in the file); 64 MiB page cache.
+// A file name as an SQLite URI (https://www.sqlite.org/uri.html): "file:" and the path with '%', '?' and
+// '#' escaped.
+std::string uri_of(const fs::path& path) {
+  std::string uri = "file:";
+  for (char c : path.string()) {
+    if (c == '%' || c == '?' || c == '#') {
+      uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    } else {
+      uri += c;
+    }
+  }
+  return uri;
+}
+
 void configure(Database& db) {
   db.exec(
       "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;"
@@ -191,29 +240,58 @@ Database::Database(std::unique_ptr<sqlite3, Closer> db, fs::path path)
     : m_db(std::move(db)), m_path(std::move(path)) {}
 
 Database Database::open(const fs::path& path, OpenMode mode) {
-  bool exists = fs::exists(path);
+  std::error_code error;
+  fs::file_status status = fs::status(path, error);
+  bool exists = fs::exists(status);
   if (!exists && mode == OpenMode::existing_only) {
     fail(ExitCode::bad_input, "{}: no such store (run an import first, or pass --db)", path.string());
   }
-  if (exists && fs::is_directory(path))
+  if (exists && fs::is_directory(status))
     fail(ExitCode::usage, "{}: is a directory, not a store file", path.string());
+  if (exists && !fs::is_regular_file(status)) {
+    fail(ExitCode::usage, "{}: not a regular file (a device, a pipe or a socket); a store is a SQLite file",
+         path.string());
+  }
   FileHeader header;
-  if (exists && fs::file_size(path) > 0) {
+  if (exists && fs::file_size(path, error) > 0) {
     header = read_file_header(path);
     if (!header.sqlite) fail(ExitCode::integrity, "{}: not a SQLite database; refusing to touch it", path.string());
   }
-  if (path.has_parent_path() && !fs::exists(path.parent_path())) {
-    fail(ExitCode::usage, "{}: directory {} does not exist", path.string(), path.parent_path().string());
+  fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (path.has_parent_path() && !fs::exists(folder)) {
+    fail(ExitCode::usage, "{}: directory {} does not exist", path.string(), folder.string());
   }
+  // The store and its folder (where SQLite keeps the WAL and its index) must be writable to write; a store
+  // that is not is opened read-only, so that reading commands still work on a read-only file or mount.
+  bool folder_writable = ::access(folder.c_str(), W_OK) == 0;
+  int folder_errno = errno;
+  if (!exists && !folder_writable) {
+    fail(ExitCode::storage, "{}: cannot create the store: folder {} is not writable ({})", path.string(),
+         folder.string(), std::strerror(folder_errno));
+  }
+  bool read_only = exists && (::access(path.c_str(), W_OK) != 0 || !folder_writable);
   configure_library();
   sqlite3* raw = nullptr;
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  int flags = SQLITE_OPEN_NOMUTEX;
+  std::string name = path.string();
+  if (read_only) {
+    flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+    // Without a writable folder, and with no WAL index left by a writer, nothing can be changing the file:
+    // it is opened as immutable, which needs neither.
+    fs::path shm = path;
+    shm += "-shm";
+    bool immutable = !folder_writable && !fs::exists(shm, error);
+    name = uri_of(fs::absolute(path, error)) + (immutable ? "?immutable=1" : "?mode=ro");
+  } else {
+    flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  }
+  int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
   std::unique_ptr<sqlite3, Closer> handle(raw);
   if (rc != SQLITE_OK) fail_sqlite(raw, rc, "open " + path.string());
   sqlite3_busy_timeout(raw, 10000);
   sqlite3_extended_result_codes(raw, 0);
   Database db(std::move(handle), path);
+  db.m_read_only = read_only;
   // Every command opens the store, and nearly always it is ours, up to date and in WAL mode (which the file
   // keeps): then two reads of the header page are all it costs. Anything else takes the full path.
   std::int64_t version = pragma_int(db, "user_version");
@@ -221,10 +299,19 @@ Database Database::open(const fs::path& path, OpenMode mode) {
   bool up_to_date = application_id == k_application_id && version == latest_schema_version() && header.wal;
   if (!up_to_date) {
     check_identity(db, path, application_id, version);
-    db.exec("PRAGMA journal_mode = WAL");
+    if (read_only) {
+      if (version != latest_schema_version()) {
+        fail(ExitCode::storage,
+             "{}: read-only, and written by an older medcode (schema {}; this build needs {}): open it once "
+             "with write access to upgrade it",
+             path.string(), version, latest_schema_version());
+      }
+    } else {
+      db.exec("PRAGMA journal_mode = WAL");
+    }
   }
   configure(db);
-  if (!up_to_date) migrate(db);
+  if (!up_to_date && !read_only) migrate(db);
   return db;
 }
 
@@ -247,8 +334,7 @@ void Database::exec(std::string_view sql) {
   if (rc != SQLITE_OK) {
     std::string message = error ? error : sqlite3_errstr(rc);
     sqlite3_free(error);
-    ExitCode code = (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) ? ExitCode::integrity : ExitCode::internal;
-    fail(code, "store: {}: {}", text.substr(0, 60), message);
+    fail_with(m_db.get(), rc, text.substr(0, 60), message);
   }
 }
 

@@ -124,6 +124,11 @@ InterruptedWork mark_interrupted(Database& db) {
 }
 
 RunRecorder::RunRecorder(Database& db, std::string command, const std::vector<std::string>& argv) : m_db(db) {
+  if (m_db.read_only()) {  // reading commands still work; there is nowhere to record the run
+    spdlog::debug("{}: read-only store; this run is not recorded", m_db.path().string());
+    m_closed = true;
+    return;
+  }
   mark_interrupted(m_db);
   Statement insert = m_db.prepare(
       "INSERT INTO runs (command, argv, version, started_at, status, pid, host) "
@@ -135,6 +140,7 @@ RunRecorder::RunRecorder(Database& db, std::string command, const std::vector<st
 }
 
 void RunRecorder::finish() {
+  if (m_closed) return;
   Statement update = m_db.prepare(
       "UPDATE runs SET status = 'ok', exit_code = 0, finished_at = ?, counters = ? WHERE id = ?");
   update.bind_all(util::utc_now_iso8601(), m_counters.dump(), m_id);

@@ -1,6 +1,8 @@
 // Names of exit-code categories, used in logs and the runs table.
 #include "medcode/util/error.h"
 
+#include <cerrno>
+
 namespace medcode {
 
 const char* exit_code_name(ExitCode code) {
@@ -12,8 +14,26 @@ const char* exit_code_name(ExitCode code) {
     case ExitCode::network: return "network";
     case ExitCode::integrity: return "integrity";
     case ExitCode::policy: return "policy";
+    case ExitCode::storage: return "storage";
   }
   return "unknown";
+}
+
+ExitCode exit_code_of_errno(int error) {
+  switch (error) {
+    case EROFS:
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+    case EIO:
+    case EACCES:
+    case EPERM:
+    case EISDIR:
+    case ETXTBSY:
+      return ExitCode::storage;
+    default:
+      return ExitCode::internal;
+  }
 }
 
 }  // namespace medcode

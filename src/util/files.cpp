@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -55,7 +56,32 @@ ZipHandle open_zip(const fs::path& path) {
   return ZipHandle(archive);
 }
 
+ExpansionLimits g_limits;
+
+std::string size_text(std::uint64_t bytes) {
+  if (bytes >= (std::uint64_t{1} << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1 << 30));
+  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20));
+}
+
 }  // namespace
+
+const ExpansionLimits& expansion_limits() { return g_limits; }
+void set_expansion_limits(const ExpansionLimits& limits) { g_limits = limits; }
+
+void check_expansion(std::string_view source, std::uint64_t expanded, std::uint64_t compressed, bool whole) {
+  if (whole && expanded > g_limits.max_bytes) {
+    fail(ExitCode::bad_input,
+         "{}: expands past {} (--max-expanded-size); a decompression bomb or a damaged file? Nothing was imported",
+         source, size_text(g_limits.max_bytes));
+  }
+  if (expanded > g_limits.ratio_floor &&
+      static_cast<double>(expanded) > g_limits.max_ratio * static_cast<double>(std::max<std::uint64_t>(compressed, 1))) {
+    fail(ExitCode::bad_input,
+         "{}: {} compressed bytes expand to more than {} ({:.0f} times; the limit is {:g}, "
+         "--max-expansion-ratio); a decompression bomb or a damaged file? Nothing was imported",
+         source, compressed, size_text(expanded), static_cast<double>(expanded) / static_cast<double>(std::max<std::uint64_t>(compressed, 1)), g_limits.max_ratio);
+  }
+}
 
 bool is_gzip_path(const fs::path& path) { return lower_extension(path) == ".gz"; }
 bool is_zip_path(const fs::path& path) { return lower_extension(path) == ".zip"; }
@@ -93,6 +119,8 @@ std::string read_gzip(const fs::path& path) {
     }
     if (n == 0) break;
     used += static_cast<std::size_t>(n);
+    z_off_t consumed = gzoffset(file.get());
+    check_expansion(path.string(), used, consumed > 0 ? static_cast<std::uint64_t>(consumed) : 0, true);
   }
   // zlib reports a stream cut short as end of input; gzerror tells the difference.
   int code = Z_OK;
@@ -121,6 +149,11 @@ std::string read_zip_member(const fs::path& path, const std::string& member) {
   zip_stat_t stat;
   if (zip_stat(archive.get(), member.c_str(), 0, &stat) != 0) {
     fail(ExitCode::bad_input, "{}: no member named {}", path.string(), member);
+  }
+  // The sizes the archive declares are checked before anything is expanded; libzip stops at the declared
+  // size and checks the CRC, so a member cannot expand past it.
+  if ((stat.valid & ZIP_STAT_SIZE) && (stat.valid & ZIP_STAT_COMP_SIZE)) {
+    check_expansion(path.string() + ":" + member, stat.size, stat.comp_size, true);
   }
   ZipFileHandle file(zip_fopen(archive.get(), member.c_str(), 0));
   if (!file) fail(ExitCode::bad_input, "{}:{}: cannot open member", path.string(), member);
@@ -153,14 +186,21 @@ AtomicFile::AtomicFile(fs::path path) : m_path(std::move(path)) {
   std::error_code error;
   if (fs::is_directory(fs::symlink_status(m_path, error)))
     fail(ExitCode::usage, "{}: is a folder; name the file to write", m_path.string());
-  if (m_path.has_parent_path()) fs::create_directories(m_path.parent_path());
+  if (m_path.has_parent_path()) {
+    fs::create_directories(m_path.parent_path(), error);
+    if (error) {
+      fail(exit_code_of_errno(error.value()), "{}: cannot create its folder ({})", m_path.string(),
+           error.message());
+    }
+  }
   // A new file of our own: never through a link planted at the temporary name.
   ::unlink(m_tmp_path.c_str());
   int fd = ::open(m_tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd >= 0) m_file = ::fdopen(fd, "wb");
   if (!m_file) {
+    int cause = errno;
     if (fd >= 0) ::close(fd);
-    fail(ExitCode::internal, "{}: cannot create ({})", m_tmp_path.string(), std::strerror(errno));
+    fail(exit_code_of_errno(cause), "{}: cannot write ({})", m_path.string(), std::strerror(cause));
   }
 }
 
@@ -174,17 +214,29 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::write(std::string_view bytes) {
   if (std::fwrite(bytes.data(), 1, bytes.size(), m_file) != bytes.size()) {
-    fail(ExitCode::internal, "{}: write failed ({})", m_tmp_path.string(), std::strerror(errno));
+    int cause = errno;
+    fail(exit_code_of_errno(cause), "{}: cannot write ({}); the file was left as it was", m_path.string(),
+         std::strerror(cause));
   }
 }
 
 void AtomicFile::commit() {
   if (std::fflush(m_file) != 0 || ::fsync(::fileno(m_file)) != 0) {
-    fail(ExitCode::internal, "{}: flush failed ({})", m_tmp_path.string(), std::strerror(errno));
+    int cause = errno;
+    fail(exit_code_of_errno(cause), "{}: cannot write ({}); the file was left as it was", m_path.string(),
+         std::strerror(cause));
   }
-  std::fclose(m_file);
+  int closed = std::fclose(m_file);
   m_file = nullptr;
-  fs::rename(m_tmp_path, m_path);
+  if (closed != 0) {
+    int cause = errno;
+    fail(exit_code_of_errno(cause), "{}: cannot write ({}); the file was left as it was", m_path.string(),
+         std::strerror(cause));
+  }
+  if (::rename(m_tmp_path.c_str(), m_path.c_str()) != 0) {
+    int cause = errno;
+    fail(exit_code_of_errno(cause), "{}: cannot replace ({})", m_path.string(), std::strerror(cause));
+  }
   m_committed = true;
 }
 

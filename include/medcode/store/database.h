@@ -112,6 +112,9 @@ class Database {
   std::int64_t last_insert_rowid() const { return sqlite3_last_insert_rowid(m_db.get()); }
   int changes() const { return sqlite3_changes(m_db.get()); }
   int schema_version();
+  // Opened read-only because the file or its folder cannot be written (a read-only file or mount): reads
+  // work, a write fails with Error(storage) naming the file.
+  bool read_only() const { return m_read_only; }
 
  private:
   struct Closer {
@@ -120,6 +123,7 @@ class Database {
   Database(std::unique_ptr<sqlite3, Closer> db, fs::path path);
   std::unique_ptr<sqlite3, Closer> m_db;
   fs::path m_path;
+  bool m_read_only = false;
 };
 
 // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless commit() was called.

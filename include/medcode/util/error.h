@@ -17,9 +17,14 @@ enum class ExitCode : int {
   network = 4,
   integrity = 5,
   policy = 6,
+  storage = 7,  // the store or an output cannot be written or read: read-only, disk full, file-size limit, I/O
 };
 
 const char* exit_code_name(ExitCode code);
+
+// The exit code of an operating-system error: storage for a file system that refuses (read-only, full,
+// too big, I/O, permission), internal otherwise.
+ExitCode exit_code_of_errno(int error);
 
 class Error : public std::runtime_error {
  public:

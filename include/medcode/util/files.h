@@ -1,6 +1,7 @@
 // Reading inputs whatever their packaging (plain, gzip, zip) and writing files atomically.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -10,6 +11,22 @@
 namespace medcode::util {
 
 namespace fs = std::filesystem;
+
+// How far compressed input may expand, so that a decompression bomb stops early with flat memory. An input
+// fails (Error(bad_input) naming it) once its expanded bytes pass max_bytes (readers that hold a whole file:
+// code sets, downloads), or pass max_ratio times the compressed bytes read so far once past ratio_floor
+// (every reader, streaming ones too: a real release compresses about 10 to 15 times).
+struct ExpansionLimits {
+  std::uint64_t max_bytes = std::uint64_t{1} << 30;     // 1 GiB: about 100 times the largest release file
+  double max_ratio = 100;
+  std::uint64_t ratio_floor = std::uint64_t{64} << 20;  // 64 MiB
+};
+// The limits of this process (set once, from the command line, before any input is read).
+const ExpansionLimits& expansion_limits();
+void set_expansion_limits(const ExpansionLimits& limits);
+// Error(bad_input) when `expanded` bytes from `compressed` bytes break the limits; `whole` for readers that
+// hold the whole input in memory (the byte cap applies to them only).
+void check_expansion(std::string_view source, std::uint64_t expanded, std::uint64_t compressed, bool whole);
 
 // The whole file as bytes; throws Error(bad_input) naming the path when it cannot be read.
 std::string read_file(const fs::path& path);
