@@ -37,8 +37,7 @@ class IndexReader {
 
   Index read(pugi::xml_node root) {
     if (auto version = root.child("version")) {
-      std::string text = util::collapse_whitespace(version.child_value());
-      if (!text.empty() && std::all_of(text.begin(), text.end(), ::isdigit)) m_index.year = std::stoi(text);
+      if (auto year = version_year(util::collapse_whitespace(version.child_value()))) m_index.year = *year;
     }
     m_index.title = util::collapse_whitespace(root.child("title").child_value());
     for (pugi::xml_node letter : root.children("letter")) {

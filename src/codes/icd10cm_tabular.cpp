@@ -43,7 +43,12 @@ struct Inherited {
   std::vector<SeventhCharacterRule> rules;
 };
 
+// Real rules are one sentence (the longest FY2023 note is 822 bytes); std::regex recurses per character, so
+// a note far longer is not read as a rule rather than risk the stack.
+constexpr std::size_t k_longest_rule = 2000;
+
 std::optional<SeventhCharacterRule> parse_seventh_character_rule(const std::string& text) {
+  if (text.size() > k_longest_rule) return std::nullopt;
   static const std::regex k_head(
       R"(7th characters? ((?:[A-Z](?:, and |, or |, | and | or )?)+) (?:do|does) not apply to codes.*? with (\d)(?:st|nd|rd|th) character (.*))",
       std::regex::icase);
@@ -99,8 +104,7 @@ class TabularReader {
 
   Tabular read(pugi::xml_node root) {
     if (auto version = root.child("version")) {
-      std::string text = element_text(version);
-      if (!text.empty() && std::all_of(text.begin(), text.end(), ::isdigit)) m_tabular.year = std::stoi(text);
+      if (auto year = version_year(util::trim(element_text(version)))) m_tabular.year = *year;
     }
     for (pugi::xml_node chapter : root.children("chapter")) read_chapter(chapter);
     if (m_tabular.codes.empty()) fail(ExitCode::bad_input, "{}: no codes found in the tabular", m_source);
@@ -165,7 +169,10 @@ class TabularReader {
     if (!definition) return;
     for (pugi::xml_node extension : definition.children("extension")) {
       std::string character = extension.attribute("char").value();
-      if (character.size() != 1) fail_at(extension, "7th-character extension of {} without a single char", code);
+      if (character.size() != 1 || !((character[0] >= 'A' && character[0] <= 'Z') || (character[0] >= '0' && character[0] <= '9'))) {
+        fail_at(extension, "7th-character extension of {}: char '{}' is not one upper-case letter or digit", code,
+                character);
+      }
       std::string meaning = element_text(extension);
       storage.emplace_back(character, meaning);
       m_tabular.seventh_characters.push_back({code, character, meaning});

@@ -43,10 +43,7 @@ class IndexReader {
   }
 
   Index read(pugi::xml_node root) {
-    std::string version = util::collapse_whitespace(root.child("version").child_value());
-    if (!version.empty() && std::all_of(version.begin(), version.end(), ::isdigit)) {
-      m_index.year = std::stoi(version);
-    }
+    if (auto year = version_year(util::collapse_whitespace(root.child("version").child_value()))) m_index.year = *year;
     m_index.title = util::collapse_whitespace(root.child("title").child_value());
     for (pugi::xml_node letter : root.children("letter")) {
       for (pugi::xml_node main_term : letter.children("mainTerm")) read_term(main_term, -1, 0, "");

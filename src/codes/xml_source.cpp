@@ -21,6 +21,13 @@ std::size_t count_occurrences(std::string_view buffer, std::string_view needle) 
   return n;
 }
 
+std::optional<int> version_year(std::string_view text) {
+  if (text.size() != 4 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  return (text[0] - '0') * 1000 + (text[1] - '0') * 100 + (text[2] - '0') * 10 + (text[3] - '0');
+}
+
 pugi::xml_node load_xml_root(pugi::xml_document& document, std::string& xml, std::string_view source,
                              const char* root_name, std::string_view what) {
   // Text enters the store as UTF-8 only; an importer that allows --lossy has repaired it before.

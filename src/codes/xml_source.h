@@ -4,6 +4,7 @@
 #include <pugixml.hpp>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,10 @@ std::size_t line_at(std::string_view buffer, std::ptrdiff_t offset);
 
 // How many times `needle` occurs in `buffer`: a cheap count of elements before parsing, to size vectors once.
 std::size_t count_occurrences(std::string_view buffer, std::string_view needle);
+
+// The release year a <version> element states ("2023"): four digits, else none (the year then comes from
+// --year or the file name).
+std::optional<int> version_year(std::string_view text);
 
 // Parses `xml` in place into `document` and returns its root element named `root_name`. Malformed XML is
 // Error(bad_input) with the file and line; another root is Error(bad_input) saying the file is not `what`.

@@ -175,10 +175,16 @@ std::optional<nlohmann::json> extract_json(std::string_view text) {
       if (auto fenced = try_parse(text.substr(body + 1, end - body - 1))) return fenced;
     }
   }
-  // The first balanced object or array in prose.
+  // The first balanced object or array in prose. Each candidate costs a scan to its close and a parse; an
+  // answer of thousands of nested or unclosed brackets would make that quadratic, so the work is capped at
+  // a few passes over the text and the answer is given up as holding no JSON.
+  std::size_t budget = 8 * text.size() + (std::size_t{1} << 16);
   for (std::size_t open = text.find_first_of("{["); open != std::string_view::npos;
        open = text.find_first_of("{[", open + 1)) {
     std::size_t close = matching_close(text, open);
+    std::size_t cost = 2 * ((close == std::string_view::npos ? text.size() : close) - open);
+    if (cost > budget) return std::nullopt;
+    budget -= cost;
     if (close == std::string_view::npos) continue;
     if (auto inner = try_parse(text.substr(open, close - open))) return inner;
   }

@@ -40,6 +40,15 @@ TEST(ExtractJson, AnAnswerCutMidWayIsToldApartFromProse) {
   EXPECT_FALSE(json_cut_off(R"(Here it is: {"items": []} as asked.)"));
 }
 
+// Thousands of nested or unclosed brackets (a model stuck repeating one) cost a few passes, not a pass per
+// bracket: found by fuzzing, when 64 KB took over a minute.
+TEST(ExtractJson, GivesUpOnBracketFloodsInLinearTime) {
+  std::size_t n = 100000;
+  EXPECT_EQ(extract_json(std::string(n, '[') + "x" + std::string(n, ']')), std::nullopt);
+  EXPECT_EQ(extract_json("[x] " + std::string(4 * n, '[')), std::nullopt);
+  EXPECT_EQ(extract_json("Here it is: [x] then {\"a\": [1, 2]} and more"), json({{"a", {1, 2}}}));
+}
+
 TEST(ValidateSchema, AcceptsAValidAnswer) {
   json answer = json::parse(R"({"items": [{"id": "E11.9", "lay": ["sugar"], "region": "head", "major": false,
                                 "level": 3.0}, {"id": "I10", "lay": [], "level": null}]})");
