@@ -63,6 +63,16 @@ std::string size_text(std::uint64_t bytes) {
   return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20));
 }
 
+// The uncompressed size a gzip file's last member records (RFC 1952: ISIZE, modulo 2^32); 0 when unknown.
+std::uint64_t gzip_size_hint(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(-4, std::ios::end);
+  unsigned char size[4] = {};
+  if (!in.read(reinterpret_cast<char*>(size), 4)) return 0;
+  return std::uint64_t{size[0]} | std::uint64_t{size[1]} << 8 | std::uint64_t{size[2]} << 16 |
+         std::uint64_t{size[3]} << 24;
+}
+
 }  // namespace
 
 const ExpansionLimits& expansion_limits() { return g_limits; }
@@ -106,12 +116,18 @@ std::string read_gzip(const fs::path& path) {
   GzHandle file(gzopen(path.c_str(), "rb"));
   if (!file) fail(ExitCode::bad_input, "{}: cannot open", path.string());
   gzbuffer(file.get(), 1 << 17);
+  // Read in chunks, checking the expansion after each, so that a bomb stops within a chunk of the limit.
+  // The gzip trailer's size (modulo 4 GiB; a hint only) lets a real file be read with no reallocation, and
+  // only the chunks written are touched, so memory follows what was expanded.
+  constexpr std::size_t k_chunk = std::size_t{1} << 20;
   std::string bytes;
+  if (std::uint64_t hint = gzip_size_hint(path); hint > 0 && hint <= expansion_limits().max_bytes) {
+    bytes.reserve(static_cast<std::size_t>(hint) + k_chunk);
+  }
   std::size_t used = 0;
-  bytes.resize(1 << 20);
   while (true) {
-    if (bytes.size() - used < (1 << 16)) bytes.resize(bytes.size() * 2);
-    int n = gzread(file.get(), bytes.data() + used, static_cast<unsigned>(bytes.size() - used));
+    bytes.resize(used + k_chunk);
+    int n = gzread(file.get(), bytes.data() + used, static_cast<unsigned>(k_chunk));
     if (n < 0) {
       int code = 0;
       const char* message = gzerror(file.get(), &code);
