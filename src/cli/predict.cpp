@@ -3,6 +3,7 @@
 // that justify each code. One text (--text or --file) prints one JSON object; --input batch.jsonl prints one
 // JSON line per input.
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "medcode/eval/make_coder.h"
 #include "medcode/model/stack.h"
 #include "medcode/util/error.h"
+#include "medcode/util/utf8.h"
 #include "option_groups.h"
 
 namespace medcode::cli {
@@ -53,7 +55,12 @@ std::string read_whole_file(const std::string& path) {
   if (!in) fail(ExitCode::bad_input, "{}: cannot read the file", path);
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  return buffer.str();
+  std::string text = buffer.str();
+  // Text that is not UTF-8 is coded as best it can be, with its bad bytes replaced and said so.
+  if (std::size_t replaced = util::replace_invalid_utf8(text); replaced > 0) {
+    spdlog::warn("{}: {} invalid UTF-8 sequences replaced with U+FFFD", path, replaced);
+  }
+  return text;
 }
 
 std::vector<InputText> read_inputs(const std::string& path) {

@@ -3,6 +3,8 @@
 // comp_f1_diag_proc.py the assigned codes, codiespX_evaluation.py the evidence file).
 #include "medcode/eval/codiesp.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -11,6 +13,7 @@
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
 #include "medcode/util/text.h"
+#include "medcode/util/utf8.h"
 
 namespace medcode::eval {
 
@@ -172,7 +175,12 @@ CodiespDataset load_codiesp(const fs::path& dir, const CodiespOptions& options,
   for (const auto& id : ids) {
     EvalExample example;
     example.id = id;
-    example.text = util::read_file(dataset.folder.text_dir / (id + ".txt"));
+    fs::path text_file = dataset.folder.text_dir / (id + ".txt");
+    example.text = util::read_file(text_file);
+    // Text that is not UTF-8 is coded as best it can be, with its bad bytes replaced and said so.
+    if (std::size_t replaced = util::replace_invalid_utf8(example.text); replaced > 0) {
+      spdlog::warn("{}: {} invalid UTF-8 sequences replaced with U+FFFD", text_file.string(), replaced);
+    }
     auto found = gold.find(id);
     if (found != gold.end()) example.gold = found->second;
     if (example.gold.empty()) ++dataset.n_without_gold;

@@ -3,6 +3,8 @@
 // (lower case, rank order, character offsets) read back.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <fstream>
 
 #include "medcode/eval/codiesp.h"
@@ -78,6 +80,15 @@ TEST_F(CodiespFolderTest, ReadsEveryDocumentByIdWithCanonicalDistinctGold) {
   EXPECT_TRUE(dataset.examples[2].gold.empty());
   EXPECT_EQ(dataset.n_without_gold, 1U);
   EXPECT_EQ(load_codiesp(m_dir.path(), {CodiespTask::diagnoses, 2}, nullptr).examples.size(), 2U);
+}
+
+TEST_F(CodiespFolderTest, ATextThatIsNotUtf8IsReadWithItsBadBytesReplaced) {
+  text("S2-b", "Testicular \xFF\xFEpain.\n");
+  CodiespDataset dataset = load_codiesp(m_dir.path(), {CodiespTask::diagnoses, std::nullopt}, nullptr);
+  auto found = std::find_if(dataset.examples.begin(), dataset.examples.end(),
+                            [](const EvalExample& e) { return e.id == "S2-b"; });
+  ASSERT_NE(found, dataset.examples.end());
+  EXPECT_EQ(found->text, "Testicular \xEF\xBF\xBD\xEF\xBF\xBDpain.\n");
 }
 
 TEST_F(CodiespFolderTest, KeepsProceduresCutAfterAnAxisAndCountsGoldTheReleaseLacks) {
