@@ -181,10 +181,12 @@ std::size_t require_utf8(std::string& text, std::string_view source, bool lossy)
 }
 
 std::size_t decode_xml_text(std::string& xml, std::string_view source, bool lossy) {
-  // A UTF-16 document announces itself with a byte-order mark.
+  // A UTF-16 document announces itself with a byte-order mark; its declaration is then only rewritten.
+  bool converted = false;
   if (xml.size() >= 2 && ((xml[0] == '\xFF' && xml[1] == '\xFE') || (xml[0] == '\xFE' && xml[1] == '\xFF'))) {
     xml = convert_to_utf8(xml, "UTF-16", source);
     if (xml.rfind("\xEF\xBB\xBF", 0) == 0) xml.erase(0, 3);
+    converted = true;
   }
   std::size_t start = xml.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
   if (xml.compare(start, 5, "<?xml") == 0) {
@@ -197,7 +199,8 @@ std::size_t decode_xml_text(std::string& xml, std::string_view source, bool loss
         std::string encoding = xml.substr(quote + 1, close - quote - 1);
         if (!names_utf8(encoding)) {
           std::string head = xml.substr(0, quote + 1) + "UTF-8" + xml.substr(close, end + 2 - close);
-          std::string body = convert_to_utf8(std::string_view(xml).substr(end + 2), encoding, source);
+          std::string body = converted ? xml.substr(end + 2)
+                                       : convert_to_utf8(std::string_view(xml).substr(end + 2), encoding, source);
           xml = head + body;
         }
       }

@@ -61,6 +61,14 @@ TEST(Utf8, ConvertsTheEncodingAnXmlDeclarationNames) {
   std::string utf16("\xFF\xFE<\0a\0/\0>\0", 10);
   decode_xml_text(utf16, "d.xml", false);
   EXPECT_EQ(utf16, "<a/>");
+  // UTF-16 with a declaration that says so: converted once, the declaration rewritten.
+  std::string declared16 = "\xFF\xFE";
+  for (char c : std::string("<?xml version=\"1.0\" encoding=\"UTF-16\"?><a>\xE9</a>")) {
+    declared16 += c;
+    declared16 += '\0';
+  }
+  decode_xml_text(declared16, "e.xml", false);
+  EXPECT_EQ(declared16, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><a>\xC3\xA9</a>");
 }
 
 TEST(ExpansionLimits, StopPastTheRatioOrTheByteCap) {
