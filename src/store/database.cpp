@@ -64,6 +64,7 @@ struct FileHeader {
 
 FileHeader read_file_header(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ExitCode::storage, "{}: cannot read the store ({})", path.string(), std::strerror(errno));
   std::array<char, 20> header{};
   in.read(header.data(), header.size());
   static constexpr char k_magic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f',
@@ -112,10 +113,10 @@ void configure_library() {
 }
 
 // Settings of the connection (none is kept in the file); 64 MiB page cache.
-// A file name as an SQLite URI (https://www.sqlite.org/uri.html): "file:" and the path with '%', '?' and
-// '#' escaped.
+// An absolute file name as an SQLite URI (https://www.sqlite.org/uri.html): "file://" and the path with
+// '%', '?' and '#' escaped.
 std::string uri_of(const fs::path& path) {
-  std::string uri = "file:";
+  std::string uri = "file://";  // an empty authority, then the absolute path
   for (char c : path.string()) {
     if (c == '%' || c == '?' || c == '#') {
       uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
@@ -261,6 +262,10 @@ Database Database::open(const fs::path& path, OpenMode mode) {
   if (path.has_parent_path() && !fs::exists(folder)) {
     fail(ExitCode::usage, "{}: directory {} does not exist", path.string(), folder.string());
   }
+  // SQLite follows a link to the store and keeps its WAL and index beside the file linked to.
+  fs::path real = exists ? fs::canonical(path, error) : fs::absolute(path, error);
+  if (error) fail(ExitCode::storage, "{}: cannot resolve the store's path ({})", path.string(), error.message());
+  folder = real.parent_path();
   // The store and its folder (where SQLite keeps the WAL and its index) must be writable to write; a store
   // that is not is opened read-only, so that reading commands still work on a read-only file or mount.
   bool folder_writable = ::access(folder.c_str(), W_OK) == 0;
@@ -269,19 +274,24 @@ Database Database::open(const fs::path& path, OpenMode mode) {
     fail(ExitCode::storage, "{}: cannot create the store: folder {} is not writable ({})", path.string(),
          folder.string(), std::strerror(folder_errno));
   }
-  bool read_only = exists && (::access(path.c_str(), W_OK) != 0 || !folder_writable);
+  bool read_only = exists && (::access(real.c_str(), W_OK) != 0 || !folder_writable);
   configure_library();
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX;
   std::string name = path.string();
   if (read_only) {
     flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
-    // Without a writable folder, and with no WAL index left by a writer, nothing can be changing the file:
-    // it is opened as immutable, which needs neither.
-    fs::path shm = path;
-    shm += "-shm";
-    bool immutable = !folder_writable && !fs::exists(shm, error);
-    name = uri_of(fs::absolute(path, error)) + (immutable ? "?immutable=1" : "?mode=ro");
+    // On a read-only file system, with no WAL, WAL index or journal left beside it, nothing can be changing
+    // the file: it is opened as immutable, which needs no WAL index. Anywhere else a writer may come, and
+    // the store is read with the usual locks.
+    auto beside = [&](const char* suffix) {
+      fs::path file = real;
+      file += suffix;
+      return fs::exists(file, error);
+    };
+    bool immutable = !folder_writable && folder_errno == EROFS && !beside("-wal") && !beside("-shm") &&
+                     !beside("-journal");
+    name = uri_of(real) + (immutable ? "?immutable=1" : "?mode=ro");
   } else {
     flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   }

@@ -19,6 +19,7 @@ const char* exit_code_name(ExitCode code) {
   return "unknown";
 }
 
+// A file system that refuses is a storage error; a file that is not there is the input's fault.
 ExitCode exit_code_of_errno(int error) {
   switch (error) {
     case EROFS:
@@ -30,7 +31,13 @@ ExitCode exit_code_of_errno(int error) {
     case EPERM:
     case EISDIR:
     case ETXTBSY:
+    case ENOTDIR:
+    case EEXIST:
+    case ENAMETOOLONG:
+    case ELOOP:
       return ExitCode::storage;
+    case ENOENT:
+      return ExitCode::bad_input;
     default:
       return ExitCode::internal;
   }

@@ -62,6 +62,10 @@ std::string lower_ascii(std::string_view text) {
   return out;
 }
 
+bool is_ascii(std::string_view bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](char c) { return (static_cast<unsigned char>(c) & 0x80) == 0; });
+}
+
 bool names_utf8(std::string_view encoding) {
   std::string name = lower_ascii(encoding);
   return name == "utf-8" || name == "utf8" || name == "us-ascii" || name == "ascii";
@@ -137,7 +141,8 @@ std::string describe_bytes(std::string_view bytes, std::size_t at, std::size_t c
   return out;
 }
 
-std::string convert_to_utf8(std::string_view bytes, std::string_view encoding, std::string_view source) {
+std::string convert_to_utf8(std::string_view bytes, std::string_view encoding, std::string_view source,
+                            std::size_t base_offset, std::size_t base_line) {
   std::string name(encoding);
   iconv_t handle = iconv_open("UTF-8", name.c_str());
   if (handle == reinterpret_cast<iconv_t>(-1)) {
@@ -161,8 +166,8 @@ std::string convert_to_utf8(std::string_view bytes, std::string_view encoding, s
       continue;
     }
     auto offset = static_cast<std::size_t>(in - bytes.data());
-    std::size_t line = 1 + static_cast<std::size_t>(std::count(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
-    fail(ExitCode::bad_input, "{}: line {}, byte {}: {} is not valid {}", source, line, offset,
+    std::size_t line = base_line + static_cast<std::size_t>(std::count(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
+    fail(ExitCode::bad_input, "{}: line {}, byte {}: {} is not valid {}", source, line, base_offset + offset,
          describe_bytes(bytes, offset, 2), name);
   }
   out.resize(used);
@@ -199,8 +204,11 @@ std::size_t decode_xml_text(std::string& xml, std::string_view source, bool loss
         std::string encoding = xml.substr(quote + 1, close - quote - 1);
         if (!names_utf8(encoding)) {
           std::string head = xml.substr(0, quote + 1) + "UTF-8" + xml.substr(close, end + 2 - close);
-          std::string body = converted ? xml.substr(end + 2)
-                                       : convert_to_utf8(std::string_view(xml).substr(end + 2), encoding, source);
+          std::string_view rest = std::string_view(xml).substr(end + 2);
+          bool already_utf8 = !is_ascii(rest) && first_invalid_utf8(rest) == std::string_view::npos;
+          std::size_t line = 1 + static_cast<std::size_t>(std::count(xml.begin(), xml.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
+          std::string body = converted || already_utf8 ? std::string(rest)
+                                                       : convert_to_utf8(rest, encoding, source, end + 2, line);
           xml = head + body;
         }
       }

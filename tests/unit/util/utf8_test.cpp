@@ -56,6 +56,18 @@ TEST(Utf8, ConvertsTheEncodingAnXmlDeclarationNames) {
   std::string cp1252 = "<?xml version='1.0' encoding='windows-1252'?><a>\x93quoted\x94</a>";
   decode_xml_text(cp1252, "b.xml", false);
   EXPECT_EQ(cp1252, "<?xml version='1.0' encoding='UTF-8'?><a>\xE2\x80\x9Cquoted\xE2\x80\x9D</a>");
+  // Declared Latin-1 but written as UTF-8: kept, not turned into mojibake.
+  std::string mislabelled = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>Sj\xC3\xB6gren</a>";
+  decode_xml_text(mislabelled, "m.xml", false);
+  EXPECT_EQ(mislabelled, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><a>Sj\xC3\xB6gren</a>");
+  // A byte the declared encoding lacks is named by its offset in the whole file.
+  std::string undefined = "<?xml version=\"1.0\" encoding=\"windows-1252\"?>\n<a>\x81</a>";
+  try {
+    decode_xml_text(undefined, "u.xml", false);
+    FAIL() << "0x81 is not a windows-1252 character";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("u.xml: line 2, byte 49: 0x81", 0), 0u) << e.what();
+  }
   std::string unknown = "<?xml version=\"1.0\" encoding=\"no-such-charset\"?><a/>";
   EXPECT_THROW(decode_xml_text(unknown, "c.xml", false), Error);
   std::string utf16("\xFF\xFE<\0a\0/\0>\0", 10);
