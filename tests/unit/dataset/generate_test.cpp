@@ -321,19 +321,29 @@ TEST_F(GenerateTest, MissingApiKeyIsAUsageErrorBeforeAnythingIsSent) {
 TEST_F(GenerateTest, BudgetCapIsABoundThatIsUsedAndARerunWithMoreFinishes) {
   FakeProvider fake;
   // $1000 per million output tokens: the first request may cost up to 400 * 0.001 = $0.40; later ones
-  // reserve what the answers so far needed per item, with a margin.
+  // reserve what the answers so far needed per item, with a margin. One code per request, whatever the
+  // latencies, so the requests come in code order; all eight answers cost about $0.90 together.
   add_model("m", "openai", fake,
             "    output_per_million: 1000\n    max_output_tokens: 400\n    batch_size: 1\n"
-            "    initial_concurrency: 1\n    max_concurrency: 1\n");
+            "    max_batch_size: 1\n    initial_concurrency: 1\n    max_concurrency: 1\n");
   GenerateOptions options = descriptions({"m"});
   options.batch_size = 1;
-  options.max_cost_usd = 0.9;
+  const double cap = 0.8;
+  options.max_cost_usd = cap;
   GenerateSummary capped = generate(m_db, m_registry, options);
   EXPECT_TRUE(capped.engine->budget_exhausted);
-  EXPECT_LE(capped.engine->cost_usd, 0.9);
   EXPECT_GT(capped.engine->items_left, 0);
+  // Each request went only when what was spent before it plus its own reservation stayed within the cap.
+  auto attempts = m_db.prepare("SELECT reserved_usd, cost_usd FROM llm_attempts ORDER BY id");
+  double spent = 0;
+  while (attempts.step()) {
+    EXPECT_LE(spent + attempts.column_double(0), cap + 1e-9) << "after $" << spent;
+    spent += attempts.column_double(1);
+  }
+  EXPECT_NEAR(spent, capped.engine->cost_usd, 1e-9);
+  EXPECT_LE(capped.engine->cost_usd, cap);
   // It stopped because the next request did not fit, not before.
-  EXPECT_GT(capped.engine->cost_usd + capped.engine->next_request_usd, 0.9);
+  EXPECT_GT(capped.engine->cost_usd + capped.engine->next_request_usd, cap);
   EXPECT_LT(capped.engine->next_request_usd, 0.3);
   std::int64_t done = count("SELECT count(*) FROM generation_items WHERE status = 'done'");
   EXPECT_GT(done, 2) << "spent " << capped.engine->cost_usd << ", next " << capped.engine->next_request_usd;
