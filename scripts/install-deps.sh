@@ -8,9 +8,16 @@ packages=(
   nlohmann-json3-dev libcli11-dev libpugixml-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   libtorch-dev libopenblas0-pthread libsentencepiece-dev libstemmer-dev
+  libpcre2-dev libutf8proc-dev
   libxgboost0
   chromium
 )
+
+# Node.js runs the reference tokenizers of the conformance tests (scripts/install-npm-tools.sh). A machine that
+# has node and npm from elsewhere keeps them; Debian's packages only where they are missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for package in "${packages[@]}"; do
