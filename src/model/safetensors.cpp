@@ -1,16 +1,23 @@
 // safetensors reader and writer, per https://huggingface.co/docs/safetensors (format section): an 8-byte
 // little-endian header size N, N bytes of JSON header (padded with spaces), then the data section, which the
-// tensors' data_offsets (relative to its start) must cover exactly, without gaps or overlap.
+// tensors' data_offsets (relative to its start) must cover exactly, without gaps or overlap. The header is
+// parsed and checked by safetensors_header.cpp, which `model import` uses without LibTorch.
 #include "medcode/model/safetensors.h"
 
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <vector>
 
+#include "medcode/model/safetensors_header.h"
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
 
@@ -20,8 +27,6 @@ namespace {
 
 static_assert(std::endian::native == std::endian::little, "safetensors stores little-endian bytes");
 
-// The spec caps the header at 100 MB so that a reader never allocates on the word of a corrupt size.
-constexpr std::uint64_t k_max_header_bytes = 100'000'000;
 constexpr const char* k_metadata_key = "__metadata__";
 
 struct Dtype {
@@ -50,91 +55,10 @@ std::optional<torch::ScalarType> dtype_type(const std::string& name) {
   return std::nullopt;
 }
 
-// One tensor's entry in the header, checked.
-struct Entry {
-  std::string name;
-  torch::ScalarType type;
-  std::vector<std::int64_t> shape;
-  std::uint64_t begin = 0;
-  std::uint64_t end = 0;
-};
-
-Entry parse_entry(const std::string& name, const nlohmann::json& info, std::uint64_t data_size,
-                  const std::filesystem::path& path) {
-  auto bad = [&](const std::string& what) {
-    fail(ExitCode::bad_input, "{}: tensor `{}`: {}", path.string(), name, what);
-  };
-  if (!info.is_object()) bad("the header entry is not an object");
-  if (!info.contains("dtype") || !info["dtype"].is_string()) bad("no `dtype` string");
-  if (!info.contains("shape") || !info["shape"].is_array()) bad("no `shape` array");
-  if (!info.contains("data_offsets") || !info["data_offsets"].is_array() ||
-      info["data_offsets"].size() != 2) {
-    bad("no `data_offsets` pair");
-  }
-  Entry entry;
-  entry.name = name;
-  const auto dtype = info["dtype"].get<std::string>();
-  auto type = dtype_type(dtype);
-  if (!type) bad("unknown dtype '" + dtype + "'");
-  entry.type = *type;
-  std::uint64_t count = 1;
-  for (const auto& dim : info["shape"]) {
-    if (!dim.is_number_unsigned()) bad("the shape holds " + dim.dump() + ", not a size");
-    const auto size = dim.get<std::uint64_t>();
-    if (size != 0 && count > std::numeric_limits<std::uint64_t>::max() / size) bad("the shape overflows");
-    count *= size;
-    entry.shape.push_back(static_cast<std::int64_t>(size));
-  }
-  for (const auto& offset : info["data_offsets"]) {
-    if (!offset.is_number_unsigned()) bad("data_offsets holds " + offset.dump() + ", not an offset");
-  }
-  entry.begin = info["data_offsets"][0].get<std::uint64_t>();
-  entry.end = info["data_offsets"][1].get<std::uint64_t>();
-  if (entry.begin > entry.end || entry.end > data_size) {
-    bad(fmt::format("data_offsets [{}, {}] lie outside the data section of {} bytes", entry.begin, entry.end,
-                    data_size));
-  }
-  const auto item_size = static_cast<std::uint64_t>(c10::elementSize(entry.type));
-  if (count > std::numeric_limits<std::uint64_t>::max() / item_size ||
-      count * item_size != entry.end - entry.begin) {
-    bad(fmt::format("{} elements of {} do not fill data_offsets [{}, {}]", count, dtype, entry.begin,
-                    entry.end));
-  }
-  return entry;
-}
-
-std::map<std::string, std::string> parse_metadata(const nlohmann::json& metadata,
-                                                  const std::filesystem::path& path) {
-  if (!metadata.is_object()) fail(ExitCode::bad_input, "{}: `__metadata__` is not an object", path.string());
-  std::map<std::string, std::string> values;
-  for (const auto& [key, value] : metadata.items()) {
-    if (!value.is_string())
-      fail(ExitCode::bad_input, "{}: metadata `{}` is not a string", path.string(), key);
-    values[key] = value.get<std::string>();
-  }
-  return values;
-}
-
-// The data section must be covered exactly: sorted by offset, each tensor starts where the previous ended.
-void check_coverage(std::vector<Entry> entries, std::uint64_t data_size, const std::filesystem::path& path) {
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
-  std::uint64_t expected = 0;
-  for (const auto& entry : entries) {
-    if (entry.begin < expected) {
-      fail(ExitCode::bad_input, "{}: tensor `{}` overlaps the tensor before it (offset {} < {})",
-           path.string(), entry.name, entry.begin, expected);
-    }
-    if (entry.begin > expected) {
-      fail(ExitCode::bad_input, "{}: a gap of {} bytes before tensor `{}`", path.string(),
-           entry.begin - expected, entry.name);
-    }
-    expected = entry.end;
-  }
-  if (expected != data_size) {
-    fail(ExitCode::bad_input, "{}: {} bytes after the last tensor belong to none", path.string(),
-         data_size - expected);
+void check_bool_bytes(const torch::Tensor& tensor, const std::string& name,
+                      const std::filesystem::path& path) {
+  if (tensor.scalar_type() == torch::kBool && tensor.view(torch::kByte).gt(1).any().item<bool>()) {
+    fail(ExitCode::bad_input, "{}: tensor `{}`: BOOL bytes other than 0 and 1", path.string(), name);
   }
 }
 
@@ -178,37 +102,85 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   }
   std::uint64_t header_size = 0;
   std::memcpy(&header_size, bytes.data(), sizeof header_size);
-  if (header_size > k_max_header_bytes || header_size > bytes.size() - 8) {
+  if (header_size > k_safetensors_max_header_bytes || header_size > bytes.size() - 8) {
     fail(ExitCode::bad_input, "{}: the header claims {} bytes but the file has {} after the size",
          path.string(), header_size, bytes.size() - 8);
   }
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(bytes.begin() + 8,
-                                   bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_size));
-  } catch (const nlohmann::json::exception& e) {
-    fail(ExitCode::bad_input, "{}: the header is not valid JSON: {}", path.string(), e.what());
-  }
-  if (!header.is_object()) fail(ExitCode::bad_input, "{}: the header is not a JSON object", path.string());
-
-  const char* data = bytes.data() + 8 + header_size;
-  const std::uint64_t data_size = bytes.size() - 8 - header_size;
+  const auto header =
+      parse_safetensors_header(std::string_view(bytes).substr(8, header_size), bytes.size(), path);
   SafetensorsFile file;
-  std::vector<Entry> entries;
-  for (const auto& [name, info] : header.items()) {
-    if (name == k_metadata_key) {
-      file.metadata = parse_metadata(info, path);
-      continue;
+  file.metadata = header.metadata;
+  for (const auto& entry : header.tensors) {
+    const auto type = dtype_type(entry.dtype).value();  // the header parser knows the same dtypes
+    auto tensor = torch::empty(entry.shape, torch::TensorOptions(type));
+    if (entry.end > entry.begin) {
+      std::memcpy(tensor.data_ptr(), bytes.data() + header.data_offset + entry.begin,
+                  entry.end - entry.begin);
     }
-    entries.push_back(parse_entry(name, info, data_size, path));
+    check_bool_bytes(tensor, entry.name, path);
+    file.tensors[entry.name] = tensor;
   }
-  check_coverage(entries, data_size, path);
-  for (const auto& entry : entries) {
-    auto tensor = torch::empty(entry.shape, torch::TensorOptions(entry.type));
-    if (entry.end > entry.begin) std::memcpy(tensor.data_ptr(), data + entry.begin, entry.end - entry.begin);
-    if (entry.type == torch::kBool && tensor.view(torch::kByte).gt(1).any().item<bool>()) {
-      fail(ExitCode::bad_input, "{}: tensor `{}`: BOOL bytes other than 0 and 1", path.string(), entry.name);
+  return file;
+}
+
+// ------------------------------------------------------------------------------------------ memory-mapped
+
+namespace {
+
+// A file mapped into memory, unmapped when the last tensor viewing it goes.
+class Mapping {
+ public:
+  Mapping(const std::filesystem::path& path, std::size_t size) : m_size(size) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(ExitCode::bad_input, "{}: cannot be opened: {}", path.string(), std::strerror(errno));
+    // Mapped read-only with every page filled at once (one call instead of a fault per page, which made
+    // loading several times slower than reading the file), then made writable: private, so a tensor written
+    // to (training, merging LoRA) gets its own pages and the file none. Populating a writable private mapping
+    // would copy every page instead.
+    void* address = ::mmap(nullptr, m_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    const int map_error = errno;
+    ::close(fd);  // the mapping keeps the file
+    if (address == MAP_FAILED)
+      fail(ExitCode::bad_input, "{}: cannot be mapped: {}", path.string(), std::strerror(map_error));
+    if (::mprotect(address, m_size, PROT_READ | PROT_WRITE) != 0) {
+      const int protect_error = errno;
+      ::munmap(address, m_size);
+      fail(ExitCode::storage, "{}: cannot be mapped writable: {}", path.string(), std::strerror(protect_error));
     }
+    m_data = static_cast<char*>(address);
+  }
+  ~Mapping() { ::munmap(m_data, m_size); }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  char* data() const { return m_data; }
+
+ private:
+  char* m_data = nullptr;
+  std::size_t m_size;
+};
+
+}  // namespace
+
+SafetensorsFile map_safetensors(const std::filesystem::path& path) {
+  const auto header = read_safetensors_header(path);
+  SafetensorsFile file;
+  file.metadata = header.metadata;
+  auto mapping = std::make_shared<Mapping>(path, header.data_offset + header.data_size);
+  for (const auto& entry : header.tensors) {
+    const auto type = dtype_type(entry.dtype).value();  // the header reader knows the same dtypes
+    const auto options = torch::TensorOptions(type);
+    char* data = mapping->data() + header.data_offset + entry.begin;
+    torch::Tensor tensor;
+    if (entry.end == entry.begin) {
+      tensor = torch::empty(entry.shape, options);
+    } else if (reinterpret_cast<std::uintptr_t>(data) % c10::elementSize(type) != 0) {
+      tensor = torch::empty(entry.shape, options);
+      std::memcpy(tensor.data_ptr(), data, entry.end - entry.begin);
+    } else {
+      tensor = torch::from_blob(
+          data, entry.shape, [mapping](void*) {}, options);
+    }
+    check_bool_bytes(tensor, entry.name, path);
     file.tensors[entry.name] = tensor;
   }
   return file;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 
 #include "medcode/model/lora.h"
 #include "medcode/util/error.h"
@@ -18,11 +19,49 @@ namespace {
 
 constexpr double k_init_std = 0.02;
 
-torch::nn::AnyModule make_linear(std::int64_t in, std::int64_t out) {
-  torch::nn::Linear linear(torch::nn::LinearOptions(in, out).bias(false));
+thread_local bool t_uninitialised_weights = false;
+
+// A linear layer initialised as HF's _init_weights does: weight normal(0, 0.02), bias (where there is one) 0.
+// Under UninitialisedWeights its tensors are allocated and never written: LibTorch's Linear always
+// initialises what it allocates, so it is made 1 × 1 and given its real tensors after.
+torch::nn::AnyModule make_linear(std::int64_t in, std::int64_t out, bool bias) {
+  if (t_uninitialised_weights) {
+    torch::nn::Linear linear(torch::nn::LinearOptions(1, 1).bias(bias));
+    linear->options = torch::nn::LinearOptions(in, out).bias(bias);
+    linear->weight.set_data(torch::empty({out, in}));
+    if (bias) linear->bias.set_data(torch::empty({out}));
+    return torch::nn::AnyModule(linear);
+  }
+  torch::nn::Linear linear(torch::nn::LinearOptions(in, out).bias(bias));
   torch::NoGradGuard no_grad;
   torch::nn::init::normal_(linear->weight, 0.0, k_init_std);
+  if (bias) linear->bias.zero_();
   return torch::nn::AnyModule(linear);
+}
+
+// inv_freq (hd/2) of the rotary embedding, float32 as transformers' modeling_rope_utils computes it:
+// 1 / theta^(2i / hd), then scaled. linear: inv_freq / factor (the same as positions / factor). llama3
+// (_compute_llama3_parameters): wavelengths 2π / inv_freq longer than original_max / low_freq_factor are
+// divided by factor, those shorter than original_max / high_freq_factor kept, and those between blended
+// with smooth = (original_max / wavelen - low) / (high - low).
+torch::Tensor rope_inv_freq(const ModelConfig& config) {
+  const auto hd = config.head_dim();
+  auto exponents =
+      torch::arange(0, hd, 2, torch::kLong).to(torch::kFloat) / static_cast<float>(hd);  // (hd/2)
+  auto inv_freq = 1.0 / torch::pow(config.rope_theta, exponents);
+  const auto& scaling = config.rope_scaling;
+  if (scaling.type == "linear") return inv_freq / scaling.factor;
+  if (scaling.type != "llama3") return inv_freq;
+  const double original = static_cast<double>(scaling.original_max_position_embeddings);
+  const double low_freq_wavelen = original / scaling.low_freq_factor;
+  const double high_freq_wavelen = original / scaling.high_freq_factor;
+  auto wavelen = 2 * std::numbers::pi / inv_freq;
+  auto scaled = torch::where(wavelen > low_freq_wavelen, inv_freq / scaling.factor, inv_freq);
+  auto smooth =
+      (original / wavelen - scaling.low_freq_factor) / (scaling.high_freq_factor - scaling.low_freq_factor);
+  auto smoothed = (1 - smooth) * scaled / scaling.factor + smooth * scaled;
+  auto medium = wavelen.ge(high_freq_wavelen).logical_and(wavelen.le(low_freq_wavelen));
+  return torch::where(medium, smoothed, scaled);
 }
 
 // x (…, in) @ weight (out, in)^T. A single row (decoding one sequence) goes through a matrix-vector product:
@@ -65,6 +104,14 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
   return torch::cat({x1 * cos - x2 * sin, x2 * cos + x1 * sin}, -1);
 }
 
+// The lowest finite value of a floating type, what masked scores get.
+double lowest_of(torch::ScalarType type) {
+  if (type == torch::kBFloat16) return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
+  if (type == torch::kHalf) return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+  if (type == torch::kDouble) return std::numeric_limits<double>::lowest();
+  return std::numeric_limits<float>::lowest();
+}
+
 torch::Tensor dropout_if_training(const torch::Tensor& x, double p, bool training) {
   return training && p > 0 ? torch::dropout(x, p, true) : x;
 }
@@ -72,8 +119,8 @@ torch::Tensor dropout_if_training(const torch::Tensor& x, double p, bool trainin
 // Writes `added` (B, KV, T, hd) at positions past..past+T-1 of `storage` (B, KV, room, hd), making room
 // first (doubling, at least `capacity`) and keeping the `cached` positions 0..past-1. Returns the view of
 // positions 0..past+T-1.
-torch::Tensor append_positions(torch::Tensor& storage, const torch::Tensor& cached, const torch::Tensor& added,
-                               std::int64_t past, std::int64_t capacity) {
+torch::Tensor append_positions(torch::Tensor& storage, const torch::Tensor& cached,
+                               const torch::Tensor& added, std::int64_t past, std::int64_t capacity) {
   const auto T = added.size(2);
   const auto needed = past + T;
   if (!storage.defined() || storage.size(0) != added.size(0) || storage.size(2) < needed) {
@@ -106,7 +153,8 @@ void KvCache::select_rows(const torch::Tensor& index) {
       torch::Tensor& view = (*views)[layer];
       if (!view.defined()) continue;
       torch::Tensor picked = view.index_select(0, index.to(view.device()));  // (B', KV, S, hd)
-      if (layer < storage->size() && (*storage)[layer].defined() && (*storage)[layer].size(0) == picked.size(0)) {
+      if (layer < storage->size() && (*storage)[layer].defined() &&
+          (*storage)[layer].size(0) == picked.size(0)) {
         view.copy_(picked);  // the same rows count: in place, keeping the room for new positions
       } else {
         torch::Tensor fresh;
@@ -140,10 +188,10 @@ AttentionImpl::AttentionImpl(const ModelConfig& config)
       m_head_dim(config.head_dim()),
       m_dropout(config.dropout) {
   const std::int64_t kv_dim = m_n_kv_heads * m_head_dim;
-  q_proj = make_linear(config.dim, m_n_heads * m_head_dim);
-  k_proj = make_linear(config.dim, kv_dim);
-  v_proj = make_linear(config.dim, kv_dim);
-  o_proj = make_linear(m_n_heads * m_head_dim, config.dim);
+  q_proj = make_linear(config.dim, m_n_heads * m_head_dim, config.qkv_bias);
+  k_proj = make_linear(config.dim, kv_dim, config.qkv_bias);
+  v_proj = make_linear(config.dim, kv_dim, config.qkv_bias);
+  o_proj = make_linear(m_n_heads * m_head_dim, config.dim, config.o_bias);
   register_module("q_proj", q_proj.ptr());
   register_module("k_proj", k_proj.ptr());
   register_module("v_proj", v_proj.ptr());
@@ -159,9 +207,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   auto q = run_linear(q_proj, x).view({B, T, m_n_heads, m_head_dim}).transpose(1, 2);     // (B, H, T, hd)
   auto k = run_linear(k_proj, x).view({B, T, m_n_kv_heads, m_head_dim}).transpose(1, 2);  // (B, KV, T, hd)
   auto v = run_linear(v_proj, x).view({B, T, m_n_kv_heads, m_head_dim}).transpose(1, 2);  // (B, KV, T, hd)
-  // rotary position embedding on queries and keys
-  auto cos_h = cos.unsqueeze(1);  // (B, 1, T, hd/2)
-  auto sin_h = sin.unsqueeze(1);
+  // rotary position embedding on queries and keys, in their type (HF casts cos and sin to it)
+  auto cos_h = cos.unsqueeze(1).to(q.scalar_type());  // (B, 1, T, hd/2)
+  auto sin_h = sin.unsqueeze(1).to(q.scalar_type());
   q = apply_rotary(q, cos_h, sin_h);
   k = apply_rotary(k, cos_h, sin_h);
   // append to the cache: the keys and values of every position so far
@@ -180,20 +228,22 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   // stays finite instead of turning into NaN that backward would spread.
   auto scores = torch::matmul(q_grouped, k.transpose(2, 3)).view({B, m_n_heads, T, S}) /
                 std::sqrt(static_cast<double>(m_head_dim));  // (B, H, T, S)
-  if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), std::numeric_limits<float>::lowest());
+  if (mask.defined()) scores = scores.masked_fill(mask.logical_not(), lowest_of(scores.scalar_type()));
   auto probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());  // (B, H, T, S)
   probs = dropout_if_training(probs, m_dropout, is_training());
   auto y = torch::matmul(probs.view({B, m_n_kv_heads, n_rep * T, S}), v);  // (B, KV, n_rep*T, hd)
-  y = y.view({B, m_n_heads, T, m_head_dim}).transpose(1, 2).reshape({B, T, m_n_heads * m_head_dim});  // (B, T, C)
-  return run_linear(o_proj, y);  // (B, T, C)
+  y = y.view({B, m_n_heads, T, m_head_dim})
+          .transpose(1, 2)
+          .reshape({B, T, m_n_heads * m_head_dim});  // (B, T, C)
+  return run_linear(o_proj, y);                      // (B, T, C)
 }
 
 // -------------------------------------------------------------------------------------------------- Mlp
 
 MlpImpl::MlpImpl(const ModelConfig& config) {
-  gate_proj = make_linear(config.dim, config.hidden_dim);
-  up_proj = make_linear(config.dim, config.hidden_dim);
-  down_proj = make_linear(config.hidden_dim, config.dim);
+  gate_proj = make_linear(config.dim, config.hidden_dim, config.mlp_bias);
+  up_proj = make_linear(config.dim, config.hidden_dim, config.mlp_bias);
+  down_proj = make_linear(config.hidden_dim, config.dim, config.mlp_bias);
   register_module("gate_proj", gate_proj.ptr());
   register_module("up_proj", up_proj.ptr());
   register_module("down_proj", down_proj.ptr());
@@ -238,6 +288,13 @@ std::vector<LinearSlot> linear_slots(BlockImpl& block) {
   };
 }
 
+torch::Tensor linear_bias(const torch::nn::AnyModule& module) {
+  auto parameters = module.ptr()->named_parameters(/*recurse=*/true);
+  if (const auto* bias = parameters.find("bias")) return *bias;
+  if (const auto* bias = parameters.find("base.bias")) return *bias;
+  return {};
+}
+
 torch::Tensor linear_weight(const torch::nn::AnyModule& module) {
   // A plain Linear registers "weight"; a LoraLinear holds its Linear as "base".
   auto parameters = module.ptr()->named_parameters(/*recurse=*/true);
@@ -253,13 +310,22 @@ torch::Tensor positions_from_padding(const torch::Tensor& key_padding) {
 
 // ------------------------------------------------------------------------------------------ Transformer
 
+UninitialisedWeights::UninitialisedWeights() : m_previous(t_uninitialised_weights) {
+  t_uninitialised_weights = true;
+}
+UninitialisedWeights::~UninitialisedWeights() { t_uninitialised_weights = m_previous; }
+
 TransformerImpl::TransformerImpl(const ModelConfig& config) : m_config(config) {
   m_config.validate();
   if (m_config.vocab_size <= 0) {
     fail(ExitCode::usage, "model config: `vocab_size` must be set (it is {})", m_config.vocab_size);
   }
-  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(m_config.vocab_size, m_config.dim));
-  {
+  if (t_uninitialised_weights) {
+    embed_tokens = register_module(
+        "embed_tokens", torch::nn::Embedding(torch::nn::EmbeddingOptions(m_config.vocab_size, m_config.dim)
+                                                 ._weight(torch::empty({m_config.vocab_size, m_config.dim}))));
+  } else {
+    embed_tokens = register_module("embed_tokens", torch::nn::Embedding(m_config.vocab_size, m_config.dim));
     torch::NoGradGuard no_grad;
     torch::nn::init::normal_(embed_tokens->weight, 0.0, k_init_std);
   }
@@ -271,17 +337,10 @@ TransformerImpl::TransformerImpl(const ModelConfig& config) : m_config(config) {
   }
   norm = register_module("norm", RMSNorm(m_config.dim, m_config.norm_eps));
   if (!m_config.tie_embeddings) {
-    lm_head = register_module(
-        "lm_head",
-        torch::nn::Linear(torch::nn::LinearOptions(m_config.dim, m_config.vocab_size).bias(false)));
-    torch::NoGradGuard no_grad;
-    torch::nn::init::normal_(lm_head->weight, 0.0, k_init_std);
+    lm_head = register_module("lm_head", make_linear(m_config.dim, m_config.vocab_size, false)
+                                             .get<torch::nn::Linear>());
   }
-  // inv_freq = 1 / theta^(2i / hd), computed in float32 as HF does
-  const auto hd = m_config.head_dim();
-  auto exponents =
-      torch::arange(0, hd, 2, torch::kLong).to(torch::kFloat) / static_cast<float>(hd);  // (hd/2)
-  m_inv_freq = register_buffer("inv_freq", 1.0 / torch::pow(m_config.rope_theta, exponents));
+  m_inv_freq = register_buffer("inv_freq", rope_inv_freq(m_config));  // (hd/2)
 }
 
 KvCache TransformerImpl::make_cache() const {
@@ -299,6 +358,12 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, const torch:
   const auto T = tokens.size(1);
   const auto past = cache != nullptr ? cache->length : 0;
   const auto S = past + T;
+  // attention is always full: the same as a sliding window only while every key lies inside it
+  if (m_config.sliding_window > 0 && S > m_config.sliding_window) {
+    fail(ExitCode::usage,
+         "transformer: {} positions exceed the model's sliding_window {}, which is not implemented", S,
+         m_config.sliding_window);
+  }
   const auto device = tokens.device();
   // positions (B, T): given (left-padded rows), or past + 0..T-1
   auto pos = positions.defined() ? positions.to(device, torch::kLong)
@@ -329,11 +394,11 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, const torch:
     mask = mask.defined() ? mask.logical_and(visible) : visible;
   }
   // the blocks
-  auto x = embed_tokens(tokens);  // (B, T, C)
+  auto x = embed_tokens(tokens);                                                               // (B, T, C)
   for (std::size_t i = 0; i < blocks.size(); ++i) x = blocks[i](x, cos, sin, mask, cache, i);  // (B, T, C)
   if (cache != nullptr) cache->length = S;
   if (last_only) x = x.narrow(1, T - 1, 1);  // (B, 1, C)
-  x = norm(x);  // (B, T, C)
+  x = norm(x);                               // (B, T, C)
   // output head, tied to the embedding unless the config says otherwise
   auto logits = project(x, lm_head ? lm_head->weight : embed_tokens->weight);  // (B, T, V)
   return logits.to(torch::kFloat);
@@ -341,36 +406,34 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, const torch:
 
 // ------------------------------------------------------------------------------ Hugging Face state dict
 
-namespace {
-
-// Every HF name of the model with the tensor that holds it (the live parameter).
-std::vector<std::pair<std::string, torch::Tensor>> hf_parameters(const TransformerImpl& model) {
+std::vector<std::pair<std::string, torch::Tensor>> TransformerImpl::hf_parameters() const {
   std::vector<std::pair<std::string, torch::Tensor>> named;
-  named.emplace_back("model.embed_tokens.weight", model.embed_tokens->weight);
-  for (std::size_t i = 0; i < model.blocks.size(); ++i) {
-    auto& block = *model.blocks[i].ptr();
+  named.emplace_back("model.embed_tokens.weight", embed_tokens->weight);
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    auto& block = *blocks[i].ptr();
     const std::string prefix = fmt::format("model.layers.{}.", i);
     named.emplace_back(prefix + "input_layernorm.weight", block.input_layernorm->weight);
-    for (const auto& slot : linear_slots(block))
+    for (const auto& slot : linear_slots(block)) {
       named.emplace_back(prefix + slot.path + ".weight", linear_weight(*slot.module));
+      if (auto bias = linear_bias(*slot.module); bias.defined())
+        named.emplace_back(prefix + slot.path + ".bias", bias);
+    }
     named.emplace_back(prefix + "post_attention_layernorm.weight", block.post_attention_layernorm->weight);
   }
-  named.emplace_back("model.norm.weight", model.norm->weight);
-  if (model.lm_head) named.emplace_back("lm_head.weight", model.lm_head->weight);
+  named.emplace_back("model.norm.weight", norm->weight);
+  if (lm_head) named.emplace_back("lm_head.weight", lm_head->weight);
   return named;
 }
 
-}  // namespace
-
 std::map<std::string, torch::Tensor> TransformerImpl::hf_state_dict() const {
   std::map<std::string, torch::Tensor> weights;
-  for (const auto& [name, tensor] : hf_parameters(*this)) weights[name] = tensor.detach().clone();
+  for (const auto& [name, tensor] : hf_parameters()) weights[name] = tensor.detach().clone();
   return weights;
 }
 
 void TransformerImpl::load_hf_state_dict(const std::map<std::string, torch::Tensor>& weights,
                                          const std::string& source) {
-  auto named = hf_parameters(*this);
+  auto named = hf_parameters();
   for (const auto& [name, parameter] : named) {
     auto found = weights.find(name);
     if (found == weights.end()) fail(ExitCode::bad_input, "{}: tensor `{}` is missing", source, name);

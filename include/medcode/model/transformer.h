@@ -1,5 +1,6 @@
 // A decoder-only transformer of the Llama family on the LibTorch C++ frontend: token embedding, RMSNorm,
-// rotary position embedding, grouped-query attention, SwiGLU MLP, tied or untied output head.
+// rotary position embedding (plain, linear- or llama3-scaled), grouped-query attention with optional q/k/v
+// and o biases (Qwen2, Llama's attention_bias), SwiGLU MLP (optionally biased), tied or untied output head.
 #pragma once
 
 #include <torch/torch.h>
@@ -30,7 +31,7 @@ struct KvCache {
   void append(std::size_t layer, const torch::Tensor& k, const torch::Tensor& v);
 
  private:
-  std::vector<torch::Tensor> m_key_storage;    // (B, n_kv_heads, room, head_dim)
+  std::vector<torch::Tensor> m_key_storage;  // (B, n_kv_heads, room, head_dim)
   std::vector<torch::Tensor> m_value_storage;
 };
 
@@ -93,10 +94,26 @@ struct LinearSlot {
 std::vector<LinearSlot> linear_slots(BlockImpl& block);
 // The weight (out, in) of a slot's linear layer, whether plain or wrapped by LoRA (its base weight).
 torch::Tensor linear_weight(const torch::nn::AnyModule& module);
+// Its bias (out), or an undefined tensor when it has none.
+torch::Tensor linear_bias(const torch::nn::AnyModule& module);
 
 // Positions (B, S) int64 of a left-padded batch from its key_padding (B, S) bool (true = padding): each
 // row counts from 0 at its first real token; padding gets position 0.
 torch::Tensor positions_from_padding(const torch::Tensor& key_padding);
+
+// While one lives on this thread, new Transformers get memory for their weights but no initial values: a
+// loader that replaces every weight (load_hf_model) spends neither the time of a random initialisation nor
+// the resident memory it would touch.
+class UninitialisedWeights {
+ public:
+  UninitialisedWeights();
+  ~UninitialisedWeights();
+  UninitialisedWeights(const UninitialisedWeights&) = delete;
+  UninitialisedWeights& operator=(const UninitialisedWeights&) = delete;
+
+ private:
+  bool m_previous;
+};
 
 class TransformerImpl : public torch::nn::Module {
  public:
@@ -109,7 +126,8 @@ class TransformerImpl : public torch::nn::Module {
   // last_only: logits (B, 1, V) of the last position alone, all that decoding reads (the output head is
   // the widest matmul of a prefill).
   torch::Tensor forward(const torch::Tensor& tokens, const torch::Tensor& positions = {},
-                        const torch::Tensor& key_padding = {}, KvCache* cache = nullptr, bool last_only = false);
+                        const torch::Tensor& key_padding = {}, KvCache* cache = nullptr,
+                        bool last_only = false);
 
   const ModelConfig& config() const { return m_config; }
   KvCache make_cache() const;
@@ -120,6 +138,9 @@ class TransformerImpl : public torch::nn::Module {
   // HF's LlamaForCausalLM applies rotary embeddings in the same "rotate_half" layout as we do, so q_proj
   // and k_proj need no permutation either way (only Meta's original interleaved checkpoints would).
   std::map<std::string, torch::Tensor> hf_state_dict() const;
+  // The live parameters under those names (biases included where the config has them), in the order of
+  // hf_tensor_shapes(config()): what a loader replaces or copies into.
+  std::vector<std::pair<std::string, torch::Tensor>> hf_parameters() const;
   // Copies weights in by those names; Error(bad_input) naming `source` and the first missing, unexpected
   // or mis-shaped tensor.
   void load_hf_state_dict(const std::map<std::string, torch::Tensor>& weights, const std::string& source);

@@ -34,10 +34,13 @@ std::filesystem::path write_raw(const TempDir& dir, const std::string& header, c
 }
 
 void expect_bad_input(const std::filesystem::path& path, const std::string& mention) {
-  auto [code, message] = error_of([&] { read_safetensors(path); });
-  EXPECT_EQ(code, ExitCode::bad_input) << message;
-  EXPECT_NE(message.find(path.filename().string()), std::string::npos) << message;
-  EXPECT_NE(message.find(mention), std::string::npos) << message;
+  // the reader and the memory-mapping reader check alike
+  for (auto reader : {&read_safetensors, &map_safetensors}) {
+    auto [code, message] = error_of([&] { reader(path); });
+    EXPECT_EQ(code, ExitCode::bad_input) << message;
+    EXPECT_NE(message.find(path.filename().string()), std::string::npos) << message;
+    EXPECT_NE(message.find(mention), std::string::npos) << message;
+  }
 }
 
 TEST(Safetensors, RoundTripsEveryDtypeWithMetadata) {
