@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "context.h"
+#include "medcode/model/base_models.h"
 #include "medcode/text/tokenize.h"
 
 namespace medcode::cli {
@@ -16,6 +17,8 @@ struct TokenizeCommandOptions {
   std::string dataset;
   std::string out = "medcode-model/tokenizer";
   std::string tokenizer;
+  std::string base;
+  std::string prompt_format = "auto";
   int vocab_size = 4000;
   std::string model_type = "unigram";
   int max_length = 128;
@@ -67,9 +70,10 @@ void print_summary(const Context& context, const text::TokenizeSummary& summary)
                              split.examples, split.tokens, split.mean_length, split.p95_length,
                              split.max_length, split.truncated, split.dropped);
   }
-  std::cout << fmt::format("token set '{}' (max length {}); tokenizer {} {} with {} pieces\n", summary.name,
+  std::cout << fmt::format("token set '{}' (max length {}); tokenizer {} {} with {} pieces{}\n", summary.name,
                            summary.max_length, summary.tokenizer_trained ? "trained:" : "loaded:",
-                           summary.tokenizer_path.string(), summary.vocab_size);
+                           summary.tokenizer_path.string(), summary.vocab_size,
+                           summary.prompt_format == "medcode" ? "" : "; chat format " + summary.prompt_format);
 }
 
 }  // namespace
@@ -86,6 +90,14 @@ void add_tokenize_command(CLI::App& app, CommandList& commands) {
       ->envname("MEDCODE_TOKENIZER_DIR")
       ->capture_default_str();
   command->add_option("--tokenizer", options->tokenizer, "Use this tokenizer .model instead of training one");
+  command->add_option("--base", options->base,
+                      "A pretrained base (Hugging Face folder or `model import` name): its tokenizer.json and "
+                      "chat format instead of a SentencePiece tokenizer");
+  command
+      ->add_option("--prompt-format", options->prompt_format,
+                   "With --base: the chat format of prompts, the base's template (auto) or one of these")
+      ->check(CLI::IsMember({"auto", "plain", "chatml", "qwen3", "llama3", "deepseek-r1"}))
+      ->capture_default_str();
   command
       ->add_option("--vocab-size", options->vocab_size,
                    "Pieces of a trained tokenizer (fewer on little text)")
@@ -118,6 +130,9 @@ void add_tokenize_command(CLI::App& app, CommandList& commands) {
 
   commands.push_back({command, [options](Context& context) {
                         text::TokenizeOptions tokenize = module_options(*options);
+                        if (!options->base.empty())
+                          tokenize.base = model::resolve_base(context.store(), options->base);
+                        tokenize.prompt_format = options->prompt_format;
                         tokenize.run_id = context.start_run("tokenize").id();
                         tokenize.progress = context.progress();
                         text::TokenizeSummary summary = text::tokenize_dataset(context.store(), tokenize);

@@ -114,6 +114,12 @@ Setup prepare(store::Database& db, const TrainOptions& options) {
   validate_options(options);
   Setup setup;
   setup.token_set = text::find_token_set(db, options.token_set);
+  if (setup.token_set.prompt_format != "medcode") {
+    fail(ExitCode::usage,
+         "token set '{}' is in the {} chat format of the pretrained base whose tokenizer is {}; medcode's own "
+         "models train on a token set built without --base",
+         setup.token_set.name, setup.token_set.prompt_format, setup.token_set.tokenizer_path.string());
+  }
   setup.train_examples = training_split(db, setup.token_set, options.stage);
   setup.val_examples = text::load_token_examples(db, setup.token_set.id, "val");
   if (setup.train_examples.empty()) {

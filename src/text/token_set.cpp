@@ -91,8 +91,8 @@ class BlobStatement {
 };
 
 constexpr std::string_view k_select_sets =
-    "SELECT id, name, tokenizer_path, tokenizer_sha256, vocab_size, max_length, stats, source, created_at "
-    "FROM token_sets";
+    "SELECT id, name, tokenizer_path, tokenizer_sha256, vocab_size, max_length, stats, source, created_at, "
+    "prompt_format FROM token_sets";
 
 TokenSetInfo read_info(const store::Statement& row) {
   TokenSetInfo info;
@@ -107,6 +107,7 @@ TokenSetInfo read_info(const store::Statement& row) {
   info.source = nlohmann::json::parse(row.column_text(7), nullptr, false);
   if (info.source.is_discarded()) info.source = nlohmann::json::array();
   info.created_at = row.column_text(8);
+  info.prompt_format = row.column_text(9);
   return info;
 }
 
@@ -154,11 +155,11 @@ std::int64_t save_token_set(store::Database& db, const TokenSetInfo& info,
 
   store::Statement insert_set = db.prepare(
       "INSERT INTO token_sets (name, tokenizer_path, tokenizer_sha256, vocab_size, max_length, source, "
-      "stats, "
-      "created_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "stats, created_at, run_id, prompt_format) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   std::string created_at = info.created_at.empty() ? util::utc_now_iso8601() : info.created_at;
   insert_set.bind_all(info.name, info.tokenizer_path.string(), info.tokenizer_sha256, info.vocab_size,
-                      info.max_length, info.source.dump(), info.stats.dump(), created_at, run_id);
+                      info.max_length, info.source.dump(), info.stats.dump(), created_at, run_id,
+                      info.prompt_format);
   insert_set.run();
   const std::int64_t set_id = db.last_insert_rowid();
 

@@ -18,6 +18,7 @@
 #include "medcode/codes/catalog.h"
 #include "medcode/codes/code_system.h"
 #include "medcode/eval/dataset_files.h"
+#include "medcode/text/chat_example.h"
 #include "medcode/text/prompt_format.h"
 #include "medcode/text/token_set.h"
 #include "medcode/text/tokenizer.h"
@@ -325,6 +326,8 @@ nlohmann::json stats_json(const std::vector<SplitStats>& splits) {
 }
 
 void check_options(const TokenizeOptions& options) {
+  if (options.base && options.tokenizer)
+    fail(ExitCode::usage, "--base and --tokenizer exclude each other: a base brings its own tokenizer");
   if (options.max_length < 8)
     fail(ExitCode::usage, "--max-length {} is too short (at least 8)", options.max_length);
   if (options.name.empty()) fail(ExitCode::usage, "the token set needs a name");
@@ -370,23 +373,47 @@ TokenizeSummary tokenize_dataset(store::Database& db, const TokenizeOptions& opt
                sources.size() - n_dataset);
 
   TokenizeSummary summary;
-  Tokenizer tokenizer = train_or_load(options, sources, summary.tokenizer_trained);
   std::vector<Tokenized> results(sources.size());
   const auto max_length = static_cast<std::size_t>(options.max_length);
-  parallel_for(
-      sources.size(), threads,
-      [&](std::size_t i) {
-        const SourceExample& source = sources[i];
-        results[i].example =
-            build_example(tokenizer, source.text, source.codes, source.rationale, max_length);
-        results[i].dropped = results[i].example.ids.empty();
-      },
-      options.progress);
+  if (options.base) {
+    // A pretrained base: its own tokenizer and chat format.
+    fs::path tokenizer_json = *options.base / "tokenizer.json";
+    if (!fs::exists(tokenizer_json)) {
+      fail(ExitCode::bad_input, "{}: no tokenizer.json (bases with only a SentencePiece tokenizer.model cannot "
+           "be tokenized for yet)", options.base->string());
+    }
+    ChatTemplate chat = ChatTemplate::from_folder(*options.base, options.prompt_format);
+    BpeTokenizer tokenizer = BpeTokenizer::load(tokenizer_json);
+    parallel_for(
+        sources.size(), threads,
+        [&](std::size_t i) {
+          const SourceExample& source = sources[i];
+          results[i].example =
+              build_chat_example(tokenizer, chat, source.text, source.codes, source.rationale, max_length);
+          results[i].dropped = results[i].example.ids.empty();
+        },
+        options.progress);
+    summary.tokenizer_path = fs::absolute(tokenizer_json).lexically_normal();
+    summary.tokenizer_sha256 = tokenizer.sha256();
+    summary.vocab_size = tokenizer.vocab_size();
+    summary.prompt_format = chat_family_name(chat.family());
+  } else {
+    Tokenizer tokenizer = train_or_load(options, sources, summary.tokenizer_trained);
+    parallel_for(
+        sources.size(), threads,
+        [&](std::size_t i) {
+          const SourceExample& source = sources[i];
+          results[i].example =
+              build_example(tokenizer, source.text, source.codes, source.rationale, max_length);
+          results[i].dropped = results[i].example.ids.empty();
+        },
+        options.progress);
+    summary.tokenizer_path = fs::absolute(tokenizer.path());
+    summary.tokenizer_sha256 = tokenizer.sha256();
+    summary.vocab_size = tokenizer.vocab_size();
+  }
 
   summary.name = options.name;
-  summary.tokenizer_path = fs::absolute(tokenizer.path());
-  summary.tokenizer_sha256 = tokenizer.sha256();
-  summary.vocab_size = tokenizer.vocab_size();
   summary.max_length = options.max_length;
   summary.sources = dataset.sources;
   summary.descriptions_release = descriptions.release;
@@ -399,6 +426,7 @@ TokenizeSummary tokenize_dataset(store::Database& db, const TokenizeOptions& opt
   info.tokenizer_sha256 = summary.tokenizer_sha256;
   info.vocab_size = summary.vocab_size;
   info.max_length = options.max_length;
+  info.prompt_format = summary.prompt_format;
   info.stats = stats_json(summary.splits);
   for (const fs::path& source : summary.sources) info.source.push_back(source.string());
   std::vector<TokenizedExample> examples = stored_examples(sources, results);
@@ -427,6 +455,7 @@ nlohmann::json to_json(const TokenizeSummary& summary) {
             {"trained", summary.tokenizer_trained},
             {"vocab_size", summary.vocab_size}}},
           {"max_length", summary.max_length},
+          {"prompt_format", summary.prompt_format},
           {"sources", sources},
           {"descriptions",
            {{"release", summary.descriptions_release.empty() ? nlohmann::json(nullptr)

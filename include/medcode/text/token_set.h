@@ -24,6 +24,9 @@ struct TokenSetInfo {
   nlohmann::json stats;  // per split: examples, tokens, min/mean/p50/p95/max length, truncated, dropped
   nlohmann::json source = nlohmann::json::array();  // the dataset files it was built from
   std::string created_at;
+  // "medcode": medcode's own prompt layout on a SentencePiece tokenizer (prompt_format.h); otherwise the chat
+  // format of the pretrained base whose tokenizer.json built it (chat_example.h).
+  std::string prompt_format = "medcode";
 };
 
 struct TokenizedExample {

@@ -30,6 +30,9 @@ struct TokenizeOptions {
   std::filesystem::path dataset;                              // an export folder, or one .jsonl file
   std::filesystem::path out_dir = "medcode-model/tokenizer";  // where a trained tokenizer.model goes
   std::optional<std::filesystem::path> tokenizer;             // an existing model: nothing is trained
+  // A pretrained base's Hugging Face folder: its tokenizer.json and chat format (chat_example.h) instead.
+  std::optional<std::filesystem::path> base;
+  std::string prompt_format = "auto";  // with `base`: its template (auto) or a chat family
   int vocab_size = 4000;
   std::string model_type = "unigram";  // unigram | bpe
   int max_length = 128;                // tokens per example, prompt and completion
@@ -65,6 +68,7 @@ struct TokenizeSummary {
   bool tokenizer_trained = false;
   int vocab_size = 0;
   int max_length = 0;
+  std::string prompt_format = "medcode";  // or the base's chat family
   std::vector<std::filesystem::path> sources;  // the dataset files read
   std::string descriptions_release;            // "ICD-10-CM 2023", empty with DescriptionMode::none
   std::int64_t description_pairs = 0;
