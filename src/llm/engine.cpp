@@ -86,6 +86,9 @@ struct ModelRun {
   Backoff backoff;
   std::deque<WorkItem> queue;
   std::deque<Pending> waiting;  // retries and repairs, each with the time it may go
+  // While the rate limiter holds a request back, no other may go nor be made from the queue: it would only
+  // wait too, and could overtake the held one (a retry or repair, which goes before new work).
+  Clock::time_point limited_until{};
   std::map<RequestId, InFlight> in_flight;
   std::map<std::string, int> misses;
   ModelProgress progress;
@@ -292,6 +295,10 @@ bool Engine::answer_from_cache(ModelRun& run, const Pending& pending, const Cach
 
 std::optional<Pending> Engine::next_request(ModelRun& run, Clock::time_point now,
                                             Clock::time_point& next_wake) {
+  if (now < run.limited_until) {
+    next_wake = std::min(next_wake, run.limited_until);
+    return std::nullopt;
+  }
   while (true) {
     if (!run.waiting.empty()) {
       auto ready = std::min_element(run.waiting.begin(), run.waiting.end(), [](const Pending& a, const Pending& b) {
@@ -348,6 +355,7 @@ void Engine::schedule(ModelRun& run, Clock::time_point now, Clock::time_point& n
     auto wait = run.limiter.wait_time(tokens, now);
     if (wait > Clock::duration::zero()) {
       pending->ready_at = now + wait;
+      run.limited_until = pending->ready_at;
       next_wake = std::min(next_wake, pending->ready_at);
       run.waiting.push_front(std::move(*pending));
       return;
