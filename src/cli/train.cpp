@@ -1,5 +1,6 @@
-// `medcode train`: trains the transformer from scratch (--stage base) or LoRA adapters on a base model
-// (--stage lora) on a token set, with metrics in the store and checkpoints that --resume continues from.
+// `medcode train`: trains the transformer from scratch (--stage base), LoRA adapters on a base model (--stage
+// lora; medcode's own or a pretrained Hugging Face folder) on a token set, or adapters by DPO on preference
+// pairs (--stage dpo), with metrics in the store and checkpoints that --resume continues from.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -7,6 +8,7 @@
 
 #include "context.h"
 #include "option_groups.h"
+#include "medcode/model/base_models.h"
 #include "medcode/model/stack.h"
 #include "medcode/util/error.h"
 
@@ -17,6 +19,7 @@ namespace {
 struct TrainCommandOptions {
   model::TrainOptions train;
   std::string base;
+  std::string adapter;
   std::string lora_targets = "q_proj,v_proj";
 };
 
@@ -42,6 +45,9 @@ void print_summary(const model::TrainSummary& summary) {
   std::cout << fmt::format("train loss {:.4f}", summary.final_train_loss);
   if (summary.final_val_loss) std::cout << fmt::format(", val loss {:.4f}", *summary.final_val_loss);
   if (summary.best_val_loss) std::cout << fmt::format(" (best {:.4f})", *summary.best_val_loss);
+  if (summary.reward_accuracy) std::cout << fmt::format(", reward accuracy {:.3f}", *summary.reward_accuracy);
+  if (summary.val_reward_accuracy)
+    std::cout << fmt::format(" (val {:.3f})", *summary.val_reward_accuracy);
   std::cout << fmt::format("; {:.0f} tokens/s, peak memory {:.0f} MiB, {:.1f} s\n", summary.tokens_per_second,
                            static_cast<double>(summary.peak_memory_bytes) / (1024.0 * 1024.0), summary.seconds);
 }
@@ -49,8 +55,9 @@ void print_summary(const model::TrainSummary& summary) {
 ExitCode run_train(Context& context, TrainCommandOptions& options) {
   model::ModelStack& stack = model::model_stack();  // first: without the plugin nothing else matters
   model::TrainOptions& train = options.train;
-  if (!options.base.empty()) train.base_dir = options.base;
-  if (train.stage == "base" && train.base_dir) fail(ExitCode::usage, "--base is for --stage lora");
+  if (train.stage == "base" && !options.base.empty()) fail(ExitCode::usage, "--base is for --stage lora or dpo");
+  if (!options.base.empty()) train.base_dir = model::resolve_base(context.store(), options.base);
+  if (!options.adapter.empty()) train.adapter = options.adapter;
   train.lora.target_modules = split_list(options.lora_targets);
   store::RunRecorder& run = context.start_run("train");
   const bool quiet = context.options().quiet;
@@ -80,9 +87,13 @@ void add_train_command(CLI::App& app, CommandList& commands) {
   auto options = std::make_shared<TrainCommandOptions>();
   model::TrainOptions& train = options->train;
   CLI::App* command = app.add_subcommand(
-      "train", "Train the transformer from scratch (--stage base) or LoRA adapters on it (--stage lora)");
-  command->add_option("--stage", train.stage, "base: every weight from scratch; lora: adapters on --base")
-      ->check(CLI::IsMember({"base", "lora"}))
+      "train",
+      "Train the transformer from scratch (--stage base), LoRA adapters on a base (--stage lora) or by DPO "
+      "(--stage dpo)");
+  command->add_option("--stage", train.stage,
+                      "base: every weight from scratch; lora: adapters on --base; dpo: adapters on --base from "
+                      "preference pairs (--data)")
+      ->check(CLI::IsMember({"base", "lora", "dpo"}))
       ->capture_default_str();
   command->add_option("--token-set", train.token_set, "The token set `medcode tokenize` wrote")
       ->envname("MEDCODE_TOKEN_SET")
@@ -91,7 +102,22 @@ void add_train_command(CLI::App& app, CommandList& commands) {
       ->required();
   command->add_option("--config", train.model_config, "Model sizes: tiny, small or a YAML file (base stage)")
       ->capture_default_str();
-  command->add_option("--base", options->base, "The base model folder (lora stage)");
+  command->add_option("--base", options->base,
+                      "The base (lora, dpo): a model folder, a Hugging Face folder, or a base's name from `model import`");
+  command->add_option("--adapter", options->adapter, "A LoRA folder on the same base to start from (lora, dpo)");
+  command->add_option("--base-dtype", train.base_dtype, "The frozen pretrained base's weights: auto (bf16 on CUDA, "
+                      "f32 on CPU), f32 or bf16")
+      ->check(CLI::IsMember({"auto", "f32", "bf16"}))
+      ->capture_default_str();
+  command->add_flag("--grad-checkpoint", train.grad_checkpoint,
+                    "Recompute each block in backward instead of keeping its activations (less memory, ~1/3 slower)");
+  command->add_option("--data", train.dpo_data, "dpo: the preference pairs (the dpo.jsonl of `medcode export`)");
+  command->add_option("--beta", train.dpo_beta, "dpo: the temperature β of the DPO loss")->capture_default_str();
+  command->add_option("--max-length", train.max_length, "dpo: longest prompt and answer in tokens")
+      ->capture_default_str();
+  command->add_option("--prompt-format", train.prompt_format,
+                      "dpo: the base's chat format (auto: its template; plain, chatml, qwen3, llama3, deepseek-r1)")
+      ->capture_default_str();
   command->add_option("--lora-rank", train.lora.rank, "LoRA rank r")->capture_default_str();
   command->add_option("--lora-alpha", train.lora.alpha, "LoRA alpha (scaling alpha / r)")->capture_default_str();
   command->add_option("--lora-dropout", train.lora.dropout, "Dropout on the adapters' input")->capture_default_str();

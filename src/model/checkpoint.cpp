@@ -4,6 +4,7 @@
 
 #include "medcode/text/tokenizer.h"
 
+#include "medcode/model/hf_model.h"
 #include "medcode/model/safetensors.h"
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
@@ -89,7 +90,7 @@ void verify_hashes(const fs::path& dir, const nlohmann::json& info_json) {
 }
 
 nlohmann::json adapter_config_json(const LoraConfig& lora, const CheckpointInfo& info) {
-  return {
+  nlohmann::json json = {
       {"peft_type", "LORA"},
       {"task_type", "CAUSAL_LM"},
       {"r", lora.rank},
@@ -103,7 +104,10 @@ nlohmann::json adapter_config_json(const LoraConfig& lora, const CheckpointInfo&
       {"inference_mode", true},
       {"modules_to_save", nullptr},
       {"init_lora_weights", true},
+      {"use_rslora", lora.rslora},
+      {"use_dora", false},
   };
+  return json;
 }
 
 LoraConfig lora_config_from_json(const nlohmann::json& json, const fs::path& dir) {
@@ -116,7 +120,37 @@ LoraConfig lora_config_from_json(const nlohmann::json& json, const fs::path& dir
     lora.rank = json.at("r").get<std::int64_t>();
     lora.alpha = json.at("lora_alpha").get<double>();
     lora.dropout = json.value("lora_dropout", 0.0);
-    lora.target_modules = json.at("target_modules").get<std::vector<std::string>>();
+    const nlohmann::json& targets = json.at("target_modules");
+    if (targets.is_string()) {
+      // PEFT's shorthand for every linear layer but the output head; any other string is a regex
+      if (targets.get<std::string>() != "all-linear") {
+        fail(ExitCode::bad_input, "checkpoint {}: {}: target_modules is the pattern {}; only a list of names "
+             "or \"all-linear\" is supported", dir.string(), k_adapter_config_file, targets.dump());
+      }
+      lora.target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    } else {
+      lora.target_modules = targets.get<std::vector<std::string>>();
+    }
+    lora.rslora = json.contains("use_rslora") && json["use_rslora"].is_boolean() && json["use_rslora"].get<bool>();
+    // what would change the math and is not implemented: refused rather than silently ignored
+    auto refuse = [&](const char* key, const char* why) {
+      fail(ExitCode::bad_input, "checkpoint {}: {}: {} {} ({} is not supported)", dir.string(),
+           k_adapter_config_file, key, json.at(key).dump(), why);
+    };
+    if (json.contains("use_dora") && json["use_dora"].is_boolean() && json["use_dora"].get<bool>())
+      refuse("use_dora", "DoRA");
+    if (json.contains("bias") && json["bias"].is_string() && json["bias"].get<std::string>() != "none")
+      refuse("bias", "training biases");
+    if (json.contains("fan_in_fan_out") && json["fan_in_fan_out"].is_boolean() &&
+        json["fan_in_fan_out"].get<bool>())
+      refuse("fan_in_fan_out", "transposed (Conv1D) weights");
+    for (const char* key : {"rank_pattern", "alpha_pattern"}) {
+      if (json.contains(key) && json[key].is_object() && !json[key].empty()) refuse(key, "per-layer ranks");
+    }
+    if (json.contains("layers_to_transform") && !json["layers_to_transform"].is_null())
+      refuse("layers_to_transform", "adapting some layers only");
+    if (json.contains("modules_to_save") && json["modules_to_save"].is_array() && !json["modules_to_save"].empty())
+      refuse("modules_to_save", "fully trained extra modules");
   } catch (const nlohmann::json::exception& e) {
     fail(ExitCode::bad_input, "checkpoint {}: {}: {}", dir.string(), k_adapter_config_file, e.what());
   }
@@ -131,7 +165,25 @@ fs::path resolve_base_dir(const fs::path& lora_dir, const CheckpointInfo& info) 
   return info.base_dir->is_absolute() ? *info.base_dir : (lora_dir / *info.base_dir).lexically_normal();
 }
 
-LoadedModel load_base_model(const fs::path& dir) {
+LoadedModel load_pretrained(const fs::path& dir, torch::ScalarType dtype) {
+  HfFolder folder = inspect_hf_folder(dir);
+  if (folder.tokenizer_kind != "tokenizer.json") {
+    fail(ExitCode::bad_input, "{}: {}; medcode trains and predicts on bases with a tokenizer.json", dir.string(),
+         folder.tokenizer_kind.empty() ? "no tokenizer" : "only a SentencePiece tokenizer.model");
+  }
+  LoadedModel loaded;
+  loaded.pretrained = true;
+  loaded.base_dir = dir;
+  loaded.tokenizer_path = dir / "tokenizer.json";
+  loaded.info.stage = "pretrained";
+  loaded.info.tokenizer_sha256 = util::sha256_file_hex(loaded.tokenizer_path);
+  loaded.prompt_format = "auto";
+  loaded.model = load_hf_model(folder, torch::kCPU, dtype);
+  return loaded;
+}
+
+LoadedModel load_base_model(const fs::path& dir, const LoadOptions& options) {
+  if (is_pretrained_dir(dir)) return load_pretrained(dir, options.pretrained_dtype);
   const auto info_json = read_json(dir, k_info_file);
   LoadedModel loaded;
   loaded.info = info_from_json(info_json, dir);
@@ -142,7 +194,20 @@ LoadedModel load_base_model(const fs::path& dir) {
   loaded.model = Transformer(config);
   loaded.model->load_hf_state_dict(read_safetensors(weights_path).tensors, weights_path.string());
   loaded.model->eval();
+  loaded.base_dir = dir;
   return loaded;
+}
+
+// A LoRA folder's base: the one asked for, else the one its medcode.json names, else PEFT's
+// base_model_name_or_path when that is a folder here (a hub name is not: it needs --base).
+fs::path adapter_base(const fs::path& dir, const std::optional<CheckpointInfo>& info,
+                      const nlohmann::json& adapter_config, const LoadOptions& options) {
+  if (options.base) return *options.base;
+  if (info) return resolve_base_dir(dir, *info);
+  std::string named = adapter_config.value("base_model_name_or_path", "");
+  if (!named.empty() && fs::is_directory(named)) return named;
+  fail(ExitCode::usage, "{}: a PEFT adapter whose base {} is not a folder here; give the base's folder with --base",
+       dir.string(), named.empty() ? "is not named" : "'" + named + "'");
 }
 
 }  // namespace
@@ -192,36 +257,75 @@ void save_lora_adapter(const fs::path& dir, const Transformer& model, const Lora
 
 bool is_lora_dir(const fs::path& dir) { return fs::is_regular_file(dir / k_adapter_config_file); }
 
+LoraAdapterFiles read_lora_adapter(const fs::path& dir) {
+  if (!is_lora_dir(dir)) fail(ExitCode::bad_input, "{}: not a LoRA folder (no {})", dir.string(), k_adapter_config_file);
+  LoraAdapterFiles files;
+  files.lora = lora_config_from_json(read_json(dir, k_adapter_config_file), dir);
+  files.weights_path = required_file(dir, k_adapter_weights_file);
+  if (fs::exists(dir / k_info_file)) verify_hashes(dir, read_json(dir, k_info_file));
+  files.weights = read_safetensors(files.weights_path).tensors;
+  return files;
+}
+
+bool is_pretrained_dir(const fs::path& dir) {
+  if (is_lora_dir(dir) || fs::exists(dir / k_info_file) || !fs::is_regular_file(dir / k_config_file)) return false;
+  nlohmann::json config = nlohmann::json::parse(util::read_file(dir / k_config_file), nullptr, false);
+  return config.is_object() && config.contains("architectures");
+}
+
 LoadedModel load_model(const fs::path& dir, bool merge) {
+  LoadOptions options;
+  options.merge = merge;
+  return load_model(dir, options);
+}
+
+LoadedModel load_model(const fs::path& dir, const LoadOptions& options) {
   if (!fs::is_directory(dir)) fail(ExitCode::bad_input, "checkpoint {}: no such folder", dir.string());
   if (!is_lora_dir(dir)) {
-    auto loaded = load_base_model(dir);
-    loaded.version = fmt::format("{}:{}@{}", loaded.info.stage, folder_name(dir), loaded.info.step);
+    auto loaded = load_base_model(dir, options);
+    loaded.version = loaded.pretrained ? fmt::format("pretrained:{}", folder_name(dir))
+                                       : fmt::format("{}:{}@{}", loaded.info.stage, folder_name(dir), loaded.info.step);
     return loaded;
   }
-  const auto info_json = read_json(dir, k_info_file);
-  auto info = info_from_json(info_json, dir);
-  auto lora = lora_config_from_json(read_json(dir, k_adapter_config_file), dir);
+  // medcode's own adapters have medcode.json; PEFT's from elsewhere do not
+  std::optional<CheckpointInfo> info;
+  nlohmann::json info_json;
+  if (fs::exists(dir / k_info_file)) {
+    info_json = read_json(dir, k_info_file);
+    info = info_from_json(info_json, dir);
+  }
+  const nlohmann::json adapter_config = read_json(dir, k_adapter_config_file);
+  auto lora = lora_config_from_json(adapter_config, dir);
+  if (!fs::exists(dir / k_adapter_weights_file) && fs::exists(dir / "adapter_model.bin")) {
+    fail(ExitCode::bad_input, "checkpoint {}: adapter_model.bin is a pickle, which medcode does not load; save the "
+         "adapter with safe_serialization (adapter_model.safetensors)", dir.string());
+  }
   auto weights_path = required_file(dir, k_adapter_weights_file);
-  verify_hashes(dir, info_json);
-  const auto base_dir = resolve_base_dir(dir, info);
+  if (info) verify_hashes(dir, info_json);
+  const auto base_dir = adapter_base(dir, info, adapter_config, options);
   if (is_lora_dir(base_dir))
     fail(ExitCode::bad_input, "checkpoint {}: its base {} is itself a LoRA folder", dir.string(),
          base_dir.string());
 
-  auto loaded = load_base_model(base_dir);
-  if (!info.tokenizer_sha256.empty() && info.tokenizer_sha256 != loaded.info.tokenizer_sha256) {
+  auto loaded = load_base_model(base_dir, options);
+  if (info && !info->tokenizer_sha256.empty() && info->tokenizer_sha256 != loaded.info.tokenizer_sha256) {
     fail(ExitCode::integrity, "checkpoint {}: trained with another tokenizer than its base {}", dir.string(),
          base_dir.string());
   }
   apply_lora(loaded.model, lora);
   load_lora_state_dict(loaded.model, read_safetensors(weights_path).tensors, weights_path.string());
-  if (merge) merge_lora(loaded.model);
+  if (options.merge) merge_lora(loaded.model);
   loaded.model->eval();
-  loaded.info = info;
+  CheckpointInfo adapter_info = info.value_or(CheckpointInfo{"lora", loaded.info.tokenizer_sha256, "", 0, {}, {}});
+  if (loaded.pretrained) {
+    loaded.prompt_format = adapter_info.extra.is_object()
+                               ? adapter_info.extra.value("prompt_format", std::string("auto"))
+                               : std::string("auto");
+  }
+  loaded.info = adapter_info;
   loaded.info.base_dir = base_dir;
   loaded.lora = lora;
-  loaded.version = fmt::format("{}:{}@{}", info.stage, folder_name(dir), info.step);
+  loaded.version = fmt::format("{}:{}@{}", adapter_info.stage, folder_name(dir), adapter_info.step);
   return loaded;
 }
 

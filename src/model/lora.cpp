@@ -51,7 +51,9 @@ LoraLinearImpl::LoraLinearImpl(torch::nn::Linear base_linear, const LoraConfig& 
   const auto in = base->weight.size(1);
   check_rank(config.rank, in, out, "a linear layer");
   register_module("base", base);
-  auto options = base->weight.options().requires_grad(false);
+  // The adapters stay float32 over a bf16 or f16 base, as PEFT keeps them: their updates are too small for
+  // bf16's 8-bit mantissa.
+  auto options = base->weight.options().dtype(torch::kFloat).requires_grad(false);
   // PEFT: A like nn.Linear's default (kaiming uniform with a = sqrt(5)), B zero so B·A starts at zero.
   lora_A = register_parameter("lora_A", torch::empty({config.rank, in}, options));
   lora_B = register_parameter("lora_B", torch::zeros({out, config.rank}, options));
@@ -61,23 +63,26 @@ LoraLinearImpl::LoraLinearImpl(torch::nn::Linear base_linear, const LoraConfig& 
 
 torch::Tensor LoraLinearImpl::forward(const torch::Tensor& x) {
   auto y = base(x);  // (…, out)
-  if (m_merged) return y;
-  auto dropped = torch::dropout(x, m_dropout, is_training());  // (…, in)
-  auto low_rank = torch::matmul(dropped, lora_A.t());          // (…, r)
-  return y + torch::matmul(low_rank, lora_B.t()) * m_scaling;  // (…, out)
+  if (m_merged || !m_enabled) return y;
+  // in the adapters' type, added back in the base's (PEFT's cast_input_dtype)
+  auto input = x.scalar_type() == lora_A.scalar_type() ? x : x.to(lora_A.scalar_type());
+  auto dropped = torch::dropout(input, m_dropout, is_training());  // (…, in)
+  auto low_rank = torch::matmul(dropped, lora_A.t());              // (…, r)
+  auto update = torch::matmul(low_rank, lora_B.t()) * m_scaling;   // (…, out)
+  return y + (update.scalar_type() == y.scalar_type() ? update : update.to(y.scalar_type()));
 }
 
 void LoraLinearImpl::merge() {
   if (m_merged) return;
   torch::NoGradGuard no_grad;
-  base->weight.add_(torch::matmul(lora_B, lora_A), m_scaling);  // (out, in)
+  base->weight.add_(torch::matmul(lora_B, lora_A).to(base->weight.scalar_type()), m_scaling);  // (out, in)
   m_merged = true;
 }
 
 void LoraLinearImpl::unmerge() {
   if (!m_merged) return;
   torch::NoGradGuard no_grad;
-  base->weight.sub_(torch::matmul(lora_B, lora_A), m_scaling);
+  base->weight.sub_(torch::matmul(lora_B, lora_A).to(base->weight.scalar_type()), m_scaling);
   m_merged = false;
 }
 
@@ -179,6 +184,10 @@ void merge_lora(Transformer& model) {
 
 void unmerge_lora(Transformer& model) {
   for (const auto& [prefix, lora] : lora_layers(model)) lora->unmerge();
+}
+
+void set_lora_enabled(Transformer& model, bool enabled) {
+  for (const auto& [prefix, lora] : lora_layers(model)) lora->set_enabled(enabled);
 }
 
 }  // namespace medcode::model

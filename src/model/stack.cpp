@@ -80,6 +80,9 @@ nlohmann::json to_json(const TrainSummary& summary) {
   json["final_val_loss"] =
       summary.final_val_loss ? nlohmann::json(*summary.final_val_loss) : nlohmann::json();
   json["best_val_loss"] = summary.best_val_loss ? nlohmann::json(*summary.best_val_loss) : nlohmann::json();
+  if (summary.reward_accuracy) json["reward_accuracy"] = *summary.reward_accuracy;
+  if (summary.val_reward_accuracy) json["val_reward_accuracy"] = *summary.val_reward_accuracy;
+  if (summary.skipped_pairs) json["skipped_pairs"] = summary.skipped_pairs;
   return json;
 }
 

@@ -4,6 +4,8 @@
 #include "medcode/model/transformer.h"
 
 #include <fmt/ranges.h>
+#include <ATen/autocast_mode.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 #include <cmath>
@@ -350,6 +352,64 @@ KvCache TransformerImpl::make_cache() const {
   return cache;
 }
 
+namespace {
+
+// Gradient checkpointing: a block's forward keeps only its input; backward runs the block again with the
+// random generator and autocast as they were (so dropout draws the same masks) and backpropagates through
+// that. Memory for activations drops from every block's to one block's at a time, for one more forward.
+struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& x,
+                               BlockImpl* block, const torch::Tensor& cos, const torch::Tensor& sin,
+                               const torch::Tensor& mask) {
+    context->save_for_backward({x});
+    context->saved_data["block"] = reinterpret_cast<std::int64_t>(block);
+    context->saved_data["cos"] = cos;
+    context->saved_data["sin"] = sin;
+    if (mask.defined()) context->saved_data["mask"] = mask;
+    context->saved_data["autocast"] = at::autocast::is_enabled();
+    at::Generator generator = at::globalContext().defaultGenerator(x.device());
+    {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      context->saved_data["rng"] = generator.get_state();
+    }
+    return block->forward(x, cos, sin, mask, nullptr, 0);  // grad mode is off here
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 torch::autograd::variable_list grad_outputs) {
+    auto* block = reinterpret_cast<BlockImpl*>(context->saved_data["block"].toInt());
+    torch::Tensor input = context->get_saved_variables()[0].detach().requires_grad_(true);
+    at::Generator generator = at::globalContext().defaultGenerator(input.device());
+    auto mask = context->saved_data.find("mask");
+    // The generator's lock is held only to read and set its state: dropout in the block takes it too.
+    torch::Tensor now;
+    {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      now = generator.get_state();  // put back after, so the rest of backward is unaffected
+      generator.set_state(context->saved_data["rng"].toTensor());
+    }
+    const bool autocast_was = at::autocast::is_enabled();
+    at::autocast::set_enabled(context->saved_data["autocast"].toBool());
+    torch::Tensor output;
+    {
+      torch::AutoGradMode enable(true);
+      output = block->forward(input, context->saved_data["cos"].toTensor(), context->saved_data["sin"].toTensor(),
+                              mask == context->saved_data.end() ? torch::Tensor() : mask->second.toTensor(),
+                              nullptr, 0);
+    }
+    at::autocast::set_enabled(autocast_was);
+    {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_state(now);
+    }
+    // the block's trainable weights (LoRA adapters) accumulate their gradients here
+    torch::autograd::backward({output}, {grad_outputs[0]});
+    return {input.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, const torch::Tensor& positions,
                                        const torch::Tensor& key_padding, KvCache* cache, bool last_only) {
   if (tokens.dim() != 2)
@@ -395,7 +455,14 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens, const torch:
   }
   // the blocks
   auto x = embed_tokens(tokens);                                                               // (B, T, C)
-  for (std::size_t i = 0; i < blocks.size(); ++i) x = blocks[i](x, cos, sin, mask, cache, i);  // (B, T, C)
+  if (gradient_checkpointing && is_training() && torch::GradMode::is_enabled() && cache == nullptr) {
+    // The embedding is frozen under LoRA: without an input that asks for gradients, backward would never
+    // reach a checkpointed block and its adapters would get none.
+    if (!x.requires_grad()) x = x.detach().requires_grad_(true);
+    for (auto& block : blocks) x = CheckpointedBlock::apply(x, block.get(), cos, sin, mask);  // (B, T, C)
+  } else {
+    for (std::size_t i = 0; i < blocks.size(); ++i) x = blocks[i](x, cos, sin, mask, cache, i);  // (B, T, C)
+  }
   if (cache != nullptr) cache->length = S;
   if (last_only) x = x.narrow(1, T - 1, 1);  // (B, 1, C)
   x = norm(x);                               // (B, T, C)

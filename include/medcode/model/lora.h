@@ -1,5 +1,6 @@
 // LoRA (Hu et al., 2021): a low-rank update B·A added to a frozen linear layer, y = W x + (alpha / r) B A x,
 // with A (r, in) initialised like a linear layer and B (out, r) zero, so training starts from the base model.
+// The adapters are float32 whatever the base's type.
 #pragma once
 
 #include <torch/torch.h>
@@ -22,6 +23,8 @@ class LoraLinearImpl : public torch::nn::Module {
   void merge();
   void unmerge();
   bool merged() const { return m_merged; }
+  // Off, forward is the base layer's alone: DPO's reference model is the policy with its adapters off.
+  void set_enabled(bool enabled) { m_enabled = enabled; }
 
   torch::nn::Linear base{nullptr};
   torch::Tensor lora_A;  // (r, in)
@@ -31,6 +34,7 @@ class LoraLinearImpl : public torch::nn::Module {
   double m_scaling;
   double m_dropout;
   bool m_merged = false;
+  bool m_enabled = true;
 };
 TORCH_MODULE(LoraLinear);
 
@@ -46,5 +50,7 @@ void load_lora_state_dict(Transformer& model, const std::map<std::string, torch:
 std::vector<torch::Tensor> lora_parameters(const Transformer& model);
 void merge_lora(Transformer& model);
 void unmerge_lora(Transformer& model);
+// Turns every adapter off (the base model alone) or on again.
+void set_lora_enabled(Transformer& model, bool enabled);
 
 }  // namespace medcode::model

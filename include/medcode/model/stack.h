@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -27,16 +28,30 @@ struct LoraConfig {
   double dropout = 0.05;
   // Among q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (PEFT's target_modules names).
   std::vector<std::string> target_modules = {"q_proj", "v_proj"};
-  double scaling() const { return alpha / static_cast<double>(rank); }
+  bool rslora = false;  // rank-stabilised scaling alpha / sqrt(r) (PEFT's use_rslora)
+  double scaling() const {
+    return alpha / (rslora ? std::sqrt(static_cast<double>(rank)) : static_cast<double>(rank));
+  }
 };
 
 struct TrainOptions {
-  std::string stage = "base";          // base | lora
+  std::string stage = "base";          // base | lora | dpo
   std::string token_set = "default";   // the token set `tokenize` wrote
   std::filesystem::path out_dir;       // the final model (or adapter) folder; checkpoints/ inside it
   std::string model_config = "small";  // base: a preset (tiny, small) or a YAML file
-  std::optional<std::filesystem::path> base_dir;  // lora: the base model folder
+  // lora, dpo: the base model folder (medcode's own, or a pretrained Hugging Face folder)
+  std::optional<std::filesystem::path> base_dir;
   LoraConfig lora;
+  // lora, dpo: adapters to start from (a LoRA folder on the same base; its rank and targets replace `lora`'s)
+  std::optional<std::filesystem::path> adapter;
+  // A pretrained base's frozen weights: auto (bf16 on CUDA, f32 on CPU), f32 or bf16.
+  std::string base_dtype = "auto";
+  bool grad_checkpoint = false;  // recompute each block in backward instead of keeping its activations
+  // dpo: the preference pairs (export's dpo.jsonl: prompt, chosen, rejected, split) and the DPO temperature.
+  std::filesystem::path dpo_data;
+  double dpo_beta = 0.1;
+  std::int64_t max_length = 1024;     // dpo: longest prompt + answer in tokens (prompts are cut to fit)
+  std::string prompt_format = "auto";  // dpo: the base's chat format (auto: its template)
 
   std::int64_t max_steps = 1000;       // optimizer steps
   std::int64_t batch_size = 16;        // sequences per micro-batch
@@ -78,6 +93,11 @@ struct TrainSummary {
   std::optional<double> final_val_loss;
   std::optional<double> best_val_loss;
   std::int64_t peak_memory_bytes = 0;  // the process's peak resident set size (host memory, on any device)
+  // dpo: the pairs whose chosen answer the policy prefers more than the reference does, in the last log
+  // interval and on the validation pairs
+  std::optional<double> reward_accuracy;
+  std::optional<double> val_reward_accuracy;
+  std::int64_t skipped_pairs = 0;  // dpo: lines left out (same answer twice, too long)
 };
 nlohmann::json to_json(const TrainSummary& summary);
 
@@ -95,7 +115,10 @@ using TrainProgressCallback = std::function<void(const TrainProgress&)>;
 // ---- prediction ----
 
 struct PredictOptions {
+  // A model folder, a LoRA folder, or a pretrained Hugging Face folder.
   std::filesystem::path model_dir;
+  std::optional<std::filesystem::path> base;  // a LoRA folder's base, in place of the one it names
+  std::string prompt_format = "auto";  // a pretrained base's chat format: auto (as trained, else its template)
   std::size_t beam_size = 1;
   std::size_t max_codes = 8;
   std::size_t max_new_tokens = 64;
@@ -137,7 +160,7 @@ class CodePredictor {
 // ---- the plugin ----
 
 // Raised whenever this header changes: a plugin built against another interface is refused.
-inline constexpr int k_model_stack_abi = 1;
+inline constexpr int k_model_stack_abi = 2;
 inline constexpr const char* k_model_plugin_file = "libmedcode_torch.so";
 
 class ModelStack {

@@ -151,5 +151,51 @@ TEST(Checkpoint, ChangedWeightsAreAnIntegrityFailure) {
   EXPECT_EQ(error_of([&] { load_model(saved.base_dir); }).first, ExitCode::integrity);
 }
 
+TEST(Checkpoint, PeftSettingsMedcodeDoesNotImplementAreRefusedByName) {
+  Saved saved;
+  save_base(saved);
+  LoraConfig lora;
+  lora.rank = 2;
+  lora.alpha = 4;
+  lora.target_modules = {"q_proj", "v_proj"};
+  apply_lora(saved.model, lora);
+  CheckpointInfo info;
+  info.stage = "lora";
+  info.base_dir = saved.base_dir;
+  const auto lora_dir = saved.dir / "lora";
+  save_lora_adapter(lora_dir, saved.model, lora, info);
+  const nlohmann::json original = read_json(lora_dir / "adapter_config.json");
+  auto with = [&](const std::string& key, const nlohmann::json& value) {
+    nlohmann::json config = original;
+    config[key] = value;
+    util::write_file_atomic(lora_dir / "adapter_config.json", config.dump(2));
+    return error_of([&] { read_lora_adapter(lora_dir); });
+  };
+  const std::vector<std::pair<std::string, nlohmann::json>> refused = {
+      {"use_dora", true},
+      {"bias", "lora_only"},
+      {"fan_in_fan_out", true},
+      {"rank_pattern", {{"q_proj", 8}}},
+      {"alpha_pattern", {{"q_proj", 16}}},
+      {"layers_to_transform", {0}},
+      {"modules_to_save", {"lm_head"}},
+      {"target_modules", ".*attn.*"},
+      {"peft_type", "IA3"}};
+  for (const auto& [key, value] : refused) {
+    auto [code, message] = with(key, value);
+    EXPECT_EQ(code, ExitCode::bad_input) << key;
+    EXPECT_NE(message.find(key), std::string::npos) << key << ": " << message;
+    EXPECT_NE(message.find("adapter_config.json"), std::string::npos) << message;
+  }
+  // What PEFT writes with these at their defaults loads; all-linear and rsLoRA are understood.
+  EXPECT_EQ(with("rank_pattern", nlohmann::json::object()).first, ExitCode::ok);
+  EXPECT_EQ(with("layers_to_transform", nullptr).first, ExitCode::ok);
+  EXPECT_EQ(with("use_dora", false).first, ExitCode::ok);
+  with("target_modules", "all-linear");
+  EXPECT_EQ(read_lora_adapter(lora_dir).lora.target_modules.size(), 7u);
+  with("use_rslora", true);
+  EXPECT_TRUE(read_lora_adapter(lora_dir).lora.rslora);
+}
+
 }  // namespace
 }  // namespace medcode::model

@@ -165,5 +165,75 @@ TEST(Lora, HfStateDictHoldsTheBaseWeightsUnderTheirNames) {
   for (const auto& [name, weight] : before) EXPECT_TRUE(after.at(name).equal(weight)) << name;
 }
 
+// The gradients of every adapter, flattened in parameter order, after one forward and backward pass.
+torch::Tensor adapter_gradients(Transformer& model, const torch::Tensor& tokens, std::uint64_t dropout_seed) {
+  for (auto& parameter : lora_parameters(model)) parameter.mutable_grad() = torch::Tensor();
+  torch::manual_seed(dropout_seed);
+  model->forward(tokens).pow(2).mean().backward();
+  std::vector<torch::Tensor> flat;
+  for (auto& parameter : lora_parameters(model)) flat.push_back(parameter.grad().flatten());
+  return torch::cat(flat);
+}
+
+TEST(Lora, GradientCheckpointingGivesTheSameGradientsWithDropout) {
+  auto config = tiny_test_config(/*tied=*/false);
+  config.dropout = 0.2;
+  torch::manual_seed(1);
+  Transformer model(config);
+  LoraConfig lora = lora_config({"q_proj", "v_proj", "up_proj"});
+  lora.dropout = 0.3;
+  apply_lora(model, lora);
+  randomize_adapters(model);
+  model->train();
+  auto tokens = sample_tokens();
+  torch::Tensor plain = adapter_gradients(model, tokens, 5);
+  model->gradient_checkpointing = true;
+  torch::Tensor recomputed = adapter_gradients(model, tokens, 5);
+  // The recomputation replays each block's dropout masks: the same gradients, not merely similar ones.
+  EXPECT_TRUE(all_close(recomputed, plain, 1e-5, 1e-7));
+  // ...and the masks do act: another seed gives other gradients.
+  EXPECT_GT(testing::max_abs_difference(adapter_gradients(model, tokens, 6), plain), 1e-6);
+}
+
+TEST(Lora, AdaptersOnABfloat16BaseStayFloat32AndTrain) {
+  auto model = make_model();
+  auto tokens = sample_tokens();
+  torch::Tensor f32_logits;
+  {
+    torch::NoGradGuard no_grad;
+    f32_logits = model->forward(tokens).to(torch::kFloat);
+  }
+  model->to(torch::kBFloat16);
+  apply_lora(model, lora_config({"q_proj", "down_proj"}));
+  for (auto& parameter : lora_parameters(model)) EXPECT_EQ(parameter.scalar_type(), torch::kFloat);
+  torch::Tensor logits = model->forward(tokens);
+  EXPECT_TRUE(all_close(logits.to(torch::kFloat), f32_logits, 0.05, 0.05));  // bfloat16's precision
+  logits.to(torch::kFloat).pow(2).mean().backward();
+  for (auto& parameter : lora_parameters(model)) {
+    ASSERT_TRUE(parameter.grad().defined());
+    EXPECT_EQ(parameter.grad().scalar_type(), torch::kFloat);
+    EXPECT_TRUE(parameter.grad().isfinite().all().item<bool>());
+  }
+  for (const auto& parameter : model->parameters()) {
+    if (parameter.scalar_type() == torch::kBFloat16) {
+      EXPECT_FALSE(parameter.grad().defined());
+    }
+  }
+}
+
+TEST(Lora, SwitchedOffTheAdaptersGiveTheBaseModel) {
+  auto model = make_model();
+  auto tokens = sample_tokens();
+  torch::NoGradGuard no_grad;
+  auto base = model->forward(tokens);
+  apply_lora(model, lora_config());
+  randomize_adapters(model);
+  EXPECT_GT(testing::max_abs_difference(model->forward(tokens), base), 1e-4);
+  set_lora_enabled(model, false);
+  EXPECT_TRUE(model->forward(tokens).equal(base));
+  set_lora_enabled(model, true);
+  EXPECT_GT(testing::max_abs_difference(model->forward(tokens), base), 1e-4);
+}
+
 }  // namespace
 }  // namespace medcode::model
