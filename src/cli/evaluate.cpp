@@ -14,6 +14,7 @@
 #include "medcode/eval/evaluation.h"
 #include "medcode/eval/llm_coder.h"
 #include "medcode/eval/make_coder.h"
+#include "medcode/model/base_models.h"
 #include "medcode/util/error.h"
 #include "option_groups.h"
 
@@ -34,6 +35,7 @@ struct EvaluateCommandOptions {
   std::string coder;
   std::string baseline;
   std::string model;
+  std::string base;  // a pretrained base: the adapter's in place of the one it names
   std::string train;
   std::vector<std::size_t> ks;  // empty: k_default_ks, or k_codiesp_ks with --codiesp
   std::string split;
@@ -185,6 +187,7 @@ std::unique_ptr<eval::Coder> coder_under_test(Context& context, const EvaluateCo
   coder_options.model.constrained = !options.unconstrained;
   coder_options.model.device = options.device;
   coder_options.model.threads = options.threads;
+  if (!options.base.empty()) coder_options.model.base = model::resolve_base(db, options.base);
   if (options.year != 0) coder_options.model.year = options.year;
   coder_options.min_score = options.min_score;
   coder_options.top_k = options.top_k;
@@ -396,7 +399,12 @@ void add_evaluate_command(CLI::App& app, CommandList& commands) {
       ->add_option("--baseline", options->baseline,
                    "majority (most frequent training codes) or bm25 (retrieval over tabular text)")
       ->check(CLI::IsMember({"majority", "bm25"}));
-  command->add_option("--model", options->model, "A trained model's folder (builds with LibTorch)");
+  command->add_option("--model", options->model,
+                      "A trained model's folder, a LoRA folder or a pretrained Hugging Face folder (builds with "
+                      "LibTorch)");
+  command->add_option("--base", options->base,
+                      "--model: a pretrained base by name (model list) or folder, in place of the one the adapter "
+                      "names");
   command->add_option("--train", options->train,
                       "majority: training JSONL or CodiEsp folder (default: "
                       "descriptions-to-codes.golden.train.jsonl beside --dataset, the train folder beside "

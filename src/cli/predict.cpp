@@ -15,6 +15,7 @@
 #include "medcode/codes/catalog.h"
 #include "medcode/eval/llm_coder.h"
 #include "medcode/eval/make_coder.h"
+#include "medcode/model/base_models.h"
 #include "medcode/model/stack.h"
 #include "medcode/util/error.h"
 #include "medcode/util/utf8.h"
@@ -26,6 +27,9 @@ namespace {
 
 struct PredictCommandOptions {
   std::string model;
+  std::string base;     // a pretrained base (a name from `model import`, or a folder)
+  std::string adapter;  // a LoRA folder
+  std::string prompt_format = "auto";
   std::string coder;
   std::optional<double> min_score;
   std::size_t ranked = 0;
@@ -162,6 +166,8 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
   coder_options.model.constrained = !options.unconstrained;
   coder_options.model.device = options.device;
   coder_options.model.threads = options.threads;
+  coder_options.model.prompt_format = options.prompt_format;
+  if (!options.base.empty()) coder_options.model.base = model::resolve_base(db, options.base);
   store::RunRecorder& run = context.start_run("predict");
   // The model table is read only for an llm: coder, so a broken model config cannot stop the others.
   std::optional<llm::ModelRegistry> models;
@@ -217,14 +223,27 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
 }
 
 ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
-  if (options.model.empty() == options.coder.empty())
-    fail(ExitCode::usage, "give exactly one of --model and --coder");
+  if (!options.model.empty() && !options.adapter.empty()) fail(ExitCode::usage, "give --model or --adapter, not both");
+  const bool has_model = !options.model.empty() || !options.adapter.empty() || !options.base.empty();
+  if (has_model == !options.coder.empty())
+    fail(ExitCode::usage, "give exactly one of --model (or --base, --adapter) and --coder");
   if (!options.coder.empty()) return run_coder_predict(context, options);
   model::ModelStack& stack = model::model_stack();  // first: without the plugin nothing else matters
   std::vector<InputText> inputs = read_all_inputs(options);
+  require_store(context);
 
   model::PredictOptions predict_options;
-  predict_options.model_dir = options.model;
+  // --base alone codes with the pretrained model as it is; with --model or --adapter it is their base.
+  std::optional<std::filesystem::path> base;
+  if (!options.base.empty()) base = model::resolve_base(context.store(), options.base);
+  const std::string& folder = !options.adapter.empty() ? options.adapter : options.model;
+  if (!folder.empty()) {
+    predict_options.model_dir = folder;
+    predict_options.base = base;
+  } else {
+    predict_options.model_dir = *base;
+  }
+  predict_options.prompt_format = options.prompt_format;
   predict_options.beam_size = options.beam;
   predict_options.max_codes = options.max_codes.value_or(8);
   predict_options.batch_size = options.batch_size;
@@ -234,7 +253,6 @@ ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
   predict_options.system = codes::require_system(options.system);
   predict_options.year = options.year;
 
-  require_store(context);
   store::RunRecorder& run = context.start_run("predict");
   std::unique_ptr<model::CodePredictor> opened = stack.open_predictor(context.store(), predict_options);
   model::CodePredictor& predictor = *opened;
@@ -262,8 +280,19 @@ void add_predict_command(CLI::App& app, CommandList& commands) {
   CLI::App* command = app.add_subcommand(
       "predict",
       "Codes with descriptions, scores and evidence for clinical text, from a trained model or a coder");
-  command->add_option("--model", options->model, "A model folder (from train --stage base) or a LoRA folder")
+  command
+      ->add_option("--model", options->model,
+                   "A model folder (from train), a LoRA folder, or a pretrained Hugging Face folder")
       ->envname("MEDCODE_MODEL");
+  command->add_option("--adapter", options->adapter, "A LoRA folder (from train --stage lora or dpo)");
+  command->add_option("--base", options->base,
+                      "A pretrained base by name (model list) or folder: the adapter's base in place of the one "
+                      "it names, or alone to code with the base as it is");
+  command
+      ->add_option("--prompt-format", options->prompt_format,
+                   "A pretrained base's chat format: auto (as the adapter was trained, else the base's "
+                   "template), plain, chatml, qwen3, llama3 or deepseek-r1")
+      ->capture_default_str();
   command->add_option(
       "--coder", options->coder,
       "A coder instead of --model: index, index+rerank:PATH, llm:MODEL, bm25, bm25+terms, model:DIR");

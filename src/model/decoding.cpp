@@ -64,13 +64,6 @@ namespace {
 
 constexpr double k_negative_infinity = -std::numeric_limits<double>::infinity();
 
-struct Special {
-  std::int32_t separator;
-  std::int32_t eos = text::k_eos_id;
-  std::int32_t think_open;
-  std::int32_t think_close;
-};
-
 struct Beam {
   std::vector<std::int32_t> tokens;
   double log_probability = 0;
@@ -78,6 +71,7 @@ struct Beam {
   bool done = false;
   // Grammar state (constrained) or parse state (unconstrained).
   std::int32_t node = CodeTrie::k_root;
+  bool after_separator = false;  // the next code is a later one
   bool in_rationale = false;
   std::vector<std::int32_t> code_tokens;
   double code_log_probability = 0;
@@ -91,25 +85,30 @@ struct Candidate {
   double token_log_probability;
 };
 
-// Tokens the grammar allows after `beam`; empty means every token (unconstrained).
-std::vector<std::int32_t> allowed_tokens(const Beam& beam, const CodeTrie& trie, const Special& special,
+// The trie that constrains the beam's current code; null when unconstrained.
+const CodeTrie* trie_of(const Beam& beam, const DecodeOptions& options) {
+  return beam.after_separator && options.later_trie ? options.later_trie : options.trie;
+}
+
+// Tokens the grammar allows after `beam`.
+std::vector<std::int32_t> allowed_tokens(const Beam& beam, const CodeTrie& trie, const DecodeVocabulary& vocabulary,
                                          std::size_t max_codes) {
   std::vector<std::int32_t> allowed = trie.next_tokens(beam.node);
   if (beam.node != CodeTrie::k_root && trie.code_at(beam.node)) {
-    if (beam.codes.size() + 1 < max_codes) allowed.push_back(special.separator);
-    allowed.push_back(special.eos);
+    if (beam.codes.size() + 1 < max_codes) allowed.push_back(vocabulary.separator);
+    allowed.insert(allowed.end(), vocabulary.ends.begin(), vocabulary.ends.end());
   }
   return allowed;
 }
 
-void finish_code(Beam& beam, const text::Tokenizer& tokenizer, const CodeTrie* trie) {
+void finish_code(Beam& beam, const DecodeVocabulary& vocabulary, const CodeTrie* trie) {
   if (beam.code_tokens.empty()) return;
   std::string code;
   if (trie) {
     const std::string* name = trie->code_at(beam.node);
     if (name) code = *name;
   } else {
-    code = tokenizer.decode(beam.code_tokens);
+    code = vocabulary.detokenize(beam.code_tokens);
     code.erase(0, code.find_first_not_of(' '));
     code.erase(code.find_last_not_of(' ') + 1);
     // Unconstrained output can hold control pieces or prose: only code-shaped text counts as a code.
@@ -127,24 +126,26 @@ void finish_code(Beam& beam, const text::Tokenizer& tokenizer, const CodeTrie* t
 }
 
 // Moves a beam one token on, keeping the grammar (or parse) state.
-void advance(Beam& beam, std::int32_t token, double log_probability, const text::Tokenizer& tokenizer,
-             const CodeTrie* trie, const Special& special, std::size_t max_codes) {
+void advance(Beam& beam, std::int32_t token, double log_probability, const DecodeVocabulary& vocabulary,
+             const DecodeOptions& options) {
+  const CodeTrie* trie = trie_of(beam, options);
   beam.tokens.push_back(token);
   beam.log_probability += log_probability;
-  if (token == special.eos) {
-    finish_code(beam, tokenizer, trie);
+  if (vocabulary.is_end(token)) {
+    finish_code(beam, vocabulary, trie);
     beam.done = true;
     return;
   }
-  if (!trie && token == special.think_open) beam.in_rationale = true;
+  if (!trie && token >= 0 && token == vocabulary.think_open) beam.in_rationale = true;
   if (beam.in_rationale) {
-    if (token == special.think_close) beam.in_rationale = false;
+    if (token == vocabulary.think_close) beam.in_rationale = false;
     return;
   }
-  if (token == special.separator) {
-    finish_code(beam, tokenizer, trie);
+  if (token == vocabulary.separator) {
+    finish_code(beam, vocabulary, trie);
+    beam.after_separator = true;
     // The grammar enforces the limit when constrained; unconstrained output is cut here.
-    if (beam.codes.size() >= max_codes) beam.done = true;
+    if (beam.codes.size() >= options.max_codes) beam.done = true;
     return;
   }
   beam.code_tokens.push_back(token);
@@ -155,7 +156,7 @@ void advance(Beam& beam, std::int32_t token, double log_probability, const text:
 // The best `width` continuations of an input's beams. `row` gives the log-probabilities of a beam's next token.
 template <typename RowFn>
 std::vector<Candidate> best_candidates(const std::vector<Beam>& beams, std::size_t width, RowFn row,
-                                       const CodeTrie* trie, const Special& special, std::size_t max_codes) {
+                                       const DecodeVocabulary& vocabulary, const DecodeOptions& options) {
   std::vector<Candidate> candidates;
   for (std::size_t k = 0; k < beams.size(); ++k) {
     const Beam& beam = beams[k];
@@ -165,19 +166,19 @@ std::vector<Candidate> best_candidates(const std::vector<Beam>& beams, std::size
       continue;
     }
     const float* log_probabilities = row(k);
-    std::vector<std::pair<double, std::int32_t>> options;
-    if (trie) {
-      for (std::int32_t token : allowed_tokens(beam, *trie, special, max_codes))
-        options.emplace_back(log_probabilities[token], token);
+    std::vector<std::pair<double, std::int32_t>> choices;
+    if (const CodeTrie* trie = trie_of(beam, options)) {
+      for (std::int32_t token : allowed_tokens(beam, *trie, vocabulary, options.max_codes))
+        choices.emplace_back(log_probabilities[token], token);
     } else {
       std::int32_t vocab = static_cast<std::int32_t>(row.vocab());
-      for (std::int32_t token = 0; token < vocab; ++token) options.emplace_back(log_probabilities[token], token);
+      for (std::int32_t token = 0; token < vocab; ++token) choices.emplace_back(log_probabilities[token], token);
     }
-    std::size_t keep = std::min(width, options.size());
-    std::partial_sort(options.begin(), options.begin() + static_cast<std::ptrdiff_t>(keep), options.end(),
+    std::size_t keep = std::min(width, choices.size());
+    std::partial_sort(choices.begin(), choices.begin() + static_cast<std::ptrdiff_t>(keep), choices.end(),
                       [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
     for (std::size_t i = 0; i < keep; ++i)
-      candidates.push_back({beam.log_probability + options[i].first, k, options[i].second, options[i].first});
+      candidates.push_back({beam.log_probability + choices[i].first, k, choices[i].second, choices[i].first});
   }
   std::stable_sort(candidates.begin(), candidates.end(),
                    [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
@@ -191,12 +192,12 @@ struct PromptBatch {
   torch::Tensor key_padding;  // (B, P) bool, true on padding
 };
 
-PromptBatch left_pad(const std::vector<std::vector<std::int32_t>>& prompts) {
+PromptBatch left_pad(const std::vector<std::vector<std::int32_t>>& prompts, std::int32_t pad) {
   std::size_t longest = 0;
   for (const auto& prompt : prompts) longest = std::max(longest, prompt.size());
   const auto n = static_cast<std::int64_t>(prompts.size());
   const auto length = static_cast<std::int64_t>(longest);
-  PromptBatch batch{torch::full({n, length}, static_cast<std::int64_t>(text::k_pad_id), torch::kInt64),
+  PromptBatch batch{torch::full({n, length}, static_cast<std::int64_t>(pad), torch::kInt64),
                     torch::zeros({n, length}, torch::kInt64), torch::ones({n, length}, torch::kBool)};
   auto tokens = batch.tokens.accessor<std::int64_t, 2>();
   auto positions = batch.positions.accessor<std::int64_t, 2>();
@@ -213,7 +214,7 @@ PromptBatch left_pad(const std::vector<std::vector<std::int32_t>>& prompts) {
   return batch;
 }
 
-Decoded collect(const std::vector<Beam>& beams, const text::Tokenizer& tokenizer) {
+Decoded collect(const std::vector<Beam>& beams, const DecodeVocabulary& vocabulary) {
   Decoded decoded;
   std::vector<const Beam*> order;
   for (const Beam& beam : beams)
@@ -225,7 +226,7 @@ Decoded collect(const std::vector<Beam>& beams, const text::Tokenizer& tokenizer
   decoded.codes = best.codes;
   decoded.log_probability = best.log_probability;
   decoded.n_generated = best.tokens.size();
-  decoded.completion = tokenizer.decode(best.tokens);
+  decoded.completion = vocabulary.detokenize(best.tokens);
   std::unordered_set<std::string> seen;
   for (const Beam* beam : order) {
     for (const DecodedCode& code : beam->codes)
@@ -236,7 +237,29 @@ Decoded collect(const std::vector<Beam>& beams, const text::Tokenizer& tokenizer
 
 }  // namespace
 
+DecodeVocabulary DecodeVocabulary::of(const text::Tokenizer& tokenizer) {
+  DecodeVocabulary vocabulary;
+  vocabulary.detokenize = [&tokenizer](std::span<const std::int32_t> ids) {
+    return tokenizer.decode(ids);
+  };
+  vocabulary.separator = tokenizer.piece_to_id(text::k_code_separator_piece);
+  vocabulary.ends = {text::k_eos_id};
+  vocabulary.think_open = tokenizer.piece_to_id(text::k_think_open_piece);
+  vocabulary.think_close = tokenizer.piece_to_id(text::k_think_close_piece);
+  vocabulary.pad = text::k_pad_id;
+  return vocabulary;
+}
+
+bool DecodeVocabulary::is_end(std::int32_t token) const {
+  return std::find(ends.begin(), ends.end(), token) != ends.end();
+}
+
 std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer,
+                            const std::vector<std::vector<std::int32_t>>& prompts, const DecodeOptions& options) {
+  return decode(model, DecodeVocabulary::of(tokenizer), prompts, options);
+}
+
+std::vector<Decoded> decode(Transformer& model, const DecodeVocabulary& vocabulary,
                             const std::vector<std::vector<std::int32_t>>& prompts, const DecodeOptions& options) {
   if (prompts.empty()) return {};
   // No autograd bookkeeping at all (version counters, views), not just no graph: each step runs a few
@@ -244,9 +267,6 @@ std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer
   c10::InferenceMode inference;
   model->eval();
   const torch::Device device = model->embed_tokens->weight.device();
-  const Special special{tokenizer.piece_to_id(text::k_code_separator_piece), text::k_eos_id,
-                        tokenizer.piece_to_id(text::k_think_open_piece),
-                        tokenizer.piece_to_id(text::k_think_close_piece)};
   const std::size_t width = std::max<std::size_t>(1, options.beam_size);
   const auto n_inputs = static_cast<std::int64_t>(prompts.size());
   const auto beams_per_input = static_cast<std::int64_t>(width);
@@ -254,7 +274,7 @@ std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer
 
   // Prefill: every prompt once, then each row's cache is copied to its beams. The cache has room for the
   // whole completion, so that each step writes its position in place.
-  PromptBatch batch = left_pad(prompts);
+  PromptBatch batch = left_pad(prompts, vocabulary.pad);
   const auto prompt_length = batch.tokens.size(1);
   const auto max_length = prompt_length + static_cast<std::int64_t>(options.max_new_tokens);
   const bool padded = batch.key_padding.any().item<bool>();
@@ -299,14 +319,13 @@ std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer
         std::size_t vocab() const { return vocab_size; }
       } row{data + b * width * vocab, vocab};
       std::vector<Candidate> chosen =
-          best_candidates(beams[b], width, row, options.trie, special, options.max_codes);
+          best_candidates(beams[b], width, row, vocabulary, options);
       std::vector<Beam> next(width);
       for (std::size_t k = 0; k < chosen.size(); ++k) {
         const Candidate& candidate = chosen[k];
         next[k] = beams[b][candidate.beam];
         if (candidate.token >= 0)
-          advance(next[k], candidate.token, candidate.token_log_probability, tokenizer, options.trie, special,
-                  options.max_codes);
+          advance(next[k], candidate.token, candidate.token_log_probability, vocabulary, options);
         all_done = all_done && next[k].done;
       }
       for (std::size_t k = 0; k < width; ++k) {
@@ -315,7 +334,7 @@ std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer
         reordered = reordered || source != slot;
         sources[slot] = static_cast<std::int64_t>(source);
         bool feeds = k < chosen.size() && !next[k].done;
-        feed[slot] = feeds ? next[k].tokens.back() : text::k_pad_id;
+        feed[slot] = feeds ? next[k].tokens.back() : vocabulary.pad;
       }
       beams[b] = std::move(next);
     }
@@ -330,7 +349,7 @@ std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer
 
   // A beam cut off by max_new_tokens keeps the codes it completed.
   std::vector<Decoded> results;
-  for (auto& input_beams : beams) results.push_back(collect(input_beams, tokenizer));
+  for (auto& input_beams : beams) results.push_back(collect(input_beams, vocabulary));
   return results;
 }
 

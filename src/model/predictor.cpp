@@ -4,16 +4,45 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
+#include "medcode/model/hf_folder.h"
 #include "medcode/model/threads.h"
 #include "medcode/model/trainer.h"
+#include "medcode/text/bpe_tokenizer.h"
+#include "medcode/text/chat_example.h"
+#include "medcode/text/chat_template.h"
 #include "medcode/text/prompt_format.h"
 #include "medcode/util/error.h"
 
 namespace medcode::model {
 
+// A pretrained base answers in its chat format: the prompt, then what its template writes before the answer
+// (DeepSeek-R1's "\n</think>\n\n", Qwen3's empty reasoning block), then "E11.9, I10" and the end of the turn,
+// exactly as `tokenize --base` taught it. The first code and the later ones (after ",") encode differently in
+// a byte-level BPE, so each has its trie, built from the same encodings that training used.
+struct Predictor::Chat {
+  text::BpeTokenizer tokenizer;
+  text::ChatTemplate chat;
+  std::vector<std::int32_t> answer_prefix;
+  DecodeVocabulary vocabulary;
+  CodeTrie first;
+  CodeTrie later;
+};
+
 namespace {
+
+bool starts_with(const std::vector<std::int32_t>& ids, const std::vector<std::int32_t>& prefix) {
+  return ids.size() > prefix.size() && std::equal(prefix.begin(), prefix.end(), ids.begin());
+}
+
+// The text the chat format puts before an answer.
+std::string answer_prefix_text(const text::ChatTemplate& chat) {
+  constexpr std::string_view k_mark = "MEDCODEANSWER";
+  std::string completion = chat.completion(k_mark, std::nullopt);
+  return completion.substr(0, completion.find(k_mark));
+}
 
 std::vector<std::string> billable_codes(store::Database& db, const codes::ReleaseInfo& release) {
   store::Statement select =
@@ -24,33 +53,100 @@ std::vector<std::string> billable_codes(store::Database& db, const codes::Releas
   return found;
 }
 
+std::unique_ptr<Predictor::Chat> make_chat(const LoadedModel& loaded, const std::string& format,
+                                           const std::vector<std::string>& codes) {
+  text::BpeTokenizer tokenizer = text::BpeTokenizer::load(loaded.tokenizer_path);
+  const std::string chosen = format != "auto" ? format : loaded.prompt_format;
+  text::ChatTemplate chat = text::ChatTemplate::from_folder(loaded.base_dir, chosen == "medcode" ? "auto" : chosen);
+  const std::string prefix = answer_prefix_text(chat);
+  std::vector<std::int32_t> prefix_ids = prefix.empty() ? std::vector<std::int32_t>{} : tokenizer.encode(prefix);
+
+  DecodeVocabulary vocabulary;
+  const std::vector<std::int32_t> comma = tokenizer.encode(",");
+  if (comma.size() != 1) fail(ExitCode::bad_input, "{}: ',' is not a single token", loaded.tokenizer_path.string());
+  vocabulary.separator = comma[0];
+  // The end of the turn, as training wrote it, then the model's own end-of-text tokens.
+  if (std::vector<std::int32_t> end = tokenizer.encode(chat.end_of_turn()); !end.empty())
+    vocabulary.ends.push_back(end[0]);
+  if (auto eos = tokenizer.eos_id()) vocabulary.ends.push_back(*eos);
+  for (std::int64_t id : inspect_hf_folder(loaded.base_dir).eos_token_ids)
+    vocabulary.ends.push_back(static_cast<std::int32_t>(id));
+  std::sort(vocabulary.ends.begin(), vocabulary.ends.end());
+  vocabulary.ends.erase(std::unique(vocabulary.ends.begin(), vocabulary.ends.end()), vocabulary.ends.end());
+  if (vocabulary.ends.empty())
+    fail(ExitCode::bad_input, "{}: no end-of-turn or end-of-text token", loaded.tokenizer_path.string());
+
+  auto built = std::unique_ptr<Predictor::Chat>(new Predictor::Chat{
+      std::move(tokenizer), std::move(chat), std::move(prefix_ids), std::move(vocabulary), CodeTrie(), CodeTrie()});
+  const text::BpeTokenizer& bpe = built->tokenizer;
+  built->vocabulary.detokenize = [&bpe](std::span<const std::int32_t> ids) { return bpe.decode(ids, true); };
+  std::size_t odd = 0;
+  for (const std::string& code : codes) {
+    std::vector<std::int32_t> whole = bpe.encode(prefix + code);
+    if (starts_with(whole, built->answer_prefix)) {
+      built->first.add({whole.begin() + static_cast<std::ptrdiff_t>(built->answer_prefix.size()), whole.end()}, code);
+    } else {
+      ++odd;
+    }
+    std::vector<std::int32_t> later = bpe.encode(", " + code);
+    if (starts_with(later, comma)) built->later.add({later.begin() + 1, later.end()}, code);
+  }
+  if (odd) spdlog::debug("{} codes do not encode apart from the answer's prefix and cannot come first", odd);
+  return built;
+}
+
 }  // namespace
 
 Predictor::Predictor(store::Database& db, const PredictOptions& options) : m_options(options) {
   if (options.beam_size == 0) fail(ExitCode::usage, "--beam must be at least 1");
   if (options.batch_size == 0) fail(ExitCode::usage, "--batch-size must be at least 1");
+  if (options.prompt_format != "auto" && !text::parse_chat_family(options.prompt_format)) {
+    fail(ExitCode::usage, "--prompt-format: '{}' is not auto, plain, chatml, qwen3, llama3 or deepseek-r1",
+         options.prompt_format);
+  }
   m_device = resolve_device(options.device);
   configure_threads(options.threads);
-  m_loaded = load_model(options.model_dir, true);
-  m_tokenizer.emplace(text::Tokenizer::load(m_loaded.tokenizer_path));
-  if (!m_loaded.info.tokenizer_sha256.empty() && m_tokenizer->sha256() != m_loaded.info.tokenizer_sha256) {
+  m_release = codes::find_release(db, options.system, options.year);
+  LoadOptions load;
+  load.merge = true;
+  load.base = options.base;
+  m_loaded = load_model(options.model_dir, load);
+  const int model_vocab = m_loaded.model->config().vocab_size;
+  const std::vector<std::string> valid = billable_codes(db, m_release);
+  std::string tokenizer_sha;
+  int tokenizer_vocab = 0;
+  if (m_loaded.pretrained) {
+    m_chat = make_chat(m_loaded, options.prompt_format, valid);
+    tokenizer_sha = m_chat->tokenizer.sha256();
+    tokenizer_vocab = m_chat->tokenizer.vocab_size();
+  } else {
+    if (options.prompt_format != "auto")
+      fail(ExitCode::usage, "--prompt-format applies to pretrained bases; {} is medcode's own model",
+           options.model_dir.string());
+    m_tokenizer.emplace(text::Tokenizer::load(m_loaded.tokenizer_path));
+    tokenizer_sha = m_tokenizer->sha256();
+    tokenizer_vocab = m_tokenizer->vocab_size();
+  }
+  if (!m_loaded.info.tokenizer_sha256.empty() && tokenizer_sha != m_loaded.info.tokenizer_sha256) {
     fail(ExitCode::bad_input, "{}: the tokenizer is not the one the model was trained with",
          m_loaded.tokenizer_path.string());
   }
-  if (m_tokenizer->vocab_size() != m_loaded.model->config().vocab_size) {
+  // A pretrained embedding may be padded past the tokenizer's last id (Qwen2: 151936 rows for 151665 ids).
+  if (m_loaded.pretrained ? tokenizer_vocab > model_vocab : tokenizer_vocab != model_vocab) {
     fail(ExitCode::bad_input, "{}: the tokenizer has {} pieces but the model expects {}",
-         m_loaded.tokenizer_path.string(), m_tokenizer->vocab_size(), m_loaded.model->config().vocab_size);
+         m_loaded.tokenizer_path.string(), tokenizer_vocab, model_vocab);
   }
-  m_release = codes::find_release(db, options.system, options.year);
   m_catalog = std::make_unique<codes::Catalog>(db, m_release);
-  m_trie = CodeTrie::build(*m_tokenizer, billable_codes(db, m_release));
+  if (!m_chat) m_trie = CodeTrie::build(*m_tokenizer, valid);
   m_loaded.model->to(torch::Device(m_device));
   m_loaded.model->eval();
-  spdlog::debug("model {} on {}: {} valid codes of {}", m_loaded.version, m_device, m_trie.size(),
+  spdlog::debug("model {} on {}: {} valid codes of {}", m_loaded.version, m_device, valid_codes(),
                 codes::release_label(m_release));
 }
 
 Predictor::~Predictor() = default;
+
+std::size_t Predictor::valid_codes() const { return m_chat ? m_chat->first.size() : m_trie.size(); }
 
 std::vector<Prediction> Predictor::predict(const std::vector<std::string>& texts) {
   const ModelConfig& config = m_loaded.model->config();
@@ -61,7 +157,8 @@ std::vector<Prediction> Predictor::predict(const std::vector<std::string>& texts
   decode_options.beam_size = m_options.beam_size;
   decode_options.max_new_tokens = max_new;
   decode_options.max_codes = m_options.max_codes;
-  decode_options.trie = m_options.constrained ? &m_trie : nullptr;
+  decode_options.trie = m_options.constrained ? (m_chat ? &m_chat->first : &m_trie) : nullptr;
+  decode_options.later_trie = m_options.constrained && m_chat ? &m_chat->later : nullptr;
 
   std::vector<Prediction> predictions;
   predictions.reserve(texts.size());
@@ -72,10 +169,19 @@ std::vector<Prediction> Predictor::predict(const std::vector<std::string>& texts
     std::vector<bool> truncated;
     for (std::size_t i = start; i < end; ++i) {
       bool cut = false;
-      prompts.push_back(text::encode_prompt(*m_tokenizer, texts[i], max_prompt, &cut));
+      if (m_chat) {
+        const std::size_t room = max_prompt - std::min(max_prompt - 1, m_chat->answer_prefix.size());
+        std::vector<std::int32_t> prompt = text::encode_chat_prompt(m_chat->tokenizer, m_chat->chat, texts[i], room, &cut);
+        prompt.insert(prompt.end(), m_chat->answer_prefix.begin(), m_chat->answer_prefix.end());
+        prompts.push_back(std::move(prompt));
+      } else {
+        prompts.push_back(text::encode_prompt(*m_tokenizer, texts[i], max_prompt, &cut));
+      }
       truncated.push_back(cut);
     }
-    std::vector<Decoded> decoded = decode(m_loaded.model, *m_tokenizer, prompts, decode_options);
+    std::vector<Decoded> decoded =
+        m_chat ? decode(m_loaded.model, m_chat->vocabulary, prompts, decode_options)
+               : decode(m_loaded.model, *m_tokenizer, prompts, decode_options);
     const double milliseconds =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
     auto describe = [&](const DecodedCode& code) {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -40,11 +42,28 @@ class CodeTrie {
   std::size_t m_codes = 0;
 };
 
+// What decoding needs of a tokenizer: medcode's own (the <|sep|> separator, </s>, <think>…</think>) or a
+// pretrained base's (",", the end of the chat turn and the model's end-of-text tokens).
+struct DecodeVocabulary {
+  std::function<std::string(std::span<const std::int32_t>)> detokenize;
+  std::int32_t separator = -1;     // between two codes
+  std::vector<std::int32_t> ends;  // any of them ends the completion
+  std::int32_t think_open = -1;    // unconstrained output between these two is reasoning, not codes
+  std::int32_t think_close = -1;
+  std::int32_t pad = 0;            // fills the left of shorter prompts (masked out)
+
+  static DecodeVocabulary of(const text::Tokenizer& tokenizer);
+  bool is_end(std::int32_t token) const;
+};
+
 struct DecodeOptions {
   std::size_t beam_size = 1;        // 1: greedy
   std::size_t max_new_tokens = 64;
   std::size_t max_codes = 8;        // a completion ends after this many codes
   const CodeTrie* trie = nullptr;   // constrained decoding when set
+  // The codes after a separator, when they encode differently from the first (", E11.9" gives " E", "11", …
+  // in a byte-level BPE); null: `trie` throughout.
+  const CodeTrie* later_trie = nullptr;
 };
 
 struct DecodedCode {
@@ -60,8 +79,10 @@ struct Decoded {
   std::string completion;          // the best sequence's decoded text
 };
 
-// Decodes a completion for each prompt (token ids ending in <|codes|>). Prompts are left-padded into one
-// batch; the model is put in eval mode.
+// Decodes a completion for each prompt (token ids ending where the answer starts: <|codes|>, or the chat
+// format's assistant header). Prompts are left-padded into one batch; the model is put in eval mode.
+std::vector<Decoded> decode(Transformer& model, const DecodeVocabulary& vocabulary,
+                            const std::vector<std::vector<std::int32_t>>& prompts, const DecodeOptions& options);
 std::vector<Decoded> decode(Transformer& model, const text::Tokenizer& tokenizer,
                             const std::vector<std::vector<std::int32_t>>& prompts, const DecodeOptions& options);
 
