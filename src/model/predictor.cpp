@@ -37,6 +37,11 @@ bool starts_with(const std::vector<std::int32_t>& ids, const std::vector<std::in
   return ids.size() > prefix.size() && std::equal(prefix.begin(), prefix.end(), ids.begin());
 }
 
+bool is_comma(const text::BpeTokenizer& tokenizer, std::int32_t id) {
+  std::string text = tokenizer.decode(std::span(&id, 1));
+  return text == "," || text == " ,";
+}
+
 // The text the chat format puts before an answer.
 std::string answer_prefix_text(const text::ChatTemplate& chat) {
   constexpr std::string_view k_mark = "MEDCODEANSWER";
@@ -62,9 +67,11 @@ std::unique_ptr<Predictor::Chat> make_chat(const LoadedModel& loaded, const std:
   std::vector<std::int32_t> prefix_ids = prefix.empty() ? std::vector<std::int32_t>{} : tokenizer.encode(prefix);
 
   DecodeVocabulary vocabulary;
-  const std::vector<std::int32_t> comma = tokenizer.encode(",");
-  if (comma.size() != 1) fail(ExitCode::bad_input, "{}: ',' is not a single token", loaded.tokenizer_path.string());
-  vocabulary.separator = comma[0];
+  // The separator as it follows a code ("," and not SentencePiece's "▁," of a text that starts with it).
+  const std::vector<std::int32_t> after_code = tokenizer.encode("0,");
+  if (after_code.empty() || tokenizer.decode(std::span(&after_code.back(), 1)) != ",")
+    fail(ExitCode::bad_input, "{}: ',' after a code is not a token of its own", loaded.tokenizer_path.string());
+  vocabulary.separator = after_code.back();
   // The end of the turn, as training wrote it, then the model's own end-of-text tokens.
   if (std::vector<std::int32_t> end = tokenizer.encode(chat.end_of_turn()); !end.empty())
     vocabulary.ends.push_back(end[0]);
@@ -88,8 +95,11 @@ std::unique_ptr<Predictor::Chat> make_chat(const LoadedModel& loaded, const std:
     } else {
       ++odd;
     }
+    // After the separator: ", " + code, less its first token, which is the comma (with its own "▁" in a
+    // SentencePiece vocabulary, where the text's prepended "▁" joins it).
     std::vector<std::int32_t> later = bpe.encode(", " + code);
-    if (starts_with(later, comma)) built->later.add({later.begin() + 1, later.end()}, code);
+    if (later.size() > 1 && is_comma(bpe, later.front()))
+      built->later.add({later.begin() + 1, later.end()}, code);
   }
   if (odd) spdlog::debug("{} codes do not encode apart from the answer's prefix and cannot come first", odd);
   return built;

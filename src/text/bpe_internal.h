@@ -38,16 +38,23 @@ class Regex {
   std::unique_ptr<pcre2_code, CodeDeleter> m_code;
 };
 
-enum class NormalizerStep { nfc, nfd, nfkc, nfkd, lowercase };
+// prepend and replace are SentencePiece's: "▁" before a non-empty text, and every " " written "▁".
+enum class NormalizerStep { nfc, nfd, nfkc, nfkd, lowercase, prepend, replace };
 
 class Normalizer {
  public:
-  void add(NormalizerStep step);
+  // `text` is what prepend puts in front; `pattern` and `text` what replace finds and writes.
+  void add(NormalizerStep step, std::string pattern = {}, std::string text = {});
   bool empty() const { return m_steps.empty(); }
   std::string apply(std::string_view text) const;
 
  private:
-  std::vector<NormalizerStep> m_steps;
+  struct Step {
+    NormalizerStep kind;
+    std::string pattern;
+    std::string text;
+  };
+  std::vector<Step> m_steps;
 };
 
 // UTF-8 and the few Unicode properties the tokenizer tests outside its regexes (bpe_unicode.cpp).
@@ -114,6 +121,12 @@ struct Model {
   std::array<std::int32_t, 256> byte_ids{};  // the id of each single byte's token; -1 when absent
   std::optional<std::int32_t> unk_id;
   bool ignore_merges = false;
+  // SentencePiece's BPE (Llama 2, Mistral): the symbols are characters, not bytes; a character outside the
+  // vocabulary becomes the <0xXX> tokens of its bytes (byte_fallback) or <unk>, consecutive ones fused.
+  bool characters = false;
+  bool byte_fallback = false;
+  bool fuse_unk = false;
+  std::array<std::int32_t, 256> fallback_ids{};  // the id of <0xXX>; -1 when absent
 
   // The ids of one pre-token given as raw bytes, appended to `ids`.
   void encode_piece(std::string_view bytes, std::vector<std::int32_t>& ids) const;
@@ -145,6 +158,7 @@ struct BpeTokenizer::Impl {
   std::vector<std::int32_t> suffix_ids;
   std::optional<std::int32_t> bos_id;
   std::optional<std::int32_t> eos_id;
+  std::size_t strip_leading_spaces = 0;  // SentencePiece's decoder: the spaces its prepended "▁" became
 };
 
 // Reads and checks tokenizer.json (bpe_loader.cpp).

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <string>
 
 #include "bpe_internal.h"
 #include "medcode/util/error.h"
@@ -43,7 +45,7 @@ class Reader {
     return found != object.end() && found->is_boolean() ? found->get<bool>() : fallback;
   }
   [[noreturn]] void unsupported(std::string_view where, std::string_view what) const {
-    fail(ExitCode::bad_input, "{}: {} {} is not supported (byte-level BPE only)", m_file, where, what);
+    fail(ExitCode::bad_input, "{}: {} {} is not supported", m_file, where, what);
   }
   const std::string& file() const { return m_file; }
 
@@ -99,6 +101,16 @@ void read_model(const Reader& reader, const json& root, bpe::Model& model) {
     model.merges.emplace(bpe::pair_key(id_of(left, rank), id_of(right, rank)), entry);  // the first rank wins
   }
   model.ignore_merges = reader.flag(node, "ignore_merges", false);
+  model.byte_fallback = reader.flag(node, "byte_fallback", false);
+  model.fuse_unk = reader.flag(node, "fuse_unk", false);
+  for (std::size_t b = 0; b < 256; ++b) {
+    auto found = model.vocab.find(fmt::format("<0x{:02X}>", b));
+    model.fallback_ids[b] = found == model.vocab.end() ? -1 : found->second;
+  }
+  if (model.byte_fallback && std::find(model.fallback_ids.begin(), model.fallback_ids.end(), -1) !=
+                                 model.fallback_ids.end())
+    fail(ExitCode::bad_input, "{}: model.byte_fallback is set but model.vocab lacks some <0xXX> byte token",
+         reader.file());
   if (auto unk = node.find("unk_token"); unk != node.end() && unk->is_string()) {
     if (auto found = model.vocab.find(unk->get<std::string>()); found != model.vocab.end())
       model.unk_id = found->second;
@@ -151,6 +163,13 @@ void read_normalizer(const Reader& reader, const json& node, std::string_view wh
     normalizer.add(bpe::NormalizerStep::nfkd);
   } else if (type == "Lowercase") {
     normalizer.add(bpe::NormalizerStep::lowercase);
+  } else if (type == "Prepend") {
+    normalizer.add(bpe::NormalizerStep::prepend, {}, reader.string(node, "prepend", where));
+  } else if (type == "Replace") {
+    const json& pattern = reader.at(node, "pattern", where);
+    if (!pattern.contains("String")) reader.unsupported(fmt::format("{}.pattern", where), pattern.dump());
+    normalizer.add(bpe::NormalizerStep::replace, reader.string(pattern, "String", where),
+                   reader.string(node, "content", where));
   } else {
     reader.unsupported(fmt::format("{}.type", where), type);
   }
@@ -229,10 +248,33 @@ void read_post_processor(const Reader& reader, const json& node, std::string_vie
   if (!impl.suffix_ids.empty()) impl.eos_id = impl.suffix_ids.back();
 }
 
-void read_decoder(const Reader& reader, const json& root) {
+// ByteLevel for byte-level BPE; SentencePiece's BPE decodes with Replace("▁", " "), ByteFallback, Fuse and
+// Strip(" ", n, 0), which build_id_tables and decode carry out.
+void read_decoder(const Reader& reader, const json& root, BpeTokenizer::Impl& impl) {
   const json& node = reader.at(root, "decoder", "tokenizer");
-  if (node.is_null() || reader.string(node, "type", "decoder") != "ByteLevel")
-    reader.unsupported("decoder", node.is_null() ? "null" : node.value("type", "?"));
+  const std::string type = node.is_null() ? "null" : reader.string(node, "type", "decoder");
+  if (!impl.model.characters) {
+    if (type != "ByteLevel") reader.unsupported("decoder", type);
+    return;
+  }
+  if (type != "Sequence") reader.unsupported("decoder of a tokenizer without a ByteLevel pre-tokenizer", type);
+  const json& steps = reader.at(node, "decoders", "decoder");
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const std::string where = fmt::format("decoder.decoders[{}]", i);
+    const std::string step = reader.string(steps[i], "type", where);
+    if (step == "Replace") {
+      const json& pattern = reader.at(steps[i], "pattern", where);
+      if (!pattern.contains("String") || reader.string(pattern, "String", where) != "\u2581" ||
+          reader.string(steps[i], "content", where) != " ")
+        reader.unsupported(where, steps[i].dump());
+    } else if (step == "Strip") {
+      if (reader.string(steps[i], "content", where) != " " || steps[i].value("stop", 0) != 0)
+        reader.unsupported(where, steps[i].dump());
+      impl.strip_leading_spaces = steps[i].value("start", std::size_t{0});
+    } else if (step != "ByteFallback" && step != "Fuse") {
+      reader.unsupported(fmt::format("{}.type", where), step);
+    }
+  }
 }
 
 // tokenizer_config.json beside the file names the BOS and EOS tokens when the template does not.
@@ -272,6 +314,30 @@ void build_id_tables(BpeTokenizer::Impl& impl) {
   for (const AddedToken& token : impl.added_tokens) {
     impl.id_to_token[static_cast<std::size_t>(token.id)] = token.content;
     impl.id_is_special[static_cast<std::size_t>(token.id)] = token.special ? 1 : 0;
+  }
+  if (impl.model.characters) {
+    // SentencePiece: "▁" is a space and <0xXX> its byte; added tokens are written as they are.
+    impl.id_to_bytes.assign(size, {});
+    for (std::size_t id = 0; id < size; ++id) {
+      const std::string& token = impl.id_to_token[id];
+      std::string bytes;
+      if (token.size() == 6 && token.starts_with("<0x") && token.back() == '>' &&
+          std::isxdigit(static_cast<unsigned char>(token[3])) && std::isxdigit(static_cast<unsigned char>(token[4]))) {
+        bytes += static_cast<char>(std::stoi(token.substr(3, 2), nullptr, 16));
+      } else {
+        for (std::size_t i = 0; i < token.size();) {
+          if (token.compare(i, 3, "\u2581") == 0) {
+            bytes += ' ';
+            i += 3;
+          } else {
+            bytes += token[i++];
+          }
+        }
+      }
+      impl.id_to_bytes[id] = std::move(bytes);
+    }
+    for (const AddedToken& token : impl.added_tokens) impl.id_to_bytes[static_cast<std::size_t>(token.id)] = token.content;
+    return;
   }
   // ByteLevel decoding: each character back to its byte; a token with a character outside the table (an added
   // token such as "<think> " written plainly) is written as it is, as tokenizers' decoder does.
@@ -314,12 +380,14 @@ std::unique_ptr<BpeTokenizer::Impl> load_bpe_impl(const fs::path& path) {
     read_normalizer(reader, reader.at(root, "normalizer", "tokenizer"), "normalizer", impl->normalizer);
     read_pre_tokenizer(reader, reader.at(root, "pre_tokenizer", "tokenizer"), "pre_tokenizer",
                        impl->pre_tokenizer);
-    if (std::none_of(
-            impl->pre_tokenizer.begin(), impl->pre_tokenizer.end(),
-            [](const PreTokenizerStep& step) { return step.kind == PreTokenizerStep::Kind::byte_level; }))
-      reader.unsupported("pre_tokenizer", "without a ByteLevel step");
+    // Without a ByteLevel step the vocabulary is SentencePiece's: characters as they are, "▁" for a space.
+    impl->model.characters = std::none_of(
+        impl->pre_tokenizer.begin(), impl->pre_tokenizer.end(),
+        [](const PreTokenizerStep& step) { return step.kind == PreTokenizerStep::Kind::byte_level; });
+    if (impl->model.characters && !impl->pre_tokenizer.empty())
+      reader.unsupported("pre_tokenizer", "other than ByteLevel or none");
     read_post_processor(reader, reader.at(root, "post_processor", "tokenizer"), "post_processor", *impl);
-    read_decoder(reader, root);
+    read_decoder(reader, root, *impl);
   } catch (const json::exception& error) {
     // A value of the wrong type deep inside a known key.
     fail(ExitCode::bad_input, "{}: malformed tokenizer.json: {}", path.string(), error.what());

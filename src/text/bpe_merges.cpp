@@ -1,4 +1,4 @@
-// The BPE model of the byte-level tokenizer: a pre-token's bytes become single-byte tokens that are merged,
+// The BPE model: a pre-token's bytes (or, for SentencePiece's BPE, its characters) become tokens that are merged,
 // lowest rank first and leftmost first among equals, as tokenizers' Word::merge_all does; results are cached.
 #include <queue>
 
@@ -26,14 +26,30 @@ struct Candidate {
 }  // namespace
 
 void Model::merge(std::string_view bytes, std::vector<std::int32_t>& ids) const {
-  // The symbols as a doubly linked list over the bytes: (n_bytes) ids, prev and next indices.
-  const auto n = static_cast<std::int32_t>(bytes.size());
-  std::vector<std::int32_t> symbol_ids(bytes.size());
-  std::vector<std::int32_t> prev(bytes.size());
-  std::vector<std::int32_t> next(bytes.size());
+  // The symbols as a doubly linked list: their ids, prev and next indices. Byte-level: one per byte;
+  // SentencePiece: one per character in the vocabulary, else one per byte of it (<0xXX>) or an unknown (-1).
+  std::vector<std::int32_t> symbol_ids;
+  symbol_ids.reserve(bytes.size());
+  if (!characters) {
+    for (char byte : bytes) symbol_ids.push_back(byte_ids[static_cast<unsigned char>(byte)]);
+  } else {
+    for (std::size_t i = 0; i < bytes.size();) {
+      CodePoint c = code_point_at(bytes, i);
+      std::string_view character = bytes.substr(i, c.length);
+      i += c.length;
+      if (auto found = vocab.find(std::string(character)); found != vocab.end()) {
+        symbol_ids.push_back(found->second);
+      } else if (byte_fallback) {
+        for (char byte : character) symbol_ids.push_back(fallback_ids[static_cast<unsigned char>(byte)]);
+      } else {
+        symbol_ids.push_back(-1);
+      }
+    }
+  }
+  const auto n = static_cast<std::int32_t>(symbol_ids.size());
+  std::vector<std::int32_t> prev(symbol_ids.size());
+  std::vector<std::int32_t> next(symbol_ids.size());
   for (std::int32_t i = 0; i < n; ++i) {
-    symbol_ids[static_cast<std::size_t>(i)] =
-        byte_ids[static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)])];
     prev[static_cast<std::size_t>(i)] = i - 1;
     next[static_cast<std::size_t>(i)] = i + 1 < n ? i + 1 : -1;
   }
@@ -67,18 +83,22 @@ void Model::merge(std::string_view bytes, std::vector<std::int32_t>& ids) const 
     push(prev[left]);
     push(candidate.left);
   }
+  bool after_unknown = false;
   for (std::int32_t i = 0; i >= 0 && i < n; i = next[static_cast<std::size_t>(i)]) {
     std::int32_t id = symbol_ids[static_cast<std::size_t>(i)];
-    if (id >= 0)
+    if (id >= 0) {
       ids.push_back(id);
-    else if (unk_id)
+      after_unknown = false;
+    } else if (unk_id && !(fuse_unk && after_unknown)) {
       ids.push_back(*unk_id);
+      after_unknown = true;
+    }
   }
 }
 
 void Model::encode_piece(std::string_view bytes, std::vector<std::int32_t>& ids) const {
   if (bytes.empty()) return;
-  if (bytes.size() == 1) {
+  if (bytes.size() == 1 && !characters) {
     std::int32_t id = byte_ids[static_cast<unsigned char>(bytes[0])];
     if (id >= 0)
       ids.push_back(id);
@@ -99,7 +119,7 @@ void Model::encode_piece(std::string_view bytes, std::vector<std::int32_t>& ids)
   bool whole = false;
   if (ignore_merges) {
     // Llama-3: a pre-token that is itself in the vocabulary is one token, whatever the merges would make.
-    auto found = vocab.find(bytes_to_token_text(bytes));
+    auto found = vocab.find(characters ? std::string(bytes) : bytes_to_token_text(bytes));
     if (found != vocab.end()) {
       ids.push_back(found->second);
       whole = true;

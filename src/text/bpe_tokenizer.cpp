@@ -1,4 +1,4 @@
-// The byte-level BPE tokenizer's encode and decode: added tokens are cut out of the text first, the rest is
+// The BPE tokenizer's encode and decode (byte-level, or SentencePiece's): added tokens are cut out of the text first, the rest is
 // normalized, pre-tokenized and merged, and the post-processor's template wraps the ids.
 #include "medcode/text/bpe_tokenizer.h"
 
@@ -131,6 +131,9 @@ std::string BpeTokenizer::decode(std::span<const std::int32_t> ids, bool skip_sp
     if (skip_special_tokens && impl.id_is_special[static_cast<std::size_t>(id)]) continue;
     out += impl.id_to_bytes[static_cast<std::size_t>(id)];
   }
+  std::size_t strip = 0;
+  while (strip < impl.strip_leading_spaces && strip < out.size() && out[strip] == ' ') ++strip;
+  out.erase(0, strip);
   return out;
 }
 

@@ -282,12 +282,31 @@ bool is_letter_or_digit(char32_t c) {
   }
 }
 
-void Normalizer::add(NormalizerStep step) { m_steps.push_back(step); }
+void Normalizer::add(NormalizerStep step, std::string pattern, std::string text) {
+  m_steps.push_back({step, std::move(pattern), std::move(text)});
+}
 
 std::string Normalizer::apply(std::string_view text) const {
   constexpr int k_stable = UTF8PROC_STABLE;
   std::string current(text);
-  for (NormalizerStep step : m_steps) {
+  for (const Step& entry : m_steps) {
+    const NormalizerStep step = entry.kind;
+    if (step == NormalizerStep::prepend) {
+      if (!current.empty()) current.insert(0, entry.text);
+      continue;
+    }
+    if (step == NormalizerStep::replace) {
+      if (entry.pattern.empty()) continue;
+      std::string replaced;
+      replaced.reserve(current.size() + current.size() / 4);
+      std::size_t start = 0;
+      for (std::size_t found; (found = current.find(entry.pattern, start)) != std::string::npos;
+           start = found + entry.pattern.size())
+        replaced.append(current, start, found - start).append(entry.text);
+      replaced.append(current, start);
+      current = std::move(replaced);
+      continue;
+    }
     // ASCII is already in every normal form; only lowercasing changes it.
     if (step != NormalizerStep::lowercase && all_ascii(current)) continue;
     switch (step) {
@@ -308,6 +327,9 @@ std::string Normalizer::apply(std::string_view text) const {
           for (char& c : current) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
         else
           current = lowercase(current);
+        break;
+      case NormalizerStep::prepend:
+      case NormalizerStep::replace:
         break;
     }
   }

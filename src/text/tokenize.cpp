@@ -379,8 +379,9 @@ TokenizeSummary tokenize_dataset(store::Database& db, const TokenizeOptions& opt
     // A pretrained base: its own tokenizer and chat format.
     fs::path tokenizer_json = *options.base / "tokenizer.json";
     if (!fs::exists(tokenizer_json)) {
-      fail(ExitCode::bad_input, "{}: no tokenizer.json (bases with only a SentencePiece tokenizer.model cannot "
-           "be tokenized for yet)", options.base->string());
+      fail(ExitCode::bad_input, "{}: no tokenizer.json; for a base with only a SentencePiece tokenizer.model, "
+           "transformers writes one: AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR)",
+           options.base->string());
     }
     ChatTemplate chat = ChatTemplate::from_folder(*options.base, options.prompt_format);
     BpeTokenizer tokenizer = BpeTokenizer::load(tokenizer_json);

