@@ -5,6 +5,7 @@
 #include "medcode/text/tokenizer.h"
 
 #include "medcode/model/hf_model.h"
+#include "medcode/model/peft_config.h"
 #include "medcode/model/safetensors.h"
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
@@ -110,53 +111,6 @@ nlohmann::json adapter_config_json(const LoraConfig& lora, const CheckpointInfo&
   return json;
 }
 
-LoraConfig lora_config_from_json(const nlohmann::json& json, const fs::path& dir) {
-  LoraConfig lora;
-  try {
-    if (json.at("peft_type").get<std::string>() != "LORA") {
-      fail(ExitCode::bad_input, "checkpoint {}: {} is not a LoRA adapter (peft_type {})", dir.string(),
-           k_adapter_config_file, json.at("peft_type").dump());
-    }
-    lora.rank = json.at("r").get<std::int64_t>();
-    lora.alpha = json.at("lora_alpha").get<double>();
-    lora.dropout = json.value("lora_dropout", 0.0);
-    const nlohmann::json& targets = json.at("target_modules");
-    if (targets.is_string()) {
-      // PEFT's shorthand for every linear layer but the output head; any other string is a regex
-      if (targets.get<std::string>() != "all-linear") {
-        fail(ExitCode::bad_input, "checkpoint {}: {}: target_modules is the pattern {}; only a list of names "
-             "or \"all-linear\" is supported", dir.string(), k_adapter_config_file, targets.dump());
-      }
-      lora.target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-    } else {
-      lora.target_modules = targets.get<std::vector<std::string>>();
-    }
-    lora.rslora = json.contains("use_rslora") && json["use_rslora"].is_boolean() && json["use_rslora"].get<bool>();
-    // what would change the math and is not implemented: refused rather than silently ignored
-    auto refuse = [&](const char* key, const char* why) {
-      fail(ExitCode::bad_input, "checkpoint {}: {}: {} {} ({} is not supported)", dir.string(),
-           k_adapter_config_file, key, json.at(key).dump(), why);
-    };
-    if (json.contains("use_dora") && json["use_dora"].is_boolean() && json["use_dora"].get<bool>())
-      refuse("use_dora", "DoRA");
-    if (json.contains("bias") && json["bias"].is_string() && json["bias"].get<std::string>() != "none")
-      refuse("bias", "training biases");
-    if (json.contains("fan_in_fan_out") && json["fan_in_fan_out"].is_boolean() &&
-        json["fan_in_fan_out"].get<bool>())
-      refuse("fan_in_fan_out", "transposed (Conv1D) weights");
-    for (const char* key : {"rank_pattern", "alpha_pattern"}) {
-      if (json.contains(key) && json[key].is_object() && !json[key].empty()) refuse(key, "per-layer ranks");
-    }
-    if (json.contains("layers_to_transform") && !json["layers_to_transform"].is_null())
-      refuse("layers_to_transform", "adapting some layers only");
-    if (json.contains("modules_to_save") && json["modules_to_save"].is_array() && !json["modules_to_save"].empty())
-      refuse("modules_to_save", "fully trained extra modules");
-  } catch (const nlohmann::json::exception& e) {
-    fail(ExitCode::bad_input, "checkpoint {}: {}: {}", dir.string(), k_adapter_config_file, e.what());
-  }
-  return lora;
-}
-
 // The base folder recorded in a LoRA folder's medcode.json, relative to the LoRA folder unless absolute.
 fs::path resolve_base_dir(const fs::path& lora_dir, const CheckpointInfo& info) {
   if (!info.base_dir) {
@@ -260,7 +214,7 @@ bool is_lora_dir(const fs::path& dir) { return fs::is_regular_file(dir / k_adapt
 LoraAdapterFiles read_lora_adapter(const fs::path& dir) {
   if (!is_lora_dir(dir)) fail(ExitCode::bad_input, "{}: not a LoRA folder (no {})", dir.string(), k_adapter_config_file);
   LoraAdapterFiles files;
-  files.lora = lora_config_from_json(read_json(dir, k_adapter_config_file), dir);
+  files.lora = read_peft_lora_config(read_json(dir, k_adapter_config_file), dir);
   files.weights_path = required_file(dir, k_adapter_weights_file);
   if (fs::exists(dir / k_info_file)) verify_hashes(dir, read_json(dir, k_info_file));
   files.weights = read_safetensors(files.weights_path).tensors;
@@ -295,7 +249,7 @@ LoadedModel load_model(const fs::path& dir, const LoadOptions& options) {
     info = info_from_json(info_json, dir);
   }
   const nlohmann::json adapter_config = read_json(dir, k_adapter_config_file);
-  auto lora = lora_config_from_json(adapter_config, dir);
+  auto lora = read_peft_lora_config(adapter_config, dir);
   if (!fs::exists(dir / k_adapter_weights_file) && fs::exists(dir / "adapter_model.bin")) {
     fail(ExitCode::bad_input, "checkpoint {}: adapter_model.bin is a pickle, which medcode does not load; save the "
          "adapter with safe_serialization (adapter_model.safetensors)", dir.string());
@@ -314,7 +268,7 @@ LoadedModel load_model(const fs::path& dir, const LoadOptions& options) {
   }
   apply_lora(loaded.model, lora);
   load_lora_state_dict(loaded.model, read_safetensors(weights_path).tensors, weights_path.string());
-  if (options.merge) merge_lora(loaded.model);
+  if (options.merge) merge_lora(loaded.model, /*restorable=*/false);  // for prediction: W is not kept
   loaded.model->eval();
   CheckpointInfo adapter_info = info.value_or(CheckpointInfo{"lora", loaded.info.tokenizer_sha256, "", 0, {}, {}});
   if (loaded.pretrained) {

@@ -72,17 +72,23 @@ torch::Tensor LoraLinearImpl::forward(const torch::Tensor& x) {
   return y + (update.scalar_type() == y.scalar_type() ? update : update.to(y.scalar_type()));
 }
 
-void LoraLinearImpl::merge() {
+void LoraLinearImpl::merge(bool restorable) {
   if (m_merged) return;
   torch::NoGradGuard no_grad;
-  base->weight.add_(torch::matmul(lora_B, lora_A).to(base->weight.scalar_type()), m_scaling);  // (out, in)
+  torch::Tensor weight = base->weight.detach();
+  torch::Tensor update = torch::matmul(lora_B, lora_A).to(weight.scalar_type());  // (out, in)
+  base->weight.set_data(torch::add(weight, update, m_scaling));
+  if (restorable) m_unmerged_weight = weight;
   m_merged = true;
 }
 
 void LoraLinearImpl::unmerge() {
   if (!m_merged) return;
+  if (!m_unmerged_weight.defined())
+    fail(ExitCode::usage, "these LoRA layers were merged for good and cannot be unmerged");
   torch::NoGradGuard no_grad;
-  base->weight.sub_(torch::matmul(lora_B, lora_A).to(base->weight.scalar_type()), m_scaling);
+  base->weight.set_data(m_unmerged_weight);
+  m_unmerged_weight = torch::Tensor();
   m_merged = false;
 }
 
@@ -178,8 +184,8 @@ std::vector<torch::Tensor> lora_parameters(const Transformer& model) {
   return parameters;
 }
 
-void merge_lora(Transformer& model) {
-  for (const auto& [prefix, lora] : lora_layers(model)) lora->merge();
+void merge_lora(Transformer& model, bool restorable) {
+  for (const auto& [prefix, lora] : lora_layers(model)) lora->merge(restorable);
 }
 
 void unmerge_lora(Transformer& model) {

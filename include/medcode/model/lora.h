@@ -19,8 +19,11 @@ class LoraLinearImpl : public torch::nn::Module {
   // Wraps `base` (its weight is shared, not copied). Error(usage) when the rank exceeds min(in, out).
   LoraLinearImpl(torch::nn::Linear base, const LoraConfig& config);
   torch::Tensor forward(const torch::Tensor& x);  // (…, in) → (…, out)
-  // Adds (alpha/r) B A into the base weight, after which forward skips the adapter; unmerge subtracts it.
-  void merge();
+  // Puts W + (alpha/r) B A in place of the base weight W, after which forward skips the adapter. A restorable
+  // merge keeps W itself (not a copy: the merged weight is a new tensor), so that unmerge gives back the base
+  // bit for bit, as subtracting the update again could not; a merge for good (prediction) lets W go and cannot
+  // be undone (unmerge is then Error(usage)).
+  void merge(bool restorable = true);
   void unmerge();
   bool merged() const { return m_merged; }
   // Off, forward is the base layer's alone: DPO's reference model is the policy with its adapters off.
@@ -35,6 +38,7 @@ class LoraLinearImpl : public torch::nn::Module {
   double m_dropout;
   bool m_merged = false;
   bool m_enabled = true;
+  torch::Tensor m_unmerged_weight;  // W while a restorable merge holds W + update
 };
 TORCH_MODULE(LoraLinear);
 
@@ -48,7 +52,7 @@ std::map<std::string, torch::Tensor> lora_state_dict(const Transformer& model);
 void load_lora_state_dict(Transformer& model, const std::map<std::string, torch::Tensor>& weights,
                           const std::string& source);
 std::vector<torch::Tensor> lora_parameters(const Transformer& model);
-void merge_lora(Transformer& model);
+void merge_lora(Transformer& model, bool restorable = true);
 void unmerge_lora(Transformer& model);
 // Turns every adapter off (the base model alone) or on again.
 void set_lora_enabled(Transformer& model, bool enabled);

@@ -67,9 +67,22 @@ TEST(Lora, MergedForwardEqualsUnmergedAndUnmergeRestoresTheWeights) {
 
   unmerge_lora(model);
   for (const auto& [name, weight] : model->hf_state_dict()) {
-    EXPECT_TRUE(all_close(weight, base_weights.at(name), 0, 1e-6)) << name;
+    EXPECT_TRUE(weight.equal(base_weights.at(name))) << name << " is not the base's bit for bit";
   }
   EXPECT_TRUE(all_close(model->forward(tokens), unmerged, 1e-5, 1e-6));
+}
+
+TEST(Lora, AMergeForGoodCannotBeUndone) {
+  auto model = make_model();
+  apply_lora(model, lora_config({"q_proj"}));
+  randomize_adapters(model);
+  merge_lora(model, /*restorable=*/false);
+  try {
+    unmerge_lora(model);
+    FAIL() << "unmerge after a merge for good";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ExitCode::usage);
+  }
 }
 
 TEST(Lora, OnlyTheAdaptersRequireGradients) {
