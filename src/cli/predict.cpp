@@ -42,6 +42,8 @@ struct PredictCommandOptions {
   std::optional<std::size_t> max_codes;  // model: 8; a coder: as many as it assigns
   std::size_t batch_size = 16;
   bool unconstrained = false;
+  bool raw = false;
+  std::size_t max_new_tokens = 64;
   std::string device = "auto";
   int threads = 0;
   std::size_t shortlist = 40;          // llm:MODEL
@@ -86,7 +88,18 @@ std::vector<InputText> read_inputs(const std::string& path) {
   return inputs;
 }
 
-nlohmann::json prediction_json(const model::Prediction& prediction, const model::CodePredictor& predictor) {
+nlohmann::json prediction_json(const model::Prediction& prediction, const model::CodePredictor& predictor,
+                               bool raw) {
+  if (raw) {
+    return {{"model", predictor.version()},
+            {"completion", prediction.completion},
+            {"prompt_ids", prediction.prompt_ids},
+            {"generated_ids", prediction.generated_ids},
+            {"prompt_tokens", prediction.n_prompt_tokens},
+            {"generated_tokens", prediction.n_generated_tokens},
+            {"truncated", prediction.truncated},
+            {"milliseconds", prediction.milliseconds}};
+  }
   nlohmann::json codes = nlohmann::json::array();
   for (const auto& code : prediction.codes) {
     codes.push_back({{"code", code.code},
@@ -248,6 +261,8 @@ ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
   predict_options.max_codes = options.max_codes.value_or(8);
   predict_options.batch_size = options.batch_size;
   predict_options.constrained = !options.unconstrained;
+  predict_options.raw = options.raw;
+  predict_options.max_new_tokens = options.max_new_tokens;
   predict_options.device = options.device;
   predict_options.threads = options.threads;
   predict_options.system = codes::require_system(options.system);
@@ -262,11 +277,11 @@ ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
   run.counters()["inputs"] = inputs.size();
   run.counters()["model"] = predictor.version();
   if (options.input.empty()) {
-    std::cout << prediction_json(predictions.front(), predictor).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << prediction_json(predictions.front(), predictor, options.raw).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return ExitCode::ok;
   }
   for (std::size_t i = 0; i < predictions.size(); ++i) {
-    nlohmann::json line = prediction_json(predictions[i], predictor);
+    nlohmann::json line = prediction_json(predictions[i], predictor, options.raw);
     line["id"] = inputs[i].id;
     std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
@@ -316,6 +331,13 @@ void add_predict_command(CLI::App& app, CommandList& commands) {
   command->add_option("--batch-size", options->batch_size, "Texts decoded together")->capture_default_str();
   command->add_flag("--unconstrained", options->unconstrained,
                     "Let the model emit any tokens, not only the release's valid codes");
+  command->add_flag("--raw", options->raw,
+                    "Continue the text as it is (no coding prompt or chat template), over the whole vocabulary, "
+                    "and print the prompt's and the continuation's token ids (checks an export against "
+                    "another runtime)");
+  command->add_option("--max-new-tokens", options->max_new_tokens, "Most tokens generated per text")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   command
       ->add_option("--shortlist", options->shortlist,
                    "llm:MODEL: the index's best candidates shown to the model")

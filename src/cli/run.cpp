@@ -31,6 +31,8 @@ struct RunCommandOptions {
   std::int64_t lora_steps = 100;
   std::int64_t batch_size = 16;
   int vocab_size = 2000;
+  std::string export_format;
+  std::string export_dtype;
 };
 
 }  // namespace
@@ -74,6 +76,13 @@ void add_run_command(CLI::App& app, CommandList& commands) {
   command->add_option("--batch-size", options->batch_size, "--train: sequences per batch")->capture_default_str();
   command->add_option("--vocab-size", options->vocab_size, "--train: SentencePiece vocabulary size")
       ->capture_default_str();
+  command
+      ->add_option("--export", options->export_format,
+                   "--train: also write the trained coder beside the report, as GGUF (llama.cpp, LM Studio, "
+                   "Ollama) or a Hugging Face folder")
+      ->check(CLI::IsMember({"gguf", "hf"}));
+  command->add_option("--export-dtype", options->export_dtype,
+                      "--export: f32, f16, bf16, q8_0 or q4_k (default f16 for gguf, f32 for hf)");
   add_device_options(command, options->settings.device, options->settings.threads, "--train: ");
   commands.push_back(
       {command, [options](Context& context) {
@@ -96,6 +105,10 @@ void add_run_command(CLI::App& app, CommandList& commands) {
          settings.lora_steps = options->lora_steps;
          settings.batch_size = options->batch_size;
          settings.vocab_size = options->vocab_size;
+         if (!options->export_format.empty() && !options->train)
+           fail(ExitCode::usage, "--export writes the model --train makes: add --train");
+         settings.export_format = options->export_format;
+         settings.export_dtype = options->export_dtype;
          settings.registry = &registry;
          settings.progress = context.progress();
          settings.on_stage = [](const std::string& stage, const std::string& message) {

@@ -227,6 +227,7 @@ Decoded collect(const std::vector<Beam>& beams, const DecodeVocabulary& vocabula
   decoded.log_probability = best.log_probability;
   decoded.n_generated = best.tokens.size();
   decoded.completion = vocabulary.detokenize(best.tokens);
+  decoded.tokens = best.tokens;
   std::unordered_set<std::string> seen;
   for (const Beam* beam : order) {
     for (const DecodedCode& code : beam->codes)

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "medcode/model/hf_folder.h"
 #include "medcode/model/threads.h"
@@ -126,7 +127,8 @@ Predictor::Predictor(store::Database& db, const PredictOptions& options) : m_opt
   std::string tokenizer_sha;
   int tokenizer_vocab = 0;
   if (m_loaded.pretrained) {
-    m_chat = make_chat(m_loaded, options.prompt_format, valid);
+    // raw continuation needs no chat format: a base whose template is of no known family still runs
+    m_chat = make_chat(m_loaded, options.raw && options.prompt_format == "auto" ? "plain" : options.prompt_format, valid);
     tokenizer_sha = m_chat->tokenizer.sha256();
     tokenizer_vocab = m_chat->tokenizer.vocab_size();
   } else {
@@ -166,9 +168,10 @@ std::vector<Prediction> Predictor::predict(const std::vector<std::string>& texts
   DecodeOptions decode_options;
   decode_options.beam_size = m_options.beam_size;
   decode_options.max_new_tokens = max_new;
-  decode_options.max_codes = m_options.max_codes;
-  decode_options.trie = m_options.constrained ? (m_chat ? &m_chat->first : &m_trie) : nullptr;
-  decode_options.later_trie = m_options.constrained && m_chat ? &m_chat->later : nullptr;
+  decode_options.max_codes = m_options.raw ? std::numeric_limits<std::size_t>::max() : m_options.max_codes;
+  const bool constrained = m_options.constrained && !m_options.raw;
+  decode_options.trie = constrained ? (m_chat ? &m_chat->first : &m_trie) : nullptr;
+  decode_options.later_trie = constrained && m_chat ? &m_chat->later : nullptr;
 
   std::vector<Prediction> predictions;
   predictions.reserve(texts.size());
@@ -179,7 +182,21 @@ std::vector<Prediction> Predictor::predict(const std::vector<std::string>& texts
     std::vector<bool> truncated;
     for (std::size_t i = start; i < end; ++i) {
       bool cut = false;
-      if (m_chat) {
+      if (m_options.raw) {
+        std::vector<std::int32_t> prompt;
+        if (m_chat) {
+          prompt = m_chat->tokenizer.encode(texts[i], /*add_special_tokens=*/true);
+        } else {
+          prompt = {text::k_bos_id};
+          const auto body = m_tokenizer->encode(texts[i]);
+          prompt.insert(prompt.end(), body.begin(), body.end());
+        }
+        if (prompt.size() > max_prompt) {
+          prompt.resize(max_prompt);
+          cut = true;
+        }
+        prompts.push_back(std::move(prompt));
+      } else if (m_chat) {
         const std::size_t room = max_prompt - std::min(max_prompt - 1, m_chat->answer_prefix.size());
         std::vector<std::int32_t> prompt = text::encode_chat_prompt(m_chat->tokenizer, m_chat->chat, texts[i], room, &cut);
         prompt.insert(prompt.end(), m_chat->answer_prefix.begin(), m_chat->answer_prefix.end());
@@ -207,6 +224,8 @@ std::vector<Prediction> Predictor::predict(const std::vector<std::string>& texts
       for (const auto& code : decoded[i].codes) prediction.codes.push_back(describe(code));
       for (const auto& code : decoded[i].ranked) prediction.ranked.push_back(describe(code));
       prediction.completion = decoded[i].completion;
+      prediction.prompt_ids = prompts[i];
+      prediction.generated_ids = decoded[i].tokens;
       prediction.n_prompt_tokens = prompts[i].size();
       prediction.n_generated_tokens = decoded[i].n_generated;
       prediction.milliseconds = milliseconds / static_cast<double>(decoded.size());

@@ -10,6 +10,7 @@
 #include "medcode/codes/catalog.h"
 #include "medcode/eval/evaluation.h"
 #include "medcode/eval/make_coder.h"
+#include "medcode/model/model_export.h"
 #include "medcode/model/stack.h"
 #include "medcode/text/token_set.h"
 #include "medcode/text/tokenize.h"
@@ -26,6 +27,7 @@ namespace fs = std::filesystem;
 constexpr const char* k_token_set = "run";
 constexpr const char* k_tokenized_marker = "tokenized.fingerprint";
 constexpr const char* k_trained_marker = "trained.fingerprint";
+constexpr const char* k_exported_marker = "exported.fingerprint";
 
 std::string read_marker(const fs::path& path) {
   std::ifstream in(path);
@@ -134,6 +136,35 @@ void evaluate(store::Database& db, const RunOptions& options, const fs::path& lo
   done("evaluate", fmt::format("micro-F1 on {} test examples: {}", examples.size(), joined), true);
 }
 
+// The trained coder, LoRA merged, beside the report; again only when the model or the settings changed.
+void export_coder(store::Database& db, const RunOptions& options, const fs::path& model_dir, const std::string& fingerprint,
+                  RunSummary& summary, const StageSink& done) {
+  if (options.export_format.empty()) return;
+  model::ExportOptions export_options;
+  export_options.base = model_dir / "base";
+  export_options.adapter = model_dir / "lora";
+  export_options.format = options.export_format;
+  export_options.dtype = options.export_dtype;
+  export_options.out = options.out_dir / (options.export_format == "gguf" ? "medcode-coder.gguf" : "medcode-coder-hf");
+  export_options.name = "medcode-coder";
+  const std::string wanted = fingerprint + "|" + options.export_format + "|" + options.export_dtype;
+  if (read_marker(model_dir / k_exported_marker) == wanted && fs::exists(export_options.out)) {
+    done("export model", fmt::format("up to date: {}", export_options.out.string()), false);
+    summary.outputs.push_back(export_options.out);
+    return;
+  }
+  model::ExportSummary exported = model::export_model(export_options);
+  model::record_export(db, exported, options.run_id);
+  util::write_file_atomic(model_dir / k_exported_marker, wanted + "\n");
+  std::uint64_t bytes = 0;
+  for (const auto& file : exported.files) bytes += file.bytes;
+  done("export model",
+       fmt::format("{} ({} {}, {} files, {:.1f} MB)", export_options.out.string(), exported.format, exported.dtype,
+                   exported.files.size(), static_cast<double>(bytes) / 1e6),
+       true);
+  summary.outputs.push_back(export_options.out);
+}
+
 }  // namespace
 
 void run_training_stages(store::Database& db, const RunOptions& options, RunSummary& summary,
@@ -148,6 +179,7 @@ void run_training_stages(store::Database& db, const RunOptions& options, RunSumm
     done("train", fmt::format("up to date: {} holds the model of this dataset", model_dir.string()), false);
     summary.outputs.push_back(base_dir);
     summary.outputs.push_back(lora_dir);
+    export_coder(db, options, model_dir, fingerprint, summary, done);
     return;
   }
   if (read_marker(model_dir / k_tokenized_marker) != fingerprint || !token_set_exists(db)) {
@@ -163,6 +195,7 @@ void run_training_stages(store::Database& db, const RunOptions& options, RunSumm
   util::write_file_atomic(model_dir / k_trained_marker, fingerprint + "\n");
   summary.outputs.push_back(base_dir);
   summary.outputs.push_back(lora_dir);
+  export_coder(db, options, model_dir, fingerprint, summary, done);
 }
 
 }  // namespace medcode::pipeline

@@ -140,6 +140,7 @@ class Page {
     quality();
     coverage();
     evaluations();
+    exports();
     runs();
     m_html += "</main></body></html>\n";
     return std::move(m_html);
@@ -434,6 +435,25 @@ class Page {
     }
     if (m_data.evaluations.empty())
       m_html += "<tr><td colspan=\"8\">No evaluations yet: run <code>medcode evaluate</code>.</td></tr>\n";
+    m_html += "</tbody></table>\n";
+  }
+
+  // The model files exported from this store, so that a GGUF found on another machine can be traced here.
+  void exports() {
+    if (m_data.exports.empty()) return;
+    m_html +=
+        "<h2 id=\"exports\">Exported models</h2>\n<table id=\"exports-table\"><thead><tr><th>file</th>"
+        "<th>format</th><th>type</th><th>architecture</th><th class=\"num\">bytes</th><th>SHA-256</th>"
+        "<th>exported</th></tr></thead><tbody>\n";
+    for (const ExportRow& row : m_data.exports) {
+      std::string file = html_escape(row.path);
+      if (!row.adapter.empty()) file += " <span class=\"note\">(LoRA " + html_escape(row.adapter) + " merged)</span>";
+      m_html += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td>"
+          "<td>{}</td></tr>\n",
+          file, html_escape(row.format), html_escape(row.dtype), html_escape(row.architecture), row.bytes,
+          html_escape(row.sha256), html_escape(row.exported_at));
+    }
     m_html += "</tbody></table>\n";
   }
 

@@ -355,6 +355,24 @@ void read_runs(store::Database& db, ReportData& data) {
       std::max<std::int64_t>(0, data.totals.runs - static_cast<std::int64_t>(data.runs.size()));
 }
 
+void read_exports(store::Database& db, ReportData& data) {
+  store::Statement select = db.prepare(
+      "SELECT path, format, dtype, architecture, adapter, bytes, sha256, exported_at FROM model_exports "
+      "ORDER BY exported_at DESC, id LIMIT 50");
+  while (select.step()) {
+    ExportRow row;
+    row.path = select.column_text(0);
+    row.format = select.column_text(1);
+    row.dtype = select.column_text(2);
+    row.architecture = select.column_text(3);
+    row.adapter = select.column_optional_text(4).value_or("");
+    row.bytes = select.column_int64(5);
+    row.sha256 = select.column_text(6);
+    row.exported_at = select.column_text(7);
+    data.exports.push_back(std::move(row));
+  }
+}
+
 }  // namespace
 
 std::optional<double> parse_utc_time(const std::string& text) {
@@ -389,6 +407,7 @@ ReportData collect_report_data(store::Database& db) {
   read_evaluations(db, data);
   read_coder_scores(db, data);
   read_runs(db, data);
+  read_exports(db, data);
   return data;
 }
 

@@ -93,6 +93,18 @@ struct RunRow {
   std::string counters;  // JSON object
 };
 
+// A file `model export` wrote (table model_exports).
+struct ExportRow {
+  std::string path;
+  std::string format;  // gguf | hf
+  std::string dtype;
+  std::string architecture;
+  std::string adapter;  // empty: none merged
+  std::int64_t bytes = 0;
+  std::string sha256;
+  std::string exported_at;
+};
+
 // One row of `evaluations`: a coder scored on a dataset file by `medcode evaluate`.
 struct EvaluationRow {
   std::int64_t id = 0;
@@ -155,6 +167,7 @@ struct ReportData {
   std::vector<std::size_t> pr_curve_coders;
   std::vector<RunRow> runs;
   std::int64_t runs_not_shown = 0;
+  std::vector<ExportRow> exports;  // newest first
 };
 
 // Parses "YYYY-MM-DDTHH:MM:SSZ" (or SQLite's "YYYY-MM-DD HH:MM:SS") as UTC; nullopt for anything else.

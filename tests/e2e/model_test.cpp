@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -193,7 +194,7 @@ TEST_F(ModelCommands, BadSetupsStopBeforeTrainingWithTheirExitCodes) {
   EXPECT_EQ(medcode({"score", "--coder", "model:"}).exit_code, 2);
 }
 
-TEST(RunTrain, TrainsOnceAndThenFindsTheModelUpToDate) {
+TEST(RunTrain, TrainsAndExportsOnceAndThenFindsTheModelUpToDate) {
 #ifndef MEDCODE_HAVE_MODEL
   GTEST_SKIP() << "medcode is built without the model stack (MEDCODE_WITH_TORCH=OFF)";
 #endif
@@ -201,7 +202,7 @@ TEST(RunTrain, TrainsOnceAndThenFindsTheModelUpToDate) {
   auto run = [&] {
     return run_medcode({"--db", (dir.path() / "m.db").string(), "--json", "run", "--target-size", "80",
                         "--mirror", testing::shared_data("cms").string(), "--train", "--train-config", "tiny",
-                        "--base-steps", "6", "--lora-steps", "3", "--vocab-size", "300"},
+                        "--base-steps", "6", "--lora-steps", "3", "--vocab-size", "300", "--export", "gguf"},
                        dir.path());
   };
   ProcessResult first = run();
@@ -209,18 +210,29 @@ TEST(RunTrain, TrainsOnceAndThenFindsTheModelUpToDate) {
   nlohmann::json summary = nlohmann::json::parse(first.out);
   std::set<std::string> stages;
   for (const auto& stage : summary["stages"]) stages.insert(stage["stage"]);
-  for (const char* stage : {"tokenize", "train base", "train lora", "evaluate"})
+  for (const char* stage : {"tokenize", "train base", "train lora", "evaluate", "export model"})
     EXPECT_TRUE(stages.count(stage)) << stage;
   EXPECT_TRUE(summary["micro_f1"].contains("bm25"));
   EXPECT_TRUE(summary["micro_f1"].contains("majority"));
   EXPECT_TRUE(fs::exists(dir.path() / "medcode-output/model/lora/adapter_model.safetensors"));
   EXPECT_EQ(query_int(dir.path() / "m.db", "SELECT count(*) FROM evaluations"), 3);
+  // the coder as GGUF beside the report, with its Modelfile, listed in the report with size and checksum
+  const fs::path gguf = dir.path() / "medcode-output/medcode-coder.gguf";
+  ASSERT_TRUE(fs::exists(gguf));
+  EXPECT_TRUE(fs::exists(dir.path() / "medcode-output/Modelfile"));
+  EXPECT_EQ(query_int(dir.path() / "m.db", "SELECT count(*) FROM model_exports"), 2);
+  std::ifstream page_in(dir.path() / "medcode-output/index.html");
+  const std::string page((std::istreambuf_iterator<char>(page_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(page.find("id=\"exports-table\""), std::string::npos);
+  EXPECT_NE(page.find(fs::absolute(gguf).lexically_normal().string()), std::string::npos);
+  EXPECT_NE(page.find(std::to_string(fs::file_size(gguf))), std::string::npos);
 
   ProcessResult second = run();
   ASSERT_EQ(second.exit_code, 0) << second.err;
   nlohmann::json again = nlohmann::json::parse(second.out);
   EXPECT_FALSE(again["new_work"].get<bool>()) << second.out;
   EXPECT_EQ(query_int(dir.path() / "m.db", "SELECT count(*) FROM evaluations"), 3);
+  EXPECT_EQ(query_int(dir.path() / "m.db", "SELECT count(*) FROM model_exports"), 2);
 
   // The run's model re-codes the run's entries as a score coder.
   ProcessResult scored = run_medcode(

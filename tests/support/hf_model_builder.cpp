@@ -82,14 +82,17 @@ void append_value(std::string& data, float value, const std::string& dtype) {
 }
 
 void write_safetensors(const fs::path& path, const std::vector<Tensor>& tensors, const std::string& dtype,
-                       std::mt19937_64& random) {
-  std::normal_distribution<float> normal(0.0f, 0.02f);
+                       std::mt19937_64& random, float weight_std) {
+  std::normal_distribution<float> normal(0.0f, weight_std);
   nlohmann::json header = nlohmann::json::object();
   std::string data;
   for (const auto& tensor : tensors) {
     std::size_t begin = data.size();
     bool norm = tensor.name.ends_with("norm.weight");
-    for (std::int64_t i = 0; i < elements(tensor); ++i) append_value(data, norm ? 1.0f + normal(random) : normal(random), dtype);
+    // norms stay near one whatever the spread (the same draws as ever at the default spread)
+    const float norm_scale = 0.02f / weight_std;
+    for (std::int64_t i = 0; i < elements(tensor); ++i)
+      append_value(data, norm ? 1.0f + normal(random) * norm_scale : normal(random), dtype);
     header[tensor.name] = {{"dtype", dtype}, {"shape", tensor.shape}, {"data_offsets", {begin, data.size()}}};
   }
   header["__metadata__"] = {{"format", "pt"}};
@@ -132,7 +135,7 @@ void write_tiny_hf_model(const fs::path& dir, const TinyHfModel& model) {
   std::mt19937_64 random(model.seed);
   std::vector<Tensor> tensors = tensors_of(model);
   if (model.shards <= 1) {
-    write_safetensors(dir / "model.safetensors", tensors, model.dtype, random);
+    write_safetensors(dir / "model.safetensors", tensors, model.dtype, random, model.weight_std);
   } else {
     nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
     std::size_t per_shard = (tensors.size() + static_cast<std::size_t>(model.shards) - 1) / static_cast<std::size_t>(model.shards);
@@ -143,7 +146,7 @@ void write_tiny_hf_model(const fs::path& dir, const TinyHfModel& model) {
       std::size_t end = std::min(tensors.size(), begin + per_shard);
       if (begin >= end) break;
       std::vector<Tensor> part(tensors.begin() + static_cast<std::ptrdiff_t>(begin), tensors.begin() + static_cast<std::ptrdiff_t>(end));
-      write_safetensors(dir / name, part, model.dtype, random);
+      write_safetensors(dir / name, part, model.dtype, random, model.weight_std);
       for (const auto& tensor : part) index["weight_map"][tensor.name] = name;
     }
     std::ofstream(dir / "model.safetensors.index.json") << index.dump(2);

@@ -24,6 +24,9 @@ struct TinyHfModel {
   std::string dtype = "BF16";  // or F32, F16
   int shards = 1;              // more than one: model-0000N-of-0000M.safetensors and the index
   std::uint64_t seed = 1;
+  // The weights' spread: transformers' 0.02 gives near-uniform next-token probabilities; a larger one gives
+  // a model with clear favourites, whose greedy output another runtime can be held to.
+  float weight_std = 0.02f;
   // tokenizer.json and tokenizer_config.json are copied from here when set.
   std::filesystem::path tokenizer_from;
   nlohmann::json extra_config = nlohmann::json::object();  // merged into config.json last

@@ -77,6 +77,7 @@ struct Decoded {
   double log_probability = 0;      // of the best sequence
   std::size_t n_generated = 0;     // tokens generated for the best sequence
   std::string completion;          // the best sequence's decoded text
+  std::vector<std::int32_t> tokens;  // the best sequence's tokens
 };
 
 // Decodes a completion for each prompt (token ids ending where the answer starts: <|codes|>, or the chat

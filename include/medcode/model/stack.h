@@ -124,6 +124,10 @@ struct PredictOptions {
   std::size_t max_new_tokens = 64;
   std::size_t batch_size = 16;
   bool constrained = true;  // decode only the release's billable codes
+  // The text is the whole prompt (after the tokenizer's own BOS), without the coding prompt or a chat
+  // template, and the model continues it over the whole vocabulary until an end-of-text token or
+  // max_new_tokens: what another runtime given the same ids must reproduce (an export's check).
+  bool raw = false;
   std::string device = "auto";
   int threads = 0;  // 0: the cores this process may use
   codes::System system = codes::System::icd10cm;
@@ -141,6 +145,8 @@ struct Prediction {
   std::vector<PredictedCode> codes;
   std::vector<PredictedCode> ranked;  // codes, then other beams' codes
   std::string completion;
+  std::vector<std::int32_t> prompt_ids;     // the prompt as the model saw it
+  std::vector<std::int32_t> generated_ids;  // the best sequence's tokens after it
   std::size_t n_prompt_tokens = 0;
   std::size_t n_generated_tokens = 0;
   double milliseconds = 0;  // this input's share of its batch's time
@@ -160,7 +166,7 @@ class CodePredictor {
 // ---- the plugin ----
 
 // Raised whenever this header changes: a plugin built against another interface is refused.
-inline constexpr int k_model_stack_abi = 2;
+inline constexpr int k_model_stack_abi = 3;
 inline constexpr const char* k_model_plugin_file = "libmedcode_torch.so";
 
 class ModelStack {

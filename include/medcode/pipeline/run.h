@@ -41,6 +41,10 @@ struct RunOptions {
   int vocab_size = 2000;
   std::string device = "auto";
   int threads = 0;
+  // --train --export gguf|hf: the trained coder (LoRA merged into the base) written beside the report as
+  // medcode-coder.gguf (with a Modelfile) or the folder medcode-coder-hf; "" for none.
+  std::string export_format;
+  std::string export_dtype;  // "": f16 for gguf, f32 for hf
   const llm::ModelRegistry* registry = nullptr;
   std::function<void(const std::string& stage, const std::string& message)> on_stage;  // milestones
   util::ProgressCallback progress;
