@@ -817,6 +817,12 @@ ExportSummary export_model(const ExportOptions& options) {
     base_dir = *named;
   }
   Source source = open_source(base_dir);
+  if (options.format == "hf") {
+    // the folder is replaced whole: never the one being read
+    const auto normal = [](const fs::path& p) { return fs::weakly_canonical(fs::absolute(p)); };
+    if (normal(options.out) == normal(base_dir) || (options.adapter && normal(options.out) == normal(*options.adapter)))
+      fail(ExitCode::usage, "--out {} is the model being exported; write the export elsewhere", options.out.string());
+  }
 
   std::string dtype = options.dtype;
   std::transform(dtype.begin(), dtype.end(), dtype.begin(), [](unsigned char c) { return std::tolower(c); });

@@ -161,6 +161,13 @@ std::vector<TinyArchitecture> architectures() {
   all.push_back({"llama", "llama3", tiny("LlamaForCausalLM", 128256, true, "llama3"), "llama"});
   all.push_back({"qwen2", "qwen3", tiny("Qwen2ForCausalLM", 151936, false, "qwen3"), "qwen2"});
   all.push_back({"mistral", "llama2", tiny("MistralForCausalLM", 32000, true, "llama2"), "llama"});
+  // Llama 3.1's rope scaling, with an original context so short that the frequencies of a 16-wide head fall in
+  // all three of its bands (kept, divided by the factor, blended): llama.cpp takes them as rope_freqs.weight
+  testing::TinyHfModel scaled = tiny("LlamaForCausalLM", 128256, false, "llama3");
+  scaled.extra_config = {{"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                                           {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}}},
+                         {"rope_theta", 500000.0}};
+  all.push_back({"llama31", "llama3", scaled, "llama"});
   return all;
 }
 
@@ -278,6 +285,11 @@ TEST_F(ModelExport, GgufOfEachArchitectureTokenizesAndContinuesAsMedcodeDoes) {
       export_ok({"--base", arch.name, "--format", "gguf", "--dtype", dtype, "--out", gguf.string()});
       nlohmann::json theirs = llama_generate(gguf, ours, 32, k_strings);
       EXPECT_EQ(theirs["metadata"]["general.architecture"], arch.gguf_architecture);
+      if (arch.model.extra_config.contains("rope_scaling")) {
+        bool has_factors = false;
+        for (const auto& tensor : theirs["tensors"]) has_factors = has_factors || tensor["name"] == "rope_freqs.weight";
+        EXPECT_TRUE(has_factors) << "no rope_freqs.weight for llama3 rope scaling";
+      }
       // llama.cpp splits text into the ids medcode's tokenizer gives
       text::BpeTokenizer tokenizer = text::BpeTokenizer::load(path(arch.name) / "tokenizer.json");
       for (std::size_t i = 0; i < k_strings.size(); ++i) {
