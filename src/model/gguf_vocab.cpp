@@ -64,6 +64,10 @@ std::string llama_cpp_pre_tokenizer(const json& node) {
       steps.push_back("split:" + n["pattern"]["Regex"].get<std::string>());
       return true;
     }
+    if (type == "Digits") {
+      steps.push_back(n.value("individual_digits", false) ? "digits" : "digit-runs");
+      return true;
+    }
     if (type == "ByteLevel") {
       if (n.value("add_prefix_space", true)) return false;
       steps.push_back(n.value("use_regex", true) ? "bytelevel+gpt2" : "bytelevel");
@@ -73,6 +77,8 @@ std::string llama_cpp_pre_tokenizer(const json& node) {
   };
   if (!collect(collect, node)) return "";
   if (steps.size() == 1 && steps[0] == "bytelevel+gpt2") return "gpt-2";
+  // SmolLM2's: each digit alone, then GPT-2's split
+  if (steps.size() == 2 && steps[0] == "digits" && steps[1] == "bytelevel+gpt2") return "smollm";
   if (steps.size() == 2 && steps[1] == "bytelevel" && steps[0].starts_with("split:")) {
     auto it = known_split_patterns().find(steps[0].substr(6));
     if (it != known_split_patterns().end()) return it->second;
@@ -205,8 +211,8 @@ GgufVocab gguf_vocab_from_tokenizer_json(const fs::path& tokenizer_json, std::in
   } else {
     vocab.pre = llama_cpp_pre_tokenizer(root.value("pre_tokenizer", json()));
     if (vocab.pre.empty()) {
-      bad("pre_tokenizer", "no llama.cpp pre-tokenizer splits text as this one does (known: the GPT-2, Llama 3 "
-          "and Qwen2 splits); export --format hf instead");
+      bad("pre_tokenizer", "no llama.cpp pre-tokenizer splits text as this one does (known: the GPT-2, Llama 3, "
+          "Qwen2 and SmolLM2 splits); export --format hf instead");
     }
     for (const auto& [left, right] : merges) {
       if (left.find(' ') != std::string::npos || right.find(' ') != std::string::npos)

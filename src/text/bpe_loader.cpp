@@ -204,6 +204,14 @@ void read_pre_tokenizer(const Reader& reader, const json& node, std::string_view
     step.behavior = split_behavior(reader, reader.string(node, "behavior", where), where);
     step.invert = reader.flag(node, "invert", false);
     steps.push_back(std::move(step));
+  } else if (type == "Digits") {
+    // tokenizers' Digits splits at char::is_numeric (Unicode N), each digit alone or runs of them (SmolLM2,
+    // StarCoder2): a Split of \p{N} or \p{N}+, isolated
+    PreTokenizerStep step;
+    const bool individual = reader.flag(node, "individual_digits", false);
+    step.regex = std::make_shared<bpe::Regex>(individual ? "\\p{N}" : "\\p{N}+", false, "the Digits pre-tokenizer");
+    step.behavior = bpe::SplitBehavior::isolated;
+    steps.push_back(std::move(step));
   } else if (type == "ByteLevel") {
     PreTokenizerStep step;
     step.kind = PreTokenizerStep::Kind::byte_level;

@@ -142,43 +142,60 @@ struct TinyArchitecture {
   std::string gguf_architecture;
 };
 
-std::vector<TinyArchitecture> architectures() {
-  std::vector<TinyArchitecture> all;
-  auto tiny = [](std::string architecture, std::int64_t vocab, bool tied, std::string tokenizer) {
-    testing::TinyHfModel model;
-    model.architecture = std::move(architecture);
-    model.vocab_size = vocab;
-    model.hidden_size = 64;
-    model.heads = 4;
-    model.kv_heads = 2;
-    model.intermediate_size = 128;
-    model.tied = tied;
-    model.dtype = "F32";
-    model.weight_std = 0.25f;
-    model.tokenizer_from = testing::npm_tokenizer_dir(tokenizer);
-    return model;
-  };
-  all.push_back({"llama", "llama3", tiny("LlamaForCausalLM", 128256, true, "llama3"), "llama"});
-  all.push_back({"qwen2", "qwen3", tiny("Qwen2ForCausalLM", 151936, false, "qwen3"), "qwen2"});
-  all.push_back({"mistral", "llama2", tiny("MistralForCausalLM", 32000, true, "llama2"), "llama"});
-  // Llama 3.1's rope scaling, with an original context so short that the frequencies of a 16-wide head fall in
-  // all three of its bands (kept, divided by the factor, blended): llama.cpp takes them as rope_freqs.weight
-  testing::TinyHfModel scaled = tiny("LlamaForCausalLM", 128256, false, "llama3");
-  scaled.extra_config = {{"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
-                                           {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}}},
-                         {"rope_theta", 500000.0}};
-  all.push_back({"llama31", "llama3", scaled, "llama"});
-  return all;
-}
-
 class ModelExport : public ::testing::Test {
  protected:
+  static std::vector<TinyArchitecture> architectures() {
+    std::vector<TinyArchitecture> all;
+    auto tiny = [](std::string architecture, std::int64_t vocab, bool tied, std::string tokenizer) {
+      testing::TinyHfModel model;
+      model.architecture = std::move(architecture);
+      model.vocab_size = vocab;
+      model.hidden_size = 64;
+      model.heads = 4;
+      model.kv_heads = 2;
+      model.intermediate_size = 128;
+      model.tied = tied;
+      model.dtype = "F32";
+      model.weight_std = 0.25f;
+      model.tokenizer_from = testing::npm_tokenizer_dir(tokenizer);
+      return model;
+    };
+    all.push_back({"llama", "llama3", tiny("LlamaForCausalLM", 128256, true, "llama3"), "llama"});
+    all.push_back({"qwen2", "qwen3", tiny("Qwen2ForCausalLM", 151936, false, "qwen3"), "qwen2"});
+    all.push_back({"mistral", "llama2", tiny("MistralForCausalLM", 32000, true, "llama2"), "llama"});
+    // Llama 3.1's rope scaling, with an original context so short that the frequencies of a 16-wide head fall in
+    // all three of its bands (kept, divided by the factor, blended): llama.cpp takes them as rope_freqs.weight
+    testing::TinyHfModel scaled = tiny("LlamaForCausalLM", 128256, false, "llama3");
+    scaled.extra_config = {{"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                                             {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}}},
+                           {"rope_theta", 500000.0}};
+    all.push_back({"llama31", "llama3", scaled, "llama"});
+    // SmolLM2's split (each digit alone, then GPT-2's) on GPT-2's vocabulary: llama.cpp's `smollm`
+    testing::TinyHfModel digits = tiny("LlamaForCausalLM", 50257, true, "gpt2");
+    digits.tokenizer_from = s_dir ? s_dir->path() / "gpt2-digits" : fs::path();
+    all.push_back({"smollm", "gpt2", digits, "llama"});
+    return all;
+  }
+
   static void SetUpTestSuite() {
 #if defined(MEDCODE_HAVE_MODEL)
-    for (const char* name : {"llama3", "qwen3", "llama2"})
+    for (const char* name : {"llama3", "qwen3", "llama2", "gpt2"})
       if (testing::npm_tokenizer_dir(name).empty()) return;
     s_dir = new TempDir();
     fs::copy_file(testing::icd10cm_2023_store(), s_dir->path() / "m.db");
+    {
+      // GPT-2's tokenizer behind SmolLM2's pre-tokenizer, as SmolLM2's tokenizer.json has it
+      const fs::path gpt2 = testing::npm_tokenizer_dir("gpt2");
+      fs::create_directories(path("gpt2-digits"));
+      fs::copy_file(gpt2 / "tokenizer_config.json", path("gpt2-digits/tokenizer_config.json"));
+      auto tokenizer = nlohmann::json::parse(slurp(gpt2 / "tokenizer.json"));
+      tokenizer["pre_tokenizer"] = {
+          {"type", "Sequence"},
+          {"pretokenizers",
+           {{{"type", "Digits"}, {"individual_digits", true}},
+            {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}}}};
+      std::ofstream(path("gpt2-digits/tokenizer.json")) << tokenizer.dump();
+    }
     for (auto& arch : architectures()) testing::write_tiny_hf_model(path(arch.name), arch.model);
     write_peft_adapter(path("llama-adapter"), path("llama"), 2, 64, 64, 32, 128, 4, 0.3f);
 #if defined(MEDCODE_HAVE_SENTENCEPIECE)
@@ -205,7 +222,7 @@ class ModelExport : public ::testing::Test {
 #ifndef MEDCODE_HAVE_MODEL
     GTEST_SKIP() << "medcode is built without the model stack (MEDCODE_WITH_TORCH=OFF)";
 #endif
-    for (const char* name : {"llama3", "qwen3", "llama2"})
+    for (const char* name : {"llama3", "qwen3", "llama2", "gpt2"})
       if (testing::npm_tokenizer_dir(name).empty()) GTEST_SKIP() << "run scripts/install-npm-tools.sh";
     ASSERT_NE(s_dir, nullptr);
   }
@@ -285,6 +302,9 @@ TEST_F(ModelExport, GgufOfEachArchitectureTokenizesAndContinuesAsMedcodeDoes) {
       export_ok({"--base", arch.name, "--format", "gguf", "--dtype", dtype, "--out", gguf.string()});
       nlohmann::json theirs = llama_generate(gguf, ours, 32, k_strings);
       EXPECT_EQ(theirs["metadata"]["general.architecture"], arch.gguf_architecture);
+      if (arch.name == "smollm") {
+        EXPECT_EQ(theirs["metadata"]["tokenizer.ggml.pre"], "smollm");
+      }
       if (arch.model.extra_config.contains("rope_scaling")) {
         bool has_factors = false;
         for (const auto& tensor : theirs["tensors"]) has_factors = has_factors || tensor["name"] == "rope_freqs.weight";
