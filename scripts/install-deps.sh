@@ -10,6 +10,7 @@ packages=(
   libtorch-dev libopenblas0-pthread libsentencepiece-dev libstemmer-dev
   libpcre2-dev libutf8proc-dev
   libxgboost0
+  libpoppler-cpp-dev poppler-utils qpdf wrk
   chromium
 )
 
