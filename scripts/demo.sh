@@ -14,3 +14,5 @@ if [ -z "${MEDCODE_MIRROR:-}" ] && [ -d "$root/../shared/data/cms" ]; then
 fi
 "$medcode" run --target-size "${MEDCODE_TARGET_SIZE:-200}" --year "${MEDCODE_YEAR:-2023}"
 "$medcode" codes show S06.0X1A | head -3
+# The same store serves coders over HTTP; say how, rather than block a script that should end.
+echo "Next: '$medcode' serve --coder index   # REST API and web page on http://127.0.0.1:8080/ (docs/serve.md)"

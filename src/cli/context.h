@@ -85,5 +85,6 @@ void add_tokenize_command(CLI::App& app, CommandList& commands);
 void add_train_command(CLI::App& app, CommandList& commands);
 void add_predict_command(CLI::App& app, CommandList& commands);
 void add_model_command(CLI::App& app, CommandList& commands);
+void add_serve_command(CLI::App& app, CommandList& commands);
 
 }  // namespace medcode::cli

@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
   medcode::cli::add_train_command(app, commands);
   medcode::cli::add_predict_command(app, commands);
   medcode::cli::add_model_command(app, commands);
+  medcode::cli::add_serve_command(app, commands);
   medcode::cli::add_report_command(app, commands);
   medcode::cli::add_run_command(app, commands);
 

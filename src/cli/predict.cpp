@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +19,7 @@
 #include "medcode/eval/make_coder.h"
 #include "medcode/model/base_models.h"
 #include "medcode/model/stack.h"
+#include "medcode/pdf/pdf_text.h"
 #include "medcode/util/error.h"
 #include "medcode/util/utf8.h"
 #include "option_groups.h"
@@ -54,19 +57,32 @@ struct PredictCommandOptions {
 struct InputText {
   nlohmann::json id;  // from the input line, or its line number
   std::string text;
+  std::size_t pages = 0;  // a PDF's page count; 0 for text
 };
 
-std::string read_whole_file(const std::string& path) {
+bool is_pdf_name(const std::string& path) {
+  std::string extension = std::filesystem::path(path).extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
+  return extension == ".pdf";
+}
+
+// A note from a file: a PDF (by its header, or by its name, so that a broken PDF is reported as one) has its
+// pages' text joined; any other file is its text.
+InputText read_note_file(const std::string& path, nlohmann::json id) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(ExitCode::bad_input, "{}: cannot read the file", path);
   std::ostringstream buffer;
   buffer << in.rdbuf();
   std::string text = buffer.str();
+  if (pdf::looks_like_pdf(text) || is_pdf_name(path)) {
+    pdf::PdfText document = pdf::extract_pdf_text(text, path);
+    return {std::move(id), document.joined(), document.pages.size()};
+  }
   // Text that is not UTF-8 is coded as best it can be, with its bad bytes replaced and said so.
   if (std::size_t replaced = util::replace_invalid_utf8(text); replaced > 0) {
     spdlog::warn("{}: {} invalid UTF-8 sequences replaced with U+FFFD", path, replaced);
   }
-  return text;
+  return {std::move(id), std::move(text), 0};
 }
 
 std::vector<InputText> read_inputs(const std::string& path) {
@@ -79,10 +95,26 @@ std::vector<InputText> read_inputs(const std::string& path) {
     nlohmann::json row = nlohmann::json::parse(line, nullptr, false);
     if (row.is_discarded() || !row.is_object())
       fail(ExitCode::bad_input, "{}:{}: not a JSON object", path, number);
+    nlohmann::json id = row.contains("id") ? row["id"] : nlohmann::json(number);
+    if (row.contains("pdf")) {
+      // A PDF named by the line, relative to the input file's folder, so that a batch moves with its notes.
+      if (row.contains("text")) fail(ExitCode::bad_input, "{}:{}: give 'text' or 'pdf', not both", path, number);
+      if (!row["pdf"].is_string() || row["pdf"].get<std::string>().empty())
+        fail(ExitCode::bad_input, "{}:{}: field 'pdf' must be a file name", path, number);
+      std::filesystem::path pdf_path = row["pdf"].get<std::string>();
+      if (pdf_path.is_relative()) pdf_path = std::filesystem::path(path).parent_path() / pdf_path;
+      try {
+        InputText input = read_note_file(pdf_path.string(), id);
+        if (input.pages == 0) fail(ExitCode::bad_input, "{}: not a PDF", pdf_path.string());
+        inputs.push_back(std::move(input));
+      } catch (const Error& error) {
+        fail(error.code(), "{}:{}: {}", path, number, error.what());
+      }
+      continue;
+    }
     if (!row.contains("text") || !row["text"].is_string())
-      fail(ExitCode::bad_input, "{}:{}: field 'text' is missing or not a string", path, number);
-    inputs.push_back(
-        {row.contains("id") ? row["id"] : nlohmann::json(number), row["text"].get<std::string>()});
+      fail(ExitCode::bad_input, "{}:{}: field 'text' (or 'pdf') is missing or not a string", path, number);
+    inputs.push_back({std::move(id), row["text"].get<std::string>(), 0});
   }
   if (inputs.empty()) fail(ExitCode::bad_input, "{}: no input lines", path);
   return inputs;
@@ -122,8 +154,8 @@ std::vector<InputText> read_all_inputs(const PredictCommandOptions& options) {
       (options.text.empty() ? 0 : 1) + (options.file.empty() ? 0 : 1) + (options.input.empty() ? 0 : 1);
   if (sources != 1) fail(ExitCode::usage, "give exactly one of --text, --file or --input");
   std::vector<InputText> inputs;
-  if (!options.text.empty()) inputs.push_back({nullptr, options.text});
-  if (!options.file.empty()) inputs.push_back({options.file, read_whole_file(options.file)});
+  if (!options.text.empty()) inputs.push_back({nullptr, options.text, 0});
+  if (!options.file.empty()) inputs.push_back(read_note_file(options.file, options.file));
   if (!options.input.empty()) inputs = read_inputs(options.input);
   return inputs;
 }
@@ -181,6 +213,11 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
   coder_options.model.threads = options.threads;
   coder_options.model.prompt_format = options.prompt_format;
   if (!options.base.empty()) coder_options.model.base = model::resolve_base(db, options.base);
+  std::string coder_name = options.coder;
+  if (!options.adapter.empty()) {
+    coder_options.model.base = model::resolve_base(db, options.coder.substr(eval::k_model_coder_prefix.size()));
+    coder_name = std::string(eval::k_model_coder_prefix) + options.adapter;
+  }
   store::RunRecorder& run = context.start_run("predict");
   // The model table is read only for an llm: coder, so a broken model config cannot stop the others.
   std::optional<llm::ModelRegistry> models;
@@ -192,7 +229,7 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
     coder_options.llm.engine.use_cache = options.use_cache;
     coder_options.llm.engine.run_id = run.id();
   }
-  std::unique_ptr<eval::Coder> coder = eval::make_coder(db, release, options.coder, coder_options);
+  std::unique_ptr<eval::Coder> coder = eval::make_coder(db, release, coder_name, coder_options);
   codes::Catalog catalog(db, release);
   std::size_t k = std::max<std::size_t>(options.max_codes.value_or(64), 1) + options.ranked;
   // An llm: coder codes every note in one engine run, requests in parallel; its time is shared out evenly.
@@ -219,6 +256,7 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
             : llm_ms;
     nlohmann::json answer = coder_prediction_json(prediction, catalog, options.ranked, ms);
     answer["coder"] = coder->name();
+    if (input.pages > 0) answer["pages"] = input.pages;
     answer["release"] = codes::release_label(release);
     answers.push_back(std::move(answer));
   }
@@ -237,7 +275,10 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
 
 ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
   if (!options.model.empty() && !options.adapter.empty()) fail(ExitCode::usage, "give --model or --adapter, not both");
-  const bool has_model = !options.model.empty() || !options.adapter.empty() || !options.base.empty();
+  // --coder model:BASE --adapter A is the adapter on that base, as `serve` takes it.
+  const bool adapter_on_coder = !options.adapter.empty() && options.coder.rfind(eval::k_model_coder_prefix, 0) == 0;
+  const bool has_model =
+      !options.model.empty() || (!options.adapter.empty() && !adapter_on_coder) || !options.base.empty();
   if (has_model == !options.coder.empty())
     fail(ExitCode::usage, "give exactly one of --model (or --base, --adapter) and --coder");
   if (!options.coder.empty()) return run_coder_predict(context, options);
@@ -277,11 +318,14 @@ ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
   run.counters()["inputs"] = inputs.size();
   run.counters()["model"] = predictor.version();
   if (options.input.empty()) {
-    std::cout << prediction_json(predictions.front(), predictor, options.raw).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    nlohmann::json answer = prediction_json(predictions.front(), predictor, options.raw);
+    if (inputs.front().pages > 0) answer["pages"] = inputs.front().pages;
+    std::cout << answer.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return ExitCode::ok;
   }
   for (std::size_t i = 0; i < predictions.size(); ++i) {
     nlohmann::json line = prediction_json(predictions[i], predictor, options.raw);
+    if (inputs[i].pages > 0) line["pages"] = inputs[i].pages;
     line["id"] = inputs[i].id;
     std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
@@ -318,9 +362,10 @@ void add_predict_command(CLI::App& app, CommandList& commands) {
                    "--coder: also list the next N codes of the ranking that were not assigned")
       ->capture_default_str();
   command->add_option("--text", options->text, "The clinical text");
-  command->add_option("--file", options->file, "A file whose whole content is one note");
+  command->add_option("--file", options->file, "A file whose whole content is one note: text, or a PDF's text layer");
   command->add_option("--input", options->input,
-                      "JSON Lines of {\"id\": ..., \"text\": ...}; one output line each");
+                      "JSON Lines of {\"id\": ..., \"text\": ...} or {\"id\": ..., \"pdf\": FILE} (relative to the "
+                      "input's folder); one output line each");
   command->add_option("--system", options->system, "The code system whose release gives valid codes")
       ->check(CLI::IsMember({"icd10cm", "icd10pcs", "hcpcs"}))
       ->capture_default_str();

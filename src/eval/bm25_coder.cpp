@@ -118,8 +118,13 @@ std::vector<RankedCode> Bm25Coder::code(std::string_view text, std::size_t k) co
   std::set<std::string> unique(terms.begin(), terms.end());
   std::string query = normalized(text);
   const double n = static_cast<double>(m_documents.size());
-  if (m_scores.size() != m_documents.size()) m_scores.assign(m_documents.size(), 0.0);
-  m_touched.clear();
+  // Per-thread scratch, reused so a query costs its postings and not an allocation per document touched, and
+  // so that threads may query one index at once. Every touched score is put back to zero below, so the
+  // scratch is clean for the next query of any index of the same size.
+  thread_local std::vector<double> scores;
+  thread_local std::vector<std::uint32_t> touched;
+  if (scores.size() != m_documents.size()) scores.assign(m_documents.size(), 0.0);
+  touched.clear();
   for (const auto& term : unique) {
     auto it = m_postings.find(term);
     if (it == m_postings.end()) continue;
@@ -130,15 +135,15 @@ std::vector<RankedCode> Bm25Coder::code(std::string_view text, std::size_t k) co
       const Document& document = m_documents[posting.document];
       double tf = posting.frequency;
       double norm = k_k1 * (1 - k_b + k_b * document.length / m_average_length);
-      if (m_scores[posting.document] == 0.0) m_touched.push_back(posting.document);
-      m_scores[posting.document] += idf * tf * (k_k1 + 1) / (tf + norm);
+      if (scores[posting.document] == 0.0) touched.push_back(posting.document);
+      scores[posting.document] += idf * tf * (k_k1 + 1) / (tf + norm);
     }
   }
   // A code scores as its best document; the query's own text is never a document it may match.
   std::unordered_map<std::uint32_t, double> best;
-  for (std::uint32_t document : m_touched) {
-    double score = m_scores[document];
-    m_scores[document] = 0.0;
+  for (std::uint32_t document : touched) {
+    double score = scores[document];
+    scores[document] = 0.0;
     if (m_documents[document].normalized == query) continue;
     double& code_score = best[m_documents[document].code_index];
     code_score = std::max(code_score, score);

@@ -101,6 +101,8 @@ std::unique_ptr<Coder> make_coder(store::Database& db, const std::optional<codes
 ModelCoder::ModelCoder(std::unique_ptr<model::CodePredictor> predictor, std::string name)
     : m_predictor(std::move(predictor)), m_name(std::move(name)) {}
 
+const std::string& ModelCoder::version() const { return m_predictor->version(); }
+
 std::vector<RankedCode> ModelCoder::code(std::string_view text, std::size_t k) const {
   return predict(text, k).ranked;
 }
@@ -125,6 +127,9 @@ std::vector<Prediction> ModelCoder::predict_many(const std::vector<std::string>&
       answer.ranked.push_back({code.code, code.score});
     }
     answer.n_predicted = std::min(prediction.codes.size(), answer.ranked.size());
+    answer.completion = prediction.completion;
+    answer.prompt_tokens = prediction.n_prompt_tokens;
+    answer.generated_tokens = prediction.n_generated_tokens;
     answers.push_back(std::move(answer));
   }
   return answers;

@@ -299,14 +299,14 @@ const std::map<std::string, std::string>& dotenv() {
 
 }  // namespace
 
-namespace {
-
 std::optional<std::string> environment_value(const std::string& name) {
   if (const char* value = std::getenv(name.c_str()); value && *value) return std::string(value);
   auto it = dotenv().find(name);
   if (it != dotenv().end() && !it->second.empty()) return it->second;
   return std::nullopt;
 }
+
+namespace {
 
 // `value` with each ${VAR} replaced; the values taken go to `taken`.
 std::string expand_variables(const ModelConfig& model, const std::string& header, const std::string& value,

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
+#include <thread>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -77,6 +79,26 @@ BackgroundMedcode::BackgroundMedcode(const std::vector<std::string>& args, const
   }
 }
 
+BackgroundMedcode::BackgroundMedcode(const std::vector<std::string>& args, const fs::path& working_dir,
+                                     const std::map<std::string, std::string>& env, const fs::path& out_file,
+                                     const fs::path& err_file) {
+  m_pid = ::fork();
+  if (m_pid < 0) throw std::runtime_error("fork failed");
+  if (m_pid == 0) {
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    int out_fd = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err_fd = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(out_fd, STDOUT_FILENO);
+    ::dup2(err_fd, STDERR_FILENO);
+    exec_medcode(MEDCODE_BINARY, args, working_dir, env);
+  }
+}
+
+void BackgroundMedcode::signal(int number) {
+  if (m_pid > 0) ::kill(m_pid, number);
+}
+
 BackgroundMedcode::~BackgroundMedcode() {
   if (m_pid > 0) kill_now();
 }
@@ -87,6 +109,20 @@ void BackgroundMedcode::kill_now() {
   int status = 0;
   ::waitpid(m_pid, &status, 0);
   m_pid = -1;
+}
+
+int BackgroundMedcode::wait_at_most(double seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
+      m_pid = -1;
+      return exit_code_of(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill_now();
+  return -1;
 }
 
 int BackgroundMedcode::wait() {

@@ -29,11 +29,19 @@ class BackgroundMedcode {
  public:
   BackgroundMedcode(const std::vector<std::string>& args, const std::filesystem::path& working_dir = {},
                     const std::map<std::string, std::string>& env = {});
+  // The same with stdout and stderr written to files (a server's address and logs).
+  BackgroundMedcode(const std::vector<std::string>& args, const std::filesystem::path& working_dir,
+                    const std::map<std::string, std::string>& env, const std::filesystem::path& out_file,
+                    const std::filesystem::path& err_file);
   ~BackgroundMedcode();  // kills it if still running
   BackgroundMedcode(const BackgroundMedcode&) = delete;
   BackgroundMedcode& operator=(const BackgroundMedcode&) = delete;
   void kill_now();  // SIGKILL, then reaps it
+  void signal(int number);  // sends a signal; wait() reaps it
+  bool running() const { return m_pid > 0; }
   int wait();       // exit code, or 128 + signal
+  // The same, but gives up after `seconds` (SIGKILL, then -1): for a process that should have exited at once.
+  int wait_at_most(double seconds);
 
  private:
   int m_pid = -1;

@@ -52,7 +52,7 @@ std::vector<std::string> bm25_terms(std::string_view text);
 // An in-memory BM25 index (k1 = 1.2, b = 0.75) over the billable codes of one release. Each code is one or
 // more documents (its description, and with inclusion terms one document per term); a code scores as its
 // best document. A document whose text is the query itself is skipped, so a text copied from the tabular
-// cannot find its own code by identity.
+// cannot find its own code by identity. Safe to query from many threads at once (the server does).
 class Bm25Coder : public Coder {
  public:
   static std::unique_ptr<Bm25Coder> build(store::Database& db, const codes::ReleaseInfo& release,
@@ -78,9 +78,6 @@ class Bm25Coder : public Coder {
   std::vector<Document> m_documents;
   std::unordered_map<std::string, std::vector<Posting>> m_postings;
   double m_average_length = 0;
-  // Per-query scratch, reused so a query costs its postings and not an allocation per document touched.
-  mutable std::vector<double> m_scores;
-  mutable std::vector<std::uint32_t> m_touched;
 };
 
 }  // namespace medcode::eval

@@ -55,6 +55,10 @@ std::optional<std::filesystem::path> default_train_path(const std::filesystem::p
 struct Prediction {
   std::vector<RankedCode> ranked;
   std::size_t n_predicted = 0;
+  // A generative coder's own words and token counts (a trained model's completion); empty and 0 otherwise.
+  std::string completion = {};
+  std::size_t prompt_tokens = 0;
+  std::size_t generated_tokens = 0;
 };
 
 // A coder that decides how many of its ranked codes it assigns (a generative model emits a set of codes).

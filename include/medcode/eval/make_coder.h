@@ -51,6 +51,8 @@ class ModelCoder : public DecidingCoder {
                                                  std::size_t k) const override;
   Prediction predict(std::string_view text, std::size_t k) const override;
   std::vector<Prediction> predict_many(const std::vector<std::string>& texts, std::size_t k) const override;
+  // The loaded model's version (the folder's checkpoint, with its adapter when there is one).
+  const std::string& version() const;
 
  private:
   std::unique_ptr<model::CodePredictor> m_predictor;

@@ -79,6 +79,9 @@ class ModelRegistry {
   std::map<std::string, ModelConfig> m_models;
 };
 
+// A secret's value from the environment, else from `./.env` (read once); std::nullopt when unset or empty.
+std::optional<std::string> environment_value(const std::string& name);
+
 // The API key for `model` from the environment (or a `.env` file in the working directory, read once);
 // std::nullopt when the model needs none. Error(usage) naming the variable, never a value, when it is unset.
 std::optional<std::string> api_key(const ModelConfig& model);
