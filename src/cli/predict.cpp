@@ -167,30 +167,33 @@ void require_store(Context& context) {
 }
 
 // A coder's prediction: the assigned codes (with descriptions and their evidence), then with --ranked N the
-// next codes of its ranking that it did not assign.
+// next codes of its ranking that it did not assign. Codes the release lacks are dropped and counted, as the
+// server does.
 nlohmann::json coder_prediction_json(const eval::Prediction& prediction, codes::Catalog& catalog,
                                      std::size_t ranked, double milliseconds) {
-  auto code_json = [&](const eval::RankedCode& code) {
-    auto record = catalog.find(code.code);
+  auto code_json = [&](const eval::RankedCode& code, const codes::CodeRecord& record) {
     nlohmann::json evidence = nlohmann::json::array();
     for (const auto& span : code.evidence)
       evidence.push_back({{"begin", span.begin}, {"end", span.end}, {"text", span.text}});
-    nlohmann::json out = {{"code", code.code},
-                          {"description", record ? record->description : ""},
-                          {"score", code.score},
-                          {"valid", record.has_value()}};
+    nlohmann::json out = {
+        {"code", code.code}, {"description", record.description}, {"score", code.score}, {"valid", true}};
     if (!code.evidence.empty()) out["evidence"] = evidence;
     return out;
   };
   nlohmann::json assigned = nlohmann::json::array();
   nlohmann::json others = nlohmann::json::array();
+  std::size_t dropped = 0;
   for (std::size_t i = 0; i < prediction.ranked.size(); ++i) {
-    if (i < prediction.n_predicted)
-      assigned.push_back(code_json(prediction.ranked[i]));
-    else if (others.size() < ranked)
-      others.push_back(code_json(prediction.ranked[i]));
+    bool is_assigned = i < prediction.n_predicted;
+    if (!is_assigned && others.size() >= ranked) continue;
+    auto record = catalog.find(prediction.ranked[i].code);
+    if (!record) {
+      ++dropped;
+      continue;
+    }
+    (is_assigned ? assigned : others).push_back(code_json(prediction.ranked[i], *record));
   }
-  nlohmann::json out = {{"codes", assigned}, {"milliseconds", milliseconds}};
+  nlohmann::json out = {{"codes", assigned}, {"dropped_invalid", dropped}, {"milliseconds", milliseconds}};
   if (ranked > 0) out["ranked"] = others;
   return out;
 }

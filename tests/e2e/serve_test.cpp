@@ -12,6 +12,7 @@
 #include <regex>
 #include <thread>
 
+#include "support/fake_provider.h"
 #include "support/medcode_process.h"
 #include "support/pdf_writer.h"
 #include "support/shared_store.h"
@@ -480,6 +481,68 @@ TEST_F(ServeCommand, TheTrainedModelIsBatchedAndAnswersChatCompletions) {
   EXPECT_EQ(coded->status, 200) << coded->body;
   EXPECT_EQ(adapted.stop(), 0);
 #endif
+}
+
+// A hosted model behind the server goes through the provider layer: the notes of concurrent requests share
+// one engine run, the ledger answers a note it has seen, the key stays out of the log, and a code the model
+// invents is never shown.
+TEST_F(ServeCommand, AnLlmCoderGoesThroughTheProviderLayer) {
+  testing::FakeProvider fake({}, [](const testing::ProviderRequest& request) {
+    json picks = json::array();
+    // Beside a real pick, a code of its own making; a note with nothing to pick gets an empty answer.
+    if (request.user.find("ypertension") != std::string::npos) {
+      picks.push_back({{"code", "I10"}, {"quote", "ypertension"}});
+      picks.push_back({{"code", "Q99.9999"}, {"quote", "made up"}});
+    }
+    return json{{"codes", picks}}.dump();
+  });
+  std::ofstream(m_dir / "medcode.yaml")
+      << "models:\n  fake:\n    provider: openai\n    model_id: fake-openai\n    base_url: " << fake.base_url("openai")
+      << "\n    api_key_env: FAKE_PROVIDER_KEY\n    input_per_million: 0.5\n    output_per_million: 1.5\n"
+         "    prices_as_of: \"2026-11-01\"\n    requests_per_minute: 6000\n    timeout_seconds: 5\n";
+  const std::string secret = "sk-test-secret-serve-0123456789";
+  ServerProcess server(m_dir, {"--coder", "llm:fake", "--batch-window-ms", "300"},
+                       {{"FAKE_PROVIDER_KEY", secret}, {"MEDCODE_CONFIG", ""}});
+  const std::vector<std::string> notes = {"Essential hypertension, on lisinopril.", "Hypertension follow-up.",
+                                          "Chronic hypertension with headache.", "Knee pain after a fall."};
+  auto code_all = [&] {
+    std::vector<std::future<json>> answers;
+    for (const auto& note : notes) {
+      answers.push_back(std::async(std::launch::async, [&server, note] {
+        return body_of(server.client().Post("/v1/predict", json{{"text", note}}.dump(), "application/json"));
+      }));
+    }
+    std::vector<json> bodies;
+    for (auto& answer : answers) bodies.push_back(answer.get());
+    return bodies;
+  };
+  std::vector<json> first = code_all();
+  ASSERT_EQ(first.size(), notes.size());
+  for (std::size_t i = 0; i < notes.size(); ++i) {
+    ASSERT_TRUE(first[i].contains("codes")) << first[i].dump();
+    EXPECT_EQ(first[i]["coder"], "llm:fake");
+    EXPECT_FALSE(has_code(first[i]["codes"], "Q99.9999")) << first[i].dump();
+    if (i < 3) {
+      EXPECT_TRUE(has_code(first[i]["codes"], "I10")) << first[i].dump();
+    }
+  }
+  EXPECT_GE(fake.request_count(), 1u);
+  // The same notes in one request twice: the second is answered from the ledger. (Concurrent requests may
+  // gather into different batches, and so different prompts, from one time to the next.)
+  json together = {{"texts", notes}};
+  json once = body_of(server.client().Post("/v1/predict", together.dump(), "application/json"));
+  ASSERT_TRUE(once.contains("results")) << once.dump();
+  std::size_t sent = fake.request_count();
+  json twice = body_of(server.client().Post("/v1/predict", together.dump(), "application/json"));
+  EXPECT_EQ(fake.request_count(), sent) << "the ledger did not answer notes it had seen";
+  EXPECT_EQ(twice["results"], once["results"]);
+  std::string metrics = server.client().Get("/metrics")->body;
+  std::smatch batches;
+  ASSERT_TRUE(std::regex_search(metrics, batches, std::regex(R"(medcode_batch_size_count\{coder="llm:fake"\} (\d+))")))
+      << metrics;
+  EXPECT_LT(std::stoi(batches[1]), 8) << "concurrent notes were never coded together";
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_EQ(server.log().find(secret), std::string::npos);
 }
 
 // The predict command reads PDFs too: --file, and --input lines that name them.
