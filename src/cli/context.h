@@ -78,6 +78,7 @@ void add_generate_command(CLI::App& app, CommandList& commands);
 // `cohort packet`, registered under the `cohort` command by cohort.cpp.
 void add_cohort_packet_command(CLI::App& cohort, CommandList& commands);
 void add_score_command(CLI::App& app, CommandList& commands);
+void add_check_command(CLI::App& app, CommandList& commands);
 void add_evaluate_command(CLI::App& app, CommandList& commands);
 void add_report_command(CLI::App& app, CommandList& commands);
 void add_run_command(CLI::App& app, CommandList& commands);

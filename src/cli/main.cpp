@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
   medcode::cli::add_codes_command(app, commands);
   medcode::cli::add_generate_command(app, commands);
   medcode::cli::add_score_command(app, commands);
+  medcode::cli::add_check_command(app, commands);
   medcode::cli::add_export_command(app, commands);
   medcode::cli::add_evaluate_command(app, commands);
   medcode::cli::add_reranker_command(app, commands);

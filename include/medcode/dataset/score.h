@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "medcode/dataset/quality.h"
 #include "medcode/eval/coder.h"
 #include "medcode/llm/engine.h"
 #include "medcode/llm/model_config.h"
@@ -34,30 +35,6 @@ struct RoundTripScore {
 // of the same chapter-letter block and 0 for nothing related. `k` is the answer's length.
 RoundTripScore score_answer(const std::string& source_code, const std::optional<std::string>& source_parent,
                             const std::vector<eval::RankedCode>& answer, std::size_t k);
-
-struct QualityFinding {
-  std::string check;     // empty_text, short_text, code_in_text, exact_duplicate, near_duplicate,
-                         // conflicting_labels, invalid_code, not_billable, split_leakage
-  std::string severity;  // error | warning
-  std::int64_t count = 0;
-  std::vector<std::int64_t> examples;  // entry ids, at most five
-};
-
-struct LabelDistribution {
-  std::int64_t codes = 0;
-  std::int64_t entries = 0;
-  std::int64_t min_per_code = 0;
-  double median_per_code = 0;
-  std::int64_t max_per_code = 0;
-  std::int64_t codes_with_one_entry = 0;
-  double top_10_percent_share = 0;  // share of entries held by the 10% most frequent codes
-};
-
-struct QualityReport {
-  std::vector<QualityFinding> findings;  // only checks that found something
-  LabelDistribution labels;
-  bool has_errors() const;
-};
 
 struct ScoreOptions {
   std::vector<std::string> coders = {"bm25"};  // bm25, bm25+terms, llm:<model>, model:<dir>
