@@ -42,6 +42,8 @@ svg text { font-family: inherit; }
 polyline { stroke-width: 2; stroke-linejoin: round; }
 path.marker { stroke-width: 2; }
 .marker-key { margin-right: 5px; font-weight: 600; }
+p.folded { background: #fff; border: 1px dashed #c8c8c8; border-radius: 8px; padding: 10px 14px; color: #555;
+           margin: 24px 0 12px; }
 .placeholder { fill: #f5f5f5; stroke: #c8c8c8; stroke-dasharray: 6 4; }
 .empty { font-size: 17px; font-weight: 600; fill: #777; }
 .hint { font-size: 12px; fill: #888; }
@@ -116,6 +118,11 @@ std::string figure_cell(const std::optional<double>& value) {
   return value ? fmt::format("<td class=\"num\">{:.3f}</td>", *value) : "<td class=\"num\"></td>";
 }
 
+// Items per second in a table cell; a dash when the model was never in flight.
+std::string rate_cell(const std::optional<double>& items_per_second) {
+  return fmt::format("<td class=\"num\">{}</td>", items_per_second ? short_number(*items_per_second) : "–");
+}
+
 class Page {
  public:
   explicit Page(const ReportData& data, const ReportOptions& options) : m_data(data), m_options(options) {}
@@ -134,9 +141,13 @@ class Page {
                           html_escape(m_data.store_name), html_escape(m_data.generated_at));
     summary();
     cost();
-    throughput();
-    tokens();
-    requests();
+    if (m_data.llm_used) {
+      throughput();
+      tokens();
+      requests();
+    } else {
+      llm_folded();
+    }
     quality();
     coverage();
     evaluations();
@@ -225,24 +236,76 @@ class Page {
         "size: the same prompts, models and prices, without the ledger's cache.</p>\n";
   }
 
+  // Without LLM activity its eight panels would each say "No data yet": one line says it once.
+  void llm_folded() {
+    m_html +=
+        "<p class=\"folded\" id=\"llm-folded\">No LLM requests yet: generate with <code>--model</code> to "
+        "see throughput, batch sizes, tokens and cost.</p>\n";
+  }
+
   void throughput() {
     m_html += "<h2 id=\"throughput\">Throughput and batch size</h2>\n";
     add(line_chart({"throughput", "Items done over time", "time (UTC)", "items done",
                     "Filled by generation through LLM models (metric generate.items_done)."},
                    m_data.items_done));
+    add(line_chart({"items-per-second", "Items per second, per minute in flight", "time (UTC)", "items/s",
+                    "Filled as LLM requests are answered (the ledger)."},
+                   m_data.items_per_second));
     add(line_chart({"batch-size", "Batch size per model", "time (UTC)", "items per request",
                     "Filled when the adaptive batcher changes a model's batch size."},
                    m_data.batch_size, true));
+    aggregates_table();
+  }
+
+  void aggregates_table() {
+    m_html +=
+        "<table id=\"model-aggregates\"><thead><tr><th>model</th><th class=\"num\">requests</th>"
+        "<th class=\"num\">items</th><th class=\"num\">avg items/s</th><th class=\"num\">peak items/s</th>"
+        "<th class=\"num\">min items/s</th><th class=\"num\">tokens in</th><th class=\"num\">tokens out</th>"
+        "<th class=\"num\">cost</th><th class=\"num\">best batch size</th>"
+        "<th class=\"num\">last batch size</th></tr></thead><tbody>\n";
+    for (const ModelAggregates& model : m_data.model_aggregates) {
+      const ModelThroughput& throughput = model.throughput;
+      std::string best = "<td class=\"num\">–</td>";
+      if (throughput.best_batch) {
+        best = fmt::format("<td class=\"num\" title=\"{} items/s over {} requests sent\">{}</td>",
+                           short_number(throughput.best_batch->items_per_second),
+                           throughput.best_batch->attempts, throughput.best_batch->batch_size);
+      }
+      m_html += fmt::format(
+          "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>{}{}{}<td class=\"num\">{}</td>"
+          "<td class=\"num\">{}</td><td class=\"num\">{}</td>{}<td class=\"num\">{}</td></tr>\n",
+          html_escape(model.model), count_text(model.requests), count_text(throughput.items),
+          rate_cell(throughput.average_items_per_second), rate_cell(throughput.peak_items_per_second),
+          rate_cell(throughput.minimum_items_per_second), count_text(model.tokens_in),
+          count_text(model.tokens_out), money(model.cost_usd), best,
+          model.last_batch_size ? std::to_string(*model.last_batch_size) : "–");
+    }
+    if (m_data.model_aggregates.empty())
+      m_html += "<tr><td colspan=\"11\">No requests in the ledger yet.</td></tr>\n";
+    m_html += fmt::format(
+        "</tbody></table>\n<p class=\"note\" id=\"model-aggregates-note\">Items are those of answered "
+        "requests. Rates are taken over 60-second windows of the UTC clock in which the model had a "
+        "request in flight: each answered request's items are spread over the seconds it was in flight, and "
+        "a window's rate is its share of items over its seconds with a request in flight, so time between "
+        "runs does not count. Avg is all items over all such seconds; peak and min are the best and worst "
+        "windows (0: requests in flight, none answered). Best batch size: of the sizes sent at least {} "
+        "times, the one that delivered the most items per second of request latency (failed requests count "
+        "their time, not their items). Last batch size: the adaptive batcher's latest choice.</p>\n",
+        k_min_attempts_for_best_batch);
   }
 
   void tokens() {
-    m_html += "<h2 id=\"tokens\">Tokens over time</h2>\n";
+    m_html += "<h2 id=\"tokens\">Tokens and cost over time</h2>\n";
     add(line_chart({"tokens-progress", "Output tokens during generation", "time (UTC)", "tokens out",
                     "Filled by generation through LLM models (metric generate.tokens_out)."},
                    m_data.tokens_out_metrics));
     add(line_chart({"tokens-ledger", "Tokens in + out of finished requests", "time (UTC)", "tokens",
                     "Filled as LLM requests finish (the ledger)."},
                    m_data.tokens_ledger));
+    add(line_chart({"cost-over-time", "Cumulative cost per model", "time (UTC)", "USD",
+                    "Filled as LLM requests finish (the ledger)."},
+                   m_data.cost_over_time));
   }
 
   void requests() {

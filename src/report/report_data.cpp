@@ -1,6 +1,6 @@
-// Reads what the report shows from the store: the ledger, metrics, batch-size history, entries, scores, code
-// chapters, evaluations (with the figures of their result JSON) and runs. Every query is read-only; tables
-// that are still empty give empty series.
+// Reads what the report shows from the store: the ledger (with each model's throughput and spend over time),
+// metrics, batch-size history, entries, scores, code chapters, evaluations (with the figures of their result
+// JSON) and runs. Every query is read-only; tables that are still empty give empty series.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -75,6 +75,91 @@ TimeSeries ledger_tokens(store::Database& db) {
     series[model].push_back({*time, totals[model]});
   }
   return series;
+}
+
+// Every finished attempt, for the throughput figures and the cost over time.
+struct FinishedAttempt {
+  AttemptSpan span;
+  double cost_usd = 0;
+};
+
+std::vector<FinishedAttempt> finished_attempts(store::Database& db) {
+  store::Statement select = db.prepare(
+      "SELECT r.model, r.n_items, a.status, a.started_at, a.finished_at, a.latency_ms, a.cost_usd "
+      "FROM llm_attempts a JOIN llm_requests r ON r.id = a.request_id WHERE a.finished_at IS NOT NULL "
+      "ORDER BY a.finished_at, a.id");
+  std::vector<FinishedAttempt> out;
+  while (select.step()) {
+    std::optional<double> started = parse_utc_time(select.column_text(3));
+    std::optional<double> finished = parse_utc_time(select.column_text(4));
+    if (!started || !finished) continue;
+    FinishedAttempt attempt;
+    attempt.span.model = select.column_text(0);
+    attempt.span.n_items = select.column_int64(1);
+    attempt.span.answered = select.column_text(2) == "done";
+    attempt.span.started = *started;
+    attempt.span.finished = *finished;
+    if (!select.column_is_null(5)) attempt.span.latency_ms = select.column_double(5);
+    attempt.cost_usd = select.column_double(6);
+    out.push_back(std::move(attempt));
+  }
+  return out;
+}
+
+// Cumulative spend of each model, and of all of them together when there are several (with one model the
+// total would only draw over its line).
+TimeSeries cost_over_time(const std::vector<FinishedAttempt>& attempts) {
+  std::vector<const FinishedAttempt*> by_time;
+  for (const FinishedAttempt& attempt : attempts) by_time.push_back(&attempt);
+  std::stable_sort(by_time.begin(), by_time.end(), [](const FinishedAttempt* a, const FinishedAttempt* b) {
+    return a->span.finished < b->span.finished;
+  });
+  TimeSeries series;
+  std::map<std::string, double> totals;
+  std::vector<TimePoint> all;
+  double total = 0;
+  for (const FinishedAttempt* attempt : by_time) {
+    double& spent = totals[attempt->span.model];
+    spent += attempt->cost_usd;
+    total += attempt->cost_usd;
+    series[attempt->span.model].push_back({attempt->span.finished, spent});
+    all.push_back({attempt->span.finished, total});
+  }
+  if (series.size() > 1) series[k_all_models] = std::move(all);
+  return series;
+}
+
+void read_throughput(store::Database& db, ReportData& data) {
+  std::vector<FinishedAttempt> attempts = finished_attempts(db);
+  data.cost_over_time = cost_over_time(attempts);
+  std::vector<AttemptSpan> spans;
+  for (const FinishedAttempt& attempt : attempts) spans.push_back(attempt.span);
+  std::map<std::string, ModelThroughput> throughput;
+  for (ModelThroughput& model : model_throughput(spans)) {
+    if (!model.windows.empty()) data.items_per_second[model.model] = model.windows;
+    throughput[model.model] = std::move(model);
+  }
+  // Rows for the models of the ledger, with the totals the cost table already summed.
+  store::Statement models = db.prepare("SELECT DISTINCT model FROM llm_requests ORDER BY model");
+  while (models.step()) {
+    ModelAggregates row;
+    row.model = models.column_text(0);
+    for (const ModelCost& cost : data.model_costs) {
+      if (cost.model != row.model) continue;
+      row.requests = cost.requests;
+      row.tokens_in = cost.tokens_in;
+      row.tokens_out = cost.tokens_out;
+      row.cost_usd = cost.cost_usd;
+    }
+    row.throughput = throughput[row.model];
+    row.throughput.model = row.model;
+    auto history = data.batch_size.find(row.model);
+    if (history != data.batch_size.end() && !history->second.empty())
+      row.last_batch_size = static_cast<std::int64_t>(history->second.back().value);
+    data.model_aggregates.push_back(std::move(row));
+  }
+  data.llm_used = !data.model_aggregates.empty() || !data.items_done.empty() ||
+                  !data.tokens_out_metrics.empty() || !data.batch_size.empty();
 }
 
 Totals totals(store::Database& db) {
@@ -399,6 +484,7 @@ ReportData collect_report_data(store::Database& db) {
   data.tokens_out_metrics = cumulative_metric(db, "generate.tokens_out");
   data.batch_size = batch_sizes(db);
   data.tokens_ledger = ledger_tokens(db);
+  read_throughput(db, data);
   data.outcomes = outcomes(db);
   data.latencies = latencies(db);
   read_scores(db, data);

@@ -17,6 +17,9 @@ struct TimePoint {
 };
 using TimeSeries = std::map<std::string, std::vector<TimePoint>>;  // by model
 
+// The series of the total over all models, where a chart draws one beside each model's.
+constexpr const char* k_all_models = "all models";
+
 struct Totals {
   std::int64_t entries = 0;
   std::int64_t codes_covered = 0;  // distinct (system, code) with at least one entry
@@ -142,6 +145,61 @@ struct CoderScores {
   std::vector<CurvePoint> pr_curve;  // by k; empty when the result has none
 };
 
+// One attempt of the ledger, as the throughput figures need it. Times are whole seconds since the Unix epoch,
+// UTC, as the ledger records them.
+struct AttemptSpan {
+  std::string model;
+  double started = 0;
+  double finished = 0;
+  std::int64_t n_items = 0;  // the items its request asked for
+  bool answered = false;     // status 'done': its items were delivered
+  std::optional<double> latency_ms;
+};
+
+// What the attempts of one batch size (items per request) delivered, per second of their own latency.
+struct BatchSizeRate {
+  std::int64_t batch_size = 0;
+  std::int64_t attempts = 0;
+  double items_per_second = 0;
+};
+
+constexpr double k_window_seconds = 60;
+// A batch size sent fewer times than this is not yet evidence enough to call it the best.
+constexpr std::int64_t k_min_attempts_for_best_batch = 3;
+
+// Items per second of one model over fixed 60-s windows (aligned on the UTC minute) in which it had a request
+// in flight. An attempt is in flight from the second it started through the second it finished; an answered
+// attempt's items are spread evenly over those seconds. A window's rate is the items spread into it over its
+// seconds in flight, so idle time between runs counts nowhere and a window half spent counts only its busy
+// half.
+struct ModelThroughput {
+  std::string model;
+  std::int64_t items = 0;  // delivered by answered attempts
+  double busy_seconds = 0;
+  std::optional<double> average_items_per_second;  // items over busy seconds; nullopt: never in flight
+  std::optional<double> peak_items_per_second;     // the best window
+  std::optional<double> minimum_items_per_second;  // the worst window (0: in flight, nothing answered)
+  std::vector<TimePoint> windows;                  // one point per busy window, at its start
+  std::vector<BatchSizeRate> batch_sizes;          // by size
+  // The size with the most items per second of latency among those sent at least
+  // k_min_attempts_for_best_batch times (a tie goes to the smaller); nullopt when none was.
+  std::optional<BatchSizeRate> best_batch;
+};
+
+// The throughput of each model in `attempts`, by model name.
+std::vector<ModelThroughput> model_throughput(const std::vector<AttemptSpan>& attempts);
+
+// One row of the per-model aggregates table: the ledger's totals with the throughput figures.
+struct ModelAggregates {
+  std::string model;
+  std::int64_t requests = 0;
+  std::int64_t tokens_in = 0;
+  std::int64_t tokens_out = 0;
+  double cost_usd = 0;
+  ModelThroughput throughput;
+  std::optional<std::int64_t> last_batch_size;  // the adaptive batcher's latest choice (batch_size_history)
+};
+
 constexpr int k_score_bins = 10;
 
 struct ReportData {
@@ -153,6 +211,12 @@ struct ReportData {
   TimeSeries batch_size;          // batch_size_history
   TimeSeries tokens_out_metrics;  // generate.tokens_out, cumulative over runs
   TimeSeries tokens_ledger;       // llm_requests tokens in + out, cumulative by finished_at
+  TimeSeries items_per_second;    // the busy windows of each model's ModelThroughput
+  TimeSeries cost_over_time;      // llm_attempts cost, cumulative by finished_at (k_all_models: their sum)
+  std::vector<ModelAggregates> model_aggregates;  // the ledger's models, by name
+  // The ledger has requests or generation recorded LLM metrics: without either, the LLM panels fold into one
+  // line.
+  bool llm_used = false;
   std::vector<RequestOutcomes> outcomes;
   std::vector<Latency> latencies;
   std::vector<std::int64_t> score_bins = std::vector<std::int64_t>(k_score_bins, 0);

@@ -1,6 +1,8 @@
-// End-to-end tests of `medcode report`: a page from a real generation on the FY2023 store, the run it
-// records, a missing store, the coders' scores and P/R curves after evaluations on the CodiEsp fixture, and
-// the page as headless Chromium renders it (DOM and a screenshot) when Chromium is there.
+// End-to-end tests of `medcode report`: a page from a real generation on the FY2023 store (its LLM panels
+// folded into one line), the per-model aggregates and throughput and cost charts after a generation through a
+// fake LLM, the run it records, a missing store, the coders' scores and P/R curves after evaluations on the
+// CodiEsp fixture, and the page as headless Chromium renders it (DOM, element sizes, console and a
+// screenshot) when Chromium is there.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
@@ -13,6 +15,7 @@
 #include <fstream>
 #include <regex>
 
+#include "support/fake_provider.h"
 #include "support/medcode_process.h"
 #include "support/shared_store.h"
 #include "support/store_query.h"
@@ -31,9 +34,28 @@ using testing::TempDir;
 
 constexpr const char* k_chromium = "/usr/bin/chromium";
 const std::vector<std::string> k_chart_ids = {
-    "cost-per-model",   "cost-per-entry",   "throughput", "batch-size",        "tokens-progress",
-    "tokens-ledger",    "request-outcomes", "latency",    "quality-histogram", "quality-by-match",
-    "chapter-coverage", "top-categories",   "pr-curve"};
+    "cost-per-model",    "cost-per-entry",   "throughput",       "items-per-second", "batch-size",
+    "tokens-progress",   "tokens-ledger",    "cost-over-time",   "request-outcomes", "latency",
+    "quality-histogram", "quality-by-match", "chapter-coverage", "top-categories",   "pr-curve"};
+// The charts only LLM activity fills: without any they fold into one line.
+const std::vector<std::string> k_llm_chart_ids = {"throughput",       "items-per-second", "batch-size",
+                                                  "tokens-progress",  "tokens-ledger",    "cost-over-time",
+                                                  "request-outcomes", "latency"};
+
+// Writes the width and height of the framed report's new panels into <pre id="sizes"> as JSON (null for one
+// that is missing), once the report has loaded.
+constexpr const char* k_measure_script = R"js(<script>
+window.addEventListener('load', () => {
+  const page = document.getElementById('report').contentDocument;
+  const sizes = {};
+  for (const id of ['items-per-second', 'cost-over-time', 'model-aggregates', 'model-aggregates-note']) {
+    const element = page.getElementById(id);
+    const box = element ? element.getBoundingClientRect() : null;
+    sizes[id] = box ? [box.width, box.height] : null;
+  }
+  document.getElementById('sizes').textContent = JSON.stringify(sizes);
+});
+</script>)js";
 
 // Runs a program with stdout and stderr sent to files; returns its exit status (or 128 + signal).
 int run_program(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
@@ -75,6 +97,21 @@ class ReportCommand : public ::testing::Test {
     m_summary = nlohmann::json::parse(report.out);
   }
 
+  // Descriptions of 24 codes through model `fake` on the fake provider, four codes a request (the batcher may
+  // not grow past four), so that the ledger, metrics and batch-size history hold LLM activity.
+  void generate_through_fake_llm(const testing::FakeProvider& fake) {
+    std::ofstream(m_dir / "medcode.yaml")
+        << "models:\n  fake:\n    provider: openai\n    model_id: fake-openai\n    base_url: "
+        << fake.base_url("openai")
+        << "\n    api_key_env: FAKE_PROVIDER_KEY\n    input_per_million: 0.5\n    output_per_million: 1.5\n"
+           "    prices_as_of: \"2026-11-01\"\n    requests_per_minute: 6000\n    timeout_seconds: 5\n"
+           "    batch_size: 4\n    max_batch_size: 4\n";
+    ProcessResult generate =
+        medcode({"generate", "--task", "descriptions", "--model", "fake", "--sample", "24", "--seed", "3"},
+                {{"FAKE_PROVIDER_KEY", "sk-test-secret-0123456789"}});
+    ASSERT_EQ(generate.exit_code, 0) << generate.err;
+  }
+
   // Scores `coder` on the dev split of the CodiEsp fixture (copied here once); returns evaluate's JSON.
   nlohmann::json evaluate_on_codiesp(const std::string& coder) {
     fs::path codiesp = m_dir / "codiesp";
@@ -97,8 +134,9 @@ class ReportCommand : public ::testing::Test {
 
 TEST_F(ReportCommand, WritesASelfContainedPageFromARealGeneration) {
   generate_and_report();
+  const int charts = static_cast<int>(k_chart_ids.size() - k_llm_chart_ids.size());  // CMS text asks no LLM
   EXPECT_EQ(m_summary["path"], page().string());
-  EXPECT_EQ(m_summary["charts"], static_cast<int>(k_chart_ids.size()));
+  EXPECT_EQ(m_summary["charts"], charts);
   EXPECT_GE(m_summary["charts_with_data"],
             4);  // cost, cost per entry, chapters, categories: CMS text is free
   std::string html = read_text(page());
@@ -108,17 +146,56 @@ TEST_F(ReportCommand, WritesASelfContainedPageFromARealGeneration) {
   EXPECT_FALSE(std::regex_search(html, std::regex(R"(<script[^>]*\bsrc)", std::regex::icase)));
   EXPECT_EQ(html.find("@import"), std::string::npos);
   EXPECT_EQ(html.find("<link"), std::string::npos);
-  for (const std::string& id : k_chart_ids) EXPECT_NE(figure_attributes(html, id), "<missing>") << id;
+  for (const std::string& id : k_chart_ids) {
+    bool llm = std::find(k_llm_chart_ids.begin(), k_llm_chart_ids.end(), id) != k_llm_chart_ids.end();
+    EXPECT_EQ(figure_attributes(html, id) == "<missing>", llm) << id;
+  }
   EXPECT_NE(figure_attributes(html, "chapter-coverage").find("data-points="), std::string::npos);
   EXPECT_NE(figure_attributes(html, "top-categories").find("data-points="), std::string::npos);
-  EXPECT_NE(figure_attributes(html, "throughput").find("data-empty=\"true\""), std::string::npos);
+  EXPECT_NE(html.find("<p class=\"folded\" id=\"llm-folded\">No LLM requests yet: generate with "
+                      "<code>--model</code> to see throughput, batch sizes, tokens and cost.</p>"),
+            std::string::npos);
+  EXPECT_EQ(html.find("<table id=\"model-aggregates\">"), std::string::npos);
   EXPECT_NE(html.find("<h1>FY2023 &lt;demo&gt;</h1>"), std::string::npos);
   EXPECT_NE(html.find("ICD-10-CM 2023"), std::string::npos);
   EXPECT_NE(html.find(">generate</td>"), std::string::npos);
 
   EXPECT_EQ(query_int(db(), "SELECT count(*) FROM runs WHERE command = 'report' AND status = 'ok'"), 1);
   EXPECT_EQ(query_int(db(), "SELECT json_extract(counters, '$.charts') FROM runs WHERE command = 'report'"),
-            static_cast<int>(k_chart_ids.size()));
+            charts);
+}
+
+TEST_F(ReportCommand, ShowsEachModelsAggregatesAndItsThroughputAndCostOverTimeAfterAnLlmGeneration) {
+  testing::FakeProvider fake;
+  generate_through_fake_llm(fake);
+  ProcessResult report = medcode({"--json", "report", "--out", page().string()});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_EQ(nlohmann::json::parse(report.out)["charts"], static_cast<int>(k_chart_ids.size()));
+  std::string html = read_text(page());
+  EXPECT_EQ(html.find("id=\"llm-folded\""), std::string::npos);
+  for (const std::string& id : k_llm_chart_ids)
+    EXPECT_NE(figure_attributes(html, id).find("data-points="), std::string::npos) << id;
+
+  // 24 codes, four a request: six requests of size 4, all answered.
+  std::int64_t requests = query_int(db(), "SELECT count(*) FROM llm_requests WHERE model = 'fake'");
+  std::int64_t items = query_int(db(), "SELECT sum(n_items) FROM llm_requests WHERE status = 'done'");
+  EXPECT_EQ(requests, 6);
+  EXPECT_EQ(items, 24);
+  std::smatch row;
+  ASSERT_TRUE(std::regex_search(
+      html, row,
+      std::regex(
+          "<tr><td>fake</td><td class=\"num\">([0-9]+)</td><td class=\"num\">([0-9]+)</td>"
+          "<td class=\"num\">([0-9.]+)</td><td class=\"num\">([0-9.]+)</td><td class=\"num\">([0-9.]+)</td>"
+          ".*<td class=\"num\" title=\"[0-9.]+ items/s over 6 requests sent\">4</td>"
+          "<td class=\"num\">4</td></tr>")))
+      << html.substr(html.find("<table id=\"model-aggregates\">"), 2000);
+  EXPECT_EQ(std::stoll(row[1]), requests);
+  EXPECT_EQ(std::stoll(row[2]), items);
+  EXPECT_GT(std::stod(row[3]), 0);                  // average
+  EXPECT_GE(std::stod(row[4]), std::stod(row[3]));  // peak
+  EXPECT_LE(std::stod(row[5]), std::stod(row[3]));  // minimum
+  EXPECT_NE(html.find("<p class=\"note\" id=\"model-aggregates-note\">"), std::string::npos);
 }
 
 TEST_F(ReportCommand, PrintsThePathAndTakesTheDefaultFromTheEnvironment) {
@@ -187,11 +264,16 @@ TEST_F(ReportCommand, ShowsEachCodersScoresAndPrCurveAfterEvaluations) {
   EXPECT_NE(html.find("<title>majority · own threshold: P "), std::string::npos);
 }
 
-// The real check of "self-contained": a browser that may fetch nothing renders every chart.
+// The real check of "self-contained": a browser that may fetch nothing renders every chart, logs nothing to
+// its console (a blocked fetch would be logged there), and lays out the new panels with a size.
 TEST_F(ReportCommand, HeadlessChromiumRendersEveryChart) {
   if (!fs::exists(k_chromium)) GTEST_SKIP() << "chromium is not installed (apt-get install chromium)";
   evaluate_on_codiesp("majority");  // so that the P/R chart is drawn, not its placeholder
   evaluate_on_codiesp("bm25");
+  {
+    testing::FakeProvider fake;  // so that the LLM panels are drawn, not folded
+    generate_through_fake_llm(fake);
+  }
   generate_and_report();
   TempDir browser;
   std::vector<std::string> common = {"timeout",
@@ -210,11 +292,38 @@ TEST_F(ReportCommand, HeadlessChromiumRendersEveryChart) {
   std::string url = "file://" + page().string();
 
   std::vector<std::string> dump = common;
-  dump.insert(dump.end(), {"--dump-dom", url});
+  dump.insert(dump.end(), {"--enable-logging=stderr", "--v=0", "--dump-dom", url});
   ASSERT_EQ(run_program(dump, browser / "dom.html", browser / "dom.err"), 0)
       << read_text(browser / "dom.err");
   std::string dom = read_text(browser / "dom.html");
   for (const std::string& id : k_chart_ids) EXPECT_NE(dom.find("id=\"" + id + "\""), std::string::npos) << id;
+  EXPECT_NE(dom.find("<table id=\"model-aggregates\">"), std::string::npos);
+  EXPECT_EQ(dom.find("id=\"llm-folded\""), std::string::npos);
+  // Chromium logs each console message (errors, and fetches the page's policy refused) as "CONSOLE".
+  std::string console = read_text(browser / "dom.err");
+  EXPECT_EQ(console.find(":CONSOLE"), std::string::npos) << console;
+
+  // The page runs no script, so a page beside it that frames it measures its elements once all has loaded.
+  std::ofstream(browser / "measure.html")
+      << "<!DOCTYPE html><html><body><iframe id=\"report\" src=\"" << url
+      << "\" style=\"width:1280px;height:4000px\"></iframe><pre id=\"sizes\"></pre>" << k_measure_script
+      << "</body></html>\n";
+  std::vector<std::string> measure = common;
+  measure.insert(measure.end(), {"--allow-file-access-from-files", "--virtual-time-budget=10000",
+                                 "--dump-dom", "file://" + (browser / "measure.html").string()});
+  ASSERT_EQ(run_program(measure, browser / "measure.out", browser / "measure.err"), 0)
+      << read_text(browser / "measure.err");
+  std::smatch sizes_text;
+  std::string measured = read_text(browser / "measure.out");
+  ASSERT_TRUE(std::regex_search(measured, sizes_text, std::regex("<pre id=\"sizes\">([^<]*)</pre>")))
+      << measured;
+  nlohmann::json sizes = nlohmann::json::parse(sizes_text[1].str(), nullptr, false);
+  ASSERT_TRUE(sizes.is_object()) << sizes_text[1];
+  for (const auto& [id, size] : sizes.items()) {
+    ASSERT_TRUE(size.is_array()) << id << " is not on the page";
+    EXPECT_GT(size[0].get<double>(), 0) << id;
+    EXPECT_GT(size[1].get<double>(), 0) << id;
+  }
   EXPECT_GE(std::count(dom.begin(), dom.end(), '\n'), 10);
   EXPECT_NE(dom.find("<svg"), std::string::npos);
   EXPECT_NE(dom.find("data-points="), std::string::npos);

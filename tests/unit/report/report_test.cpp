@@ -1,5 +1,6 @@
 // Tests of the HTML report: a store filled with every kind of row gives a self-contained page whose charts
-// all have data; an empty store gives the same charts as "no data yet"; text from the store is escaped.
+// all have data; an empty store gives its charts as "no data yet", with the LLM panels folded into one line;
+// text from the store is escaped.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -20,9 +21,13 @@ using testing::read_text;
 using testing::TempDir;
 
 const std::vector<std::string> k_chart_ids = {
-    "cost-per-model",   "cost-per-entry",   "throughput", "batch-size",        "tokens-progress",
-    "tokens-ledger",    "request-outcomes", "latency",    "quality-histogram", "quality-by-match",
-    "chapter-coverage", "top-categories",   "pr-curve"};
+    "cost-per-model",    "cost-per-entry",   "throughput",       "items-per-second", "batch-size",
+    "tokens-progress",   "tokens-ledger",    "cost-over-time",   "request-outcomes", "latency",
+    "quality-histogram", "quality-by-match", "chapter-coverage", "top-categories",   "pr-curve"};
+// The charts only LLM activity fills: without any they fold into one line.
+const std::set<std::string> k_llm_chart_ids = {"throughput",       "items-per-second", "batch-size",
+                                               "tokens-progress",  "tokens-ledger",    "cost-over-time",
+                                               "request-outcomes", "latency"};
 
 const std::string k_hostile_model = "<script>alert('x')</script>";
 
@@ -212,20 +217,30 @@ TEST(Report, ProjectsTheCostPerEntryToEachDatasetSize) {
       std::string::npos);
 }
 
-TEST(Report, EmptyStoreMarksEveryChartEmpty) {
+TEST(Report, EmptyStoreMarksEveryChartEmptyAndFoldsTheLlmPanels) {
   TempDir dir;
   store::Database db = store::Database::open(dir / "m.db");
   report::ReportSummary summary = report::write_report(db, {dir / "index.html", ""});
   std::string html = read_text(dir / "index.html");
-  EXPECT_EQ(summary.charts, static_cast<int>(k_chart_ids.size()));
+  EXPECT_EQ(summary.charts, static_cast<int>(k_chart_ids.size() - k_llm_chart_ids.size()));
   EXPECT_EQ(summary.charts_with_data, 0);
   expect_self_contained(html);
   for (const std::string& id : k_chart_ids) {
     SCOPED_TRACE(id);
-    EXPECT_EQ(figure_attribute(html, id, "data-empty"), "true");
-    EXPECT_EQ(figure_attribute(html, id, "data-points"), "");
+    if (k_llm_chart_ids.count(id) > 0) {
+      EXPECT_EQ(html.find("<figure class=\"chart\" id=\"" + id + "\""), std::string::npos);
+    } else {
+      EXPECT_EQ(figure_attribute(html, id, "data-empty"), "true");
+      EXPECT_EQ(figure_attribute(html, id, "data-points"), "");
+    }
   }
-  EXPECT_NE(html.find("No data yet"), std::string::npos);
+  // One placeholder per chart still on the page, and one line for the LLM panels.
+  std::regex placeholder(">No data yet</text>");
+  EXPECT_EQ(
+      std::distance(std::sregex_iterator(html.begin(), html.end(), placeholder), std::sregex_iterator()),
+      summary.charts);
+  EXPECT_NE(html.find("id=\"llm-folded\">No LLM requests yet: generate with <code>--model</code>"),
+            std::string::npos);
   EXPECT_NE(html.find("<title>medcode report</title>"), std::string::npos);
 }
 
