@@ -182,7 +182,7 @@ ExitCode run_show(Context& context, const ShowOptions& options) {
   store::Database& db = existing_store(context);
   codes::System system =
       codes::choose_system(options.code, options.release.system, codes::list_releases(db));
-  codes::Catalog catalog(db, codes::find_release(db, system, options.release.year));
+  codes::Catalog catalog(db, codes::find_release(db, system, options.release.year, util::trim(options.code)));
   codes::CodeDetails details = codes::describe_code(catalog, options.code);
   if (context.json()) {
     std::cout << codes::to_json(details).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
@@ -199,8 +199,9 @@ void add_show(CLI::App& codes_app, CommandList& commands) {
       "A code's description, billability, hierarchy, notes (own and inherited), 7th character, index terms");
   command->add_option("code", options->code, "The code, in any common form (E11.9, e119, S06.0X1A)")
       ->required();
-  add_release_options(command, options->release,
-                      "Code system: icd10cm, icd10pcs or hcpcs (default: guessed from the code's shape)");
+  add_release_options(
+      command, options->release,
+      "Code system: icd10cm, icd10pcs, hcpcs or cpt (default: guessed from the code's shape)");
   commands.push_back({command, [options](Context& context) { return run_show(context, *options); }});
 }
 
@@ -264,8 +265,9 @@ void add_validate(CLI::App& codes_app, CommandList& commands) {
       ->add_option("codes", options->codes,
                    "Codes in any common form; '-' reads one code per line from stdin")
       ->required();
-  add_release_options(command, options->release,
-                      "Code system of every code: icd10cm, icd10pcs or hcpcs (default: guessed per code)");
+  add_release_options(
+      command, options->release,
+      "Code system of every code: icd10cm, icd10pcs, hcpcs or cpt (default: guessed per code)");
   commands.push_back({command, [options](Context& context) { return run_validate(context, *options); }});
 }
 
@@ -317,7 +319,7 @@ void add_search(CLI::App& codes_app, CommandList& commands) {
       ->capture_default_str();
   command->add_flag("--billable-only", options->search.billable_only, "Only billable codes");
   add_release_options(command, options->release,
-                      "Code system: icd10cm, icd10pcs or hcpcs (default: icd10cm)");
+                      "Code system: icd10cm, icd10pcs, hcpcs or cpt (default: icd10cm)");
   commands.push_back({command, [options](Context& context) { return run_search(context, *options); }});
 }
 
@@ -326,29 +328,52 @@ void add_search(CLI::App& codes_app, CommandList& commands) {
 struct ExportCommandOptions {
   ReleaseOptions release;
   codes::ExportOptions export_options;
+  std::string output;  // empty: stdout
 };
 
 ExitCode run_export(Context& context, const ExportCommandOptions& options) {
-  if (context.json())
-    fail(ExitCode::usage, "codes export writes CODE<TAB>DESCRIPTION lines; --json does not apply");
+  if (context.json()) {
+    fail(ExitCode::usage,
+         "codes export writes lines in its --format (plain, tsv, csv or jsonl); --json does not apply");
+  }
   store::Database& db = existing_store(context);
   codes::ReleaseInfo release =
       codes::find_release(db, options.release.system.value_or(codes::System::icd10cm),
                           options.release.year);
-  std::int64_t n_lines = codes::export_codes(db, release, options.export_options, std::cout);
-  spdlog::debug("codes export: {} lines of {}", n_lines, codes::release_label(release));
+  std::int64_t n_codes =
+      options.output.empty()
+          ? codes::export_codes(db, release, options.export_options, std::cout)
+          : codes::export_codes_to_file(db, release, options.export_options, options.output);
+  spdlog::debug("codes export: {} codes of {} as {}", n_codes, codes::release_label(release),
+                codes::export_format_name(options.export_options.format));
+  if (!options.output.empty()) {
+    spdlog::info("wrote {} codes of {} to {}", n_codes, codes::release_label(release), options.output);
+  }
   return ExitCode::ok;
 }
 
 void add_export(CLI::App& codes_app, CommandList& commands) {
   auto options = std::make_shared<ExportCommandOptions>();
   CLI::App* command = codes_app.add_subcommand(
-      "export", "Print a release's codes as CODE<TAB>DESCRIPTION lines in code order");
+      "export", "Write a release's codes in code order: CODE<TAB>DESCRIPTION lines, or with their hierarchy");
   add_release_options(command, options->release,
-                      "Code system: icd10cm, icd10pcs or hcpcs (default: icd10cm)");
+                      "Code system: icd10cm, icd10pcs, hcpcs or cpt (default: icd10cm)");
   command->add_flag("--billable-only", options->export_options.billable_only, "Only billable codes");
   command->add_flag("--include-modifiers", options->export_options.include_modifiers,
-                    "Also HCPCS modifiers (left out by default: they are not codes)");
+                    "Also HCPCS and CPT modifiers (left out by default: they are not codes)");
+  command
+      ->add_option_function<std::string>(
+          "--format",
+          [options](const std::string& name) {
+            if (auto format = codes::parse_export_format(name)) options->export_options.format = *format;
+          },
+          "plain (CODE<TAB>DESCRIPTION, default), or tsv, csv, jsonl with a header row (not jsonl) and the "
+          "columns code, description, short_description, billable, kind, parent, chapter, "
+          "chapter_description, section, section_description")
+      ->check(CLI::IsMember({"plain", "tsv", "csv", "jsonl"}));
+  command->add_option(
+      "--output", options->output,
+      "Write to this file (atomically: a temporary file renamed into place) instead of stdout");
   commands.push_back({command, [options](Context& context) { return run_export(context, *options); }});
 }
 
@@ -364,7 +389,7 @@ ExitCode run_releases(Context& context) {
     return ExitCode::ok;
   }
   if (releases.empty()) {
-    spdlog::info("no releases imported yet; run `medcode import icd10cm` (or icd10pcs, hcpcs)");
+    spdlog::info("no releases imported yet; run `medcode import icd10cm` (or icd10pcs, hcpcs, cpt)");
     return ExitCode::ok;
   }
   constexpr const char* k_row = "{:<9} {:>4} {:>8} {:>8}  {}\n";

@@ -1,5 +1,5 @@
-// `medcode import icd10cm|icd10pcs|hcpcs|gem`: parse official code-set files into the store as one release,
-// or CMS's ICD-9 ↔ ICD-10 mappings into gem_mappings.
+// `medcode import icd10cm|icd10pcs|hcpcs|cpt|gem`: parse official code-set files (or the AMA's licensed CPT
+// files a user holds) into the store as one release, or CMS's ICD-9 ↔ ICD-10 mappings into gem_mappings.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -118,6 +118,12 @@ void add_import_command(CLI::App& app, CommandList& commands) {
              "The annual file (e.g. HCPC2019_CONTR_ANWEB.txt) or the zip CMS distributes; none: the file "
              "fetched for --year",
              &codes::import_hcpcs);
+  add_system(*import, commands, "cpt",
+             "CPT (HCPCS Level I): the AMA's licensed CPT data files you hold (never fetched or shipped)",
+             "The AMA's CPT data files (LongDescriptor.txt required; Medium, Short, Consumer and Clinician "
+             "descriptors, LONGULT.txt/MEDU.txt/SHORTU.txt, a modifier file; .txt, .gz or the AMA's zip), "
+             "recognised by content; year from --year, else the files' or folder's name",
+             &codes::import_cpt);
   add_system(
       *import, commands, "gem",
       "CMS General Equivalence Mappings ICD-9-CM <-> ICD-10-CM/PCS (GEMs are not fetched: give the files)",

@@ -67,7 +67,7 @@ void add_release_options(CLI::App* command, const ReleaseBindings& bind, std::st
             "--system",
             [system = bind.system](const std::string& name) { *system = codes::require_system(name); },
             std::string(system_help))
-        ->check(CLI::IsMember({"icd10cm", "icd10pcs", "hcpcs"}));
+        ->check(CLI::IsMember({"icd10cm", "icd10pcs", "hcpcs", "cpt"}, CLI::ignore_case));
   }
   if (bind.year)
     command->add_option("--year", *bind.year, std::string(year_help))->check(CLI::Range(1900, 2999));

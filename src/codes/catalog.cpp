@@ -107,11 +107,25 @@ std::optional<ReleaseInfo> try_find_release(store::Database& db, System system, 
   return read_release(statement);
 }
 
-ReleaseInfo find_release(store::Database& db, System system, std::optional<int> year) {
+std::string cpt_not_imported(std::string_view code) {
+  std::string subject = code.empty()
+                            ? std::string("there is no CPT release in the store")
+                            : fmt::format("{} is a CPT code, and there is no CPT release in the store", code);
+  return fmt::format(
+      "{}: CPT is licensed by the American Medical Association and not shipped with medcode; get the AMA's "
+      "CPT data files (from the AMA or a licensed distributor) and load them with `medcode import cpt "
+      "LongDescriptor.txt ShortDescriptor.txt ...`",
+      subject);
+}
+
+ReleaseInfo find_release(store::Database& db, System system, std::optional<int> year, std::string_view code) {
   if (auto release = try_find_release(db, system, year)) return *release;
   std::vector<int> years;
   for (const auto& release : list_releases(db)) {
     if (release.system == system) years.push_back(release.year);
+  }
+  if (years.empty() && system == System::cpt) {
+    fail(ExitCode::bad_input, "{}: {}", db.path().string(), cpt_not_imported(code));
   }
   if (years.empty()) {
     fail(ExitCode::bad_input, "{}: no {} release in the store; run `medcode import {}` first",
@@ -131,7 +145,10 @@ System choose_system(std::string_view code, std::optional<System> requested,
   };
   std::optional<System> guess = guess_system(code);
   if (guess && has_release(*guess)) return *guess;
-  for (System system : {System::icd10cm, System::icd10pcs, System::hcpcs}) {
+  // HCPCS's shape takes five digits too, but its release never holds CPT: looking 99213 up there would only
+  // say "not in HCPCS Level II" where the answer is that CPT is not imported.
+  if (guess == System::cpt) return System::cpt;
+  for (System system : k_all_systems) {
     if (has_release(system) && !format_problem(system, code)) return system;
   }
   return guess.value_or(System::icd10cm);

@@ -65,6 +65,27 @@ std::optional<std::string> hcpcs_problem(std::string_view raw, const std::string
   return std::nullopt;
 }
 
+// CPT codes: Category I five digits; Category II (F), Category III (T), Proprietary Laboratory Analyses (U)
+// and Multianalyte Assays with Algorithmic Analyses (M) four digits and the letter. Modifiers have two
+// characters, digits ("25") or not ("P1", the anaesthesia physical status modifiers).
+std::optional<std::string> cpt_problem(std::string_view raw, const std::string& code) {
+  if (raw.find('.') != std::string_view::npos) return "CPT codes have no dot";
+  if (code.size() == 2) {
+    for (char c : code) {
+      if (!is_alnum(c)) return "CPT modifiers hold only letters and digits";
+    }
+    return std::nullopt;  // a modifier
+  }
+  if (code.size() != 5) return "CPT codes have 5 characters (modifiers 2)";
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (!is_digit(code[i])) return "CPT codes are four digits followed by a digit or F, T, U or M";
+  }
+  char last = code[4];
+  if (!is_digit(last) && last != 'F' && last != 'T' && last != 'U' && last != 'M')
+    return "CPT codes are four digits followed by a digit or F, T, U or M";
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string_view system_name(System system) {
@@ -72,6 +93,7 @@ std::string_view system_name(System system) {
     case System::icd10cm: return "icd10cm";
     case System::icd10pcs: return "icd10pcs";
     case System::hcpcs: return "hcpcs";
+    case System::cpt: return "cpt";
   }
   return "?";
 }
@@ -81,6 +103,7 @@ std::string_view system_display_name(System system) {
     case System::icd10cm: return "ICD-10-CM";
     case System::icd10pcs: return "ICD-10-PCS";
     case System::hcpcs: return "HCPCS Level II";
+    case System::cpt: return "CPT";
   }
   return "?";
 }
@@ -93,12 +116,13 @@ std::optional<System> parse_system(std::string_view text) {
   if (key == "icd10cm") return System::icd10cm;
   if (key == "icd10pcs") return System::icd10pcs;
   if (key == "hcpcs" || key == "hcpcs2" || key == "hcpcsii" || key == "hcpcslevelii") return System::hcpcs;
+  if (key == "cpt" || key == "cpt4" || key == "hcpcs1" || key == "hcpcsleveli") return System::cpt;
   return std::nullopt;
 }
 
 System require_system(std::string_view text) {
   if (auto system = parse_system(text)) return *system;
-  fail(ExitCode::usage, "unknown code system '{}' (expected icd10cm, icd10pcs or hcpcs)", text);
+  fail(ExitCode::usage, "unknown code system '{}' (expected icd10cm, icd10pcs, hcpcs or cpt)", text);
 }
 
 std::optional<std::string> format_problem(System system, std::string_view text) {
@@ -108,6 +132,7 @@ std::optional<std::string> format_problem(System system, std::string_view text) 
     case System::icd10cm: return icd10cm_problem(text, code);
     case System::icd10pcs: return icd10pcs_problem(text, code);
     case System::hcpcs: return hcpcs_problem(text, code);
+    case System::cpt: return cpt_problem(text, code);
   }
   return "unknown system";
 }
@@ -122,6 +147,8 @@ std::optional<std::string> canonical_code(System system, std::string_view text) 
 std::optional<System> guess_system(std::string_view text) {
   std::string code = compact(text);
   bool has_dot = util::trim(text).find('.') != std::string_view::npos;
+  // Before HCPCS, whose shape also takes five digits: CMS's Level II codes all start with a letter.
+  if (!has_dot && code.size() == 5 && !format_problem(System::cpt, text)) return System::cpt;
   if (!has_dot && !format_problem(System::hcpcs, text) && code.size() == 5 && !is_digit(code[0]))
     return System::hcpcs;
   if (!has_dot && code.size() == 7 && is_digit(code[0]) && !format_problem(System::icd10pcs, text))

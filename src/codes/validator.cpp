@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace medcode::codes {
 
 Validator::Validator(store::Database& db, std::optional<System> system, std::optional<int> year)
@@ -67,6 +69,13 @@ CodeValidation Validator::validate(std::string_view input) {
   }
   result.canonical = canonical_code(result.system, input);
   Catalog* catalog = catalog_for(result.system);
+  bool any_cpt = std::any_of(m_imported.begin(), m_imported.end(),
+                             [](const ReleaseInfo& release) { return release.system == System::cpt; });
+  if (!catalog && result.system == System::cpt && !any_cpt) {
+    result.problem = "no_release";
+    result.reason = cpt_not_imported(*result.canonical);
+    return result;
+  }
   if (!catalog) {
     result.problem = "no_release";
     result.reason = fmt::format("no {}{} release in the store (run `medcode import {}`)",

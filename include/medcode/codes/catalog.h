@@ -32,8 +32,15 @@ std::vector<ReleaseInfo> list_releases(store::Database& db);
 
 // The release of `system` for `year`, or its newest when `year` is not given; nullopt when not imported.
 std::optional<ReleaseInfo> try_find_release(store::Database& db, System system, std::optional<int> year);
-// As try_find_release, but a missing release is Error(bad_input) saying which import command adds it.
-ReleaseInfo find_release(store::Database& db, System system, std::optional<int> year);
+// As try_find_release, but a missing release is Error(bad_input) saying which import command adds it; for
+// CPT, which medcode does not ship, also that it is licensed and where it comes from (cpt_not_imported),
+// naming `code` when one is given.
+ReleaseInfo find_release(store::Database& db, System system, std::optional<int> year,
+                         std::string_view code = {});
+
+// Why there is no CPT to look `code` up in (any code when empty), in one line: CPT is licensed by the
+// American Medical Association, medcode ships none of it, and `medcode import cpt` loads the AMA's files.
+std::string cpt_not_imported(std::string_view code);
 
 // The system to look `code` up in: `requested` when given; otherwise the system guessed from the code's shape
 // if it has a release in `imported`, else another imported system whose shape the code fits, else the guess

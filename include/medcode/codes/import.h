@@ -45,6 +45,9 @@ struct ImportSummary {
 ImportSummary import_icd10cm(store::Database& db, const ImportOptions& options);
 ImportSummary import_icd10pcs(store::Database& db, const ImportOptions& options);
 ImportSummary import_hcpcs(store::Database& db, const ImportOptions& options);
+// The AMA's CPT data files a user holds (see cpt_parser.h): paths are required (CPT is licensed and never
+// fetched), a long-descriptor file among them. Year from options.year, else the files' or folder's name.
+ImportSummary import_cpt(store::Database& db, const ImportOptions& options);
 
 // CMS General Equivalence Mappings (see gem.h) into gem_mappings, all files in one transaction, one file per
 // direction. Paths are required (GEMs are not fetched); each file's year is options.year, else the year in

@@ -36,5 +36,35 @@ TEST(CodeSystem, ParsesSystemNamesAndGuessesFromShape) {
   EXPECT_EQ(guess_system("J1100"), System::hcpcs);
 }
 
+TEST(CodeSystem, CptCodesAreFourDigitsAndADigitOrFTUMWithTwoCharacterModifiers) {
+  EXPECT_EQ(canonical_code(System::cpt, "99213"), "99213");
+  EXPECT_EQ(canonical_code(System::cpt, "0001f"), "0001F");
+  EXPECT_EQ(canonical_code(System::cpt, " 0042T "), "0042T");
+  EXPECT_EQ(canonical_code(System::cpt, "0001U"), "0001U");
+  EXPECT_EQ(canonical_code(System::cpt, "0002M"), "0002M");
+  EXPECT_EQ(canonical_code(System::cpt, "25"), "25") << "modifiers are two characters";
+  EXPECT_EQ(canonical_code(System::cpt, "p1"), "P1");
+  EXPECT_EQ(format_problem(System::cpt, "9921"), "CPT codes have 5 characters (modifiers 2)");
+  const std::string shape = "CPT codes are four digits followed by a digit or F, T, U or M";
+  EXPECT_EQ(format_problem(System::cpt, "J1100"), shape);
+  EXPECT_EQ(format_problem(System::cpt, "0001X"), shape);
+  EXPECT_EQ(format_problem(System::cpt, "992.13"), "CPT codes have no dot");
+}
+
+TEST(CodeSystem, ParsesCptNamesAndGuessesCptFromFiveDigitsOrFourDigitsAndALetter) {
+  for (const char* name : {"cpt", "CPT", "cpt4", "CPT-4", "hcpcs-level-i", "HCPCS Level I"})
+    EXPECT_EQ(parse_system(name), System::cpt) << name;
+  EXPECT_EQ(parse_system("hcpcs-level-ii"), System::hcpcs);
+  EXPECT_EQ(system_name(System::cpt), "cpt");
+  EXPECT_EQ(system_display_name(System::cpt), "CPT");
+  EXPECT_EQ(guess_system("99213"), System::cpt);
+  EXPECT_EQ(guess_system("0001F"), System::cpt);
+  EXPECT_EQ(guess_system("0042T"), System::cpt);
+  EXPECT_EQ(guess_system("0001U"), System::cpt);
+  EXPECT_EQ(guess_system("J1100"), System::hcpcs) << "a letter then four digits stays HCPCS";
+  EXPECT_EQ(guess_system("E11.9"), System::icd10cm);
+  EXPECT_NE(guess_system("992.13"), System::cpt);
+}
+
 }  // namespace
 }  // namespace medcode::codes
