@@ -32,7 +32,7 @@ constexpr int k_max_item_misses = 2;  // an item an answer leaves out this often
 // tokenizers give four on English; codes, numbers and JSON give fewer).
 constexpr double k_initial_tokens_per_char = 1.0 / 3.0;
 constexpr double k_input_margin = 1.05;   // over the calibrated tokens per character
-constexpr double k_output_margin = 1.25;  // over the mean output tokens per item seen so far
+constexpr double k_output_margin = 1.25;  // over the mean output tokens per item seen so far (or expected)
 constexpr std::int64_t k_output_slack = 32;
 // A request of one item cut off at its output limit is sent once more with twice the room, up to this.
 constexpr int k_raised_output_limit = 8192;
@@ -57,7 +57,16 @@ struct InFlight {
   Pending request;
   AttemptId ledger_id;
   double reserved_cost = 0;
+  double worst_cost = 0;  // every allowed output token used
   std::int64_t reserved_tokens = 0;
+};
+
+// Where a request stands against --max-cost.
+enum class BudgetCall {
+  send,
+  wait,      // until the requests in flight settle
+  answered,  // the smaller batch it was cut to came from the ledger
+  stop,      // it does not fit: the run ends with the budget spent
 };
 
 struct ModelRun {
@@ -146,10 +155,18 @@ class Engine {
   Pending with_output_limit(ModelRun& run, const Pending& request, std::int64_t answer_id, int limit) const;
   std::int64_t input_estimate(const ModelRun& run, std::size_t chars) const;
   std::int64_t output_estimate(const ModelRun& run, const Pending& pending) const;
+  std::int64_t limiter_tokens(const ModelRun& run, const Pending& pending) const;
   double reservation(const ModelRun& run, Pending& pending) const;
+  double worst_case(const ModelRun& run, const Pending& pending) const;
+  BudgetCall check_budget(ModelRun& run, Pending& pending, double& reserve);
+  // Cuts a fresh request to its first `keep` items, the rest back to the front of the queue; false when
+  // the smaller batch was answered from the ledger.
+  bool cut_to(ModelRun& run, Pending& pending, std::size_t keep);
   // A fresh request over what is left of the budget, cut to the items that fit (false when none does).
   bool fit_budget(ModelRun& run, Pending& pending, double& reserve);
   double committed() const { return m_spent + m_lost + m_reserved; }
+  double committed_at_worst() const { return m_spent + m_lost + m_reserved_worst; }
+  void warn_if_over_cap() const;
   std::size_t requests_in_flight() const {
     std::size_t n = 0;
     for (const auto& run : m_runs) n += run->in_flight.size();
@@ -182,6 +199,7 @@ class Engine {
   double m_spent = 0;     // from the usage of answers read
   double m_lost = 0;      // answers that could not be read, at their reservations (a provider may bill them)
   double m_reserved = 0;  // requests in flight
+  double m_reserved_worst = 0;  // requests in flight, each at its worst case
   double m_next_reserve = 0;  // what the request the budget stopped would have reserved
   bool m_budget_stop = false;
   Clock::time_point m_started = Clock::now();
@@ -206,13 +224,20 @@ std::int64_t Engine::input_estimate(const ModelRun& run, std::size_t chars) cons
 }
 
 std::int64_t Engine::output_estimate(const ModelRun& run, const Pending& pending) const {
-  std::int64_t limit = output_limit(*run.model, pending.chat);
-  // Until an answer has been seen, the worst case.
-  if (run.usage_items <= 0) return limit;
-  double per_item = run.usage_output_tokens / run.usage_items;
-  auto estimate = static_cast<std::int64_t>(
-      std::ceil(k_output_margin * per_item * static_cast<double>(pending.items.size())));
-  return std::min(limit, estimate + k_output_slack);
+  // What the answers so far needed per item; until one has been seen, what the task expects.
+  double expected = run.usage_items > 0 ? run.usage_output_tokens / run.usage_items *
+                                              static_cast<double>(pending.items.size())
+                                        : static_cast<double>(m_task.expected_output_tokens(pending.items));
+  auto estimate = static_cast<std::int64_t>(std::ceil(k_output_margin * expected)) + k_output_slack;
+  return std::min<std::int64_t>(output_limit(*run.model, pending.chat), estimate);
+}
+
+std::int64_t Engine::limiter_tokens(const ModelRun& run, const Pending& pending) const {
+  // Until an answer has been seen the limiter holds the whole output limit: some providers count
+  // max_tokens against tokens per minute, and a first wave sized on a guess would meet their 429s.
+  std::int64_t output =
+      run.usage_items > 0 ? output_estimate(run, pending) : output_limit(*run.model, pending.chat);
+  return pending.estimated_input_tokens + output;
 }
 
 double Engine::reservation(const ModelRun& run, Pending& pending) const {
@@ -220,22 +245,52 @@ double Engine::reservation(const ModelRun& run, Pending& pending) const {
   return max_cost_usd(run.model->pricing, pending.estimated_input_tokens, output_estimate(run, pending));
 }
 
+double Engine::worst_case(const ModelRun& run, const Pending& pending) const {
+  return max_cost_usd(run.model->pricing, pending.estimated_input_tokens,
+                      output_limit(*run.model, pending.chat));
+}
+
+bool Engine::cut_to(ModelRun& run, Pending& pending, std::size_t keep) {
+  for (std::size_t i = pending.items.size(); i-- > keep;) run.queue.push_front(pending.items[i]);
+  std::vector<WorkItem> items(pending.items.begin(),
+                              pending.items.begin() + static_cast<std::ptrdiff_t>(keep));
+  pending = make_pending(run, std::move(items));
+  if (m_options.use_cache && from_ledger(run, pending)) {
+    pending.items.clear();
+    return false;
+  }
+  return true;
+}
+
 bool Engine::fit_budget(ModelRun& run, Pending& pending, double& reserve) {
   double left = *m_options.max_cost_usd - committed();
   while (reserve > left && pending.fresh() && pending.items.size() > 1) {
     // The cost of a batch grows about in proportion to its items.
     auto keep = static_cast<std::size_t>(static_cast<double>(pending.items.size()) * left / reserve);
-    keep = std::clamp<std::size_t>(keep, 1, pending.items.size() - 1);
-    for (std::size_t i = pending.items.size(); i-- > keep;) run.queue.push_front(pending.items[i]);
-    std::vector<WorkItem> items(pending.items.begin(), pending.items.begin() + static_cast<std::ptrdiff_t>(keep));
-    pending = make_pending(run, std::move(items));
-    if (m_options.use_cache && from_ledger(run, pending)) {
-      pending.items.clear();
-      return false;
-    }
+    if (!cut_to(run, pending, std::clamp<std::size_t>(keep, 1, pending.items.size() - 1))) return false;
     reserve = reservation(run, pending);
   }
   return reserve <= left;
+}
+
+BudgetCall Engine::check_budget(ModelRun& run, Pending& pending, double& reserve) {
+  const double cap = *m_options.max_cost_usd;
+  // Before the model's first answer, under a cap that its batch could cross at worst, one item goes alone:
+  // its answer shows cheaply what an item costs, before a whole batch is staked on a guess.
+  if (run.usage_items <= 0 && pending.fresh() && pending.items.size() > 1 &&
+      committed_at_worst() + worst_case(run, pending) > cap) {
+    if (!run.in_flight.empty()) return BudgetCall::wait;
+    if (!cut_to(run, pending, 1)) return BudgetCall::answered;
+    reserve = reservation(run, pending);
+  }
+  // Even if every request in flight and this one used all their output tokens, the cap holds.
+  if (committed_at_worst() + worst_case(run, pending) <= cap) return BudgetCall::send;
+  // Otherwise a request goes only alone, so that at most one answer longer than its estimate can cross the
+  // cap; those in flight may also give back part of what they reserve.
+  if (requests_in_flight() > 0) return BudgetCall::wait;
+  if (committed() + reserve <= cap) return BudgetCall::send;
+  if (fit_budget(run, pending, reserve)) return BudgetCall::send;
+  return pending.items.empty() ? BudgetCall::answered : BudgetCall::stop;
 }
 
 std::optional<std::string> Engine::check_answer(const std::string& text, const Pending& pending,
@@ -329,30 +384,23 @@ void Engine::schedule(ModelRun& run, Clock::time_point now, Clock::time_point& n
     std::optional<Pending> pending = next_request(run, now, next_wake);
     if (!pending) return;
     double reserve = reservation(run, *pending);
-    if (m_options.max_cost_usd && committed() + reserve > *m_options.max_cost_usd && requests_in_flight() > 0) {
-      // Requests in flight hold reservations (the worst case, early on) that their answers may give back:
-      // decide when they have settled.
+    BudgetCall call = m_options.max_cost_usd ? check_budget(run, *pending, reserve) : BudgetCall::send;
+    if (call == BudgetCall::answered) continue;
+    if (call == BudgetCall::wait) {
       pending->ready_at = now;
       run.waiting.push_front(std::move(*pending));
       return;
     }
-    if (m_options.max_cost_usd && committed() + reserve > *m_options.max_cost_usd &&
-        !fit_budget(run, *pending, reserve)) {
-      if (pending->items.empty()) continue;  // the smaller batch was answered from the ledger
-      // A cap that not even the first request fits would stop with nothing spent and nothing said.
-      if (m_spent == 0 && m_lost == 0 && requests_in_flight() == 0)
-        fail(ExitCode::usage,
-             "--max-cost ${:.4f} is below what one request to {} may cost (${:.4f}: about {} input tokens "
-             "and max_output_tokens {}); raise the cap, or lower the model's max_output_tokens",
-             *m_options.max_cost_usd, run.model->name, reserve, pending->estimated_input_tokens,
-             output_limit(*run.model, pending->chat));
+    if (call == BudgetCall::stop) {
+      spdlog::debug(
+          "{}: the next request (~${:.4f}) does not fit the --max-cost cap of ${:.4f} (${:.4f} spent)",
+          run.model->name, reserve, *m_options.max_cost_usd, m_spent + m_lost);
       m_budget_stop = true;
       m_next_reserve = reserve;
       run.waiting.push_front(std::move(*pending));
       return;
     }
-    std::int64_t tokens = pending->estimated_input_tokens + output_estimate(run, *pending);
-    auto wait = run.limiter.wait_time(tokens, now);
+    auto wait = run.limiter.wait_time(limiter_tokens(run, *pending), now);
     if (wait > Clock::duration::zero()) {
       pending->ready_at = now + wait;
       run.limited_until = pending->ready_at;
@@ -365,7 +413,8 @@ void Engine::schedule(ModelRun& run, Clock::time_point now, Clock::time_point& n
 }
 
 void Engine::send(ModelRun& run, Pending pending, double reserve, Clock::time_point now) {
-  std::int64_t tokens = pending.estimated_input_tokens + output_estimate(run, pending);
+  std::int64_t tokens = limiter_tokens(run, pending);
+  double worst = worst_case(run, pending);
   run.limiter.acquire(tokens, now);
   RequestStart start;
   start.key = pending.key;
@@ -386,7 +435,8 @@ void Engine::send(ModelRun& run, Pending pending, double reserve, Clock::time_po
   RequestId id = run.transport->submit(std::move(request));
   run.progress.requests_sent++;
   m_reserved += reserve;
-  run.in_flight.emplace(id, InFlight{std::move(pending), ledger_id, reserve, tokens});
+  m_reserved_worst += worst;
+  run.in_flight.emplace(id, InFlight{std::move(pending), ledger_id, reserve, worst, tokens});
 }
 
 void Engine::give_up(ModelRun& run, const std::vector<WorkItem>& items, const std::string& error) {
@@ -627,7 +677,8 @@ void Engine::settle(ModelRun& run, Completion completion) {
   InFlight flight = std::move(it->second);
   run.in_flight.erase(it);
   m_reserved -= flight.reserved_cost;
-  if (requests_in_flight() == 0) m_reserved = 0;  // no rounding left behind
+  m_reserved_worst -= flight.worst_cost;
+  if (requests_in_flight() == 0) m_reserved = m_reserved_worst = 0;  // no rounding left behind
   const HttpResponse& response = completion.response;
   if (response.status >= 200 && response.status < 300) {
     settle_success(run, std::move(flight), response);
@@ -650,6 +701,14 @@ void Engine::settle(ModelRun& run, Completion completion) {
 void Engine::record_batch_changes(ModelRun& run) {
   auto changes = run.batcher.take_changes();
   if (changes.empty()) return;
+  for (const auto& change : changes) {
+    std::string text = describe_batch_change(change);
+    if (text.empty()) continue;
+    spdlog::debug("{}: {}", run.model->name, text);
+    // A size set by --batch-size is no news on the status line.
+    if (change.batch_size != change.previous_batch_size && !m_options.fixed_batch_size)
+      run.progress.batch_change = text;
+  }
   auto statement = m_db.prepare(
       "INSERT INTO batch_size_history (run_id, model, batch_size, concurrency, reason, recorded_at) "
       "VALUES (?, ?, ?, ?, ?, ?)");
@@ -684,6 +743,16 @@ void Engine::report_progress(bool final) {
     }
   }
   if (m_options.progress) m_options.progress(progress);
+}
+
+void Engine::warn_if_over_cap() const {
+  if (!m_options.max_cost_usd) return;
+  double spent = m_spent + m_lost;
+  double over = spent - *m_options.max_cost_usd;
+  if (over <= 1e-9) return;
+  spdlog::warn(
+      "spent ${:.4f}, ${:.4f} over the --max-cost cap of ${:.4f}: an answer was longer than its estimate",
+      spent, over, *m_options.max_cost_usd);
 }
 
 EngineResult Engine::run(std::vector<ModelWork> work) {
@@ -730,8 +799,10 @@ EngineResult Engine::run(std::vector<ModelWork> work) {
     report_progress(false);
   }
   report_progress(true);
+  warn_if_over_cap();
 
   EngineResult result;
+  result.max_cost_usd = m_options.max_cost_usd;
   result.cost_usd = m_spent;
   result.lost_usd = m_lost;
   result.next_request_usd = m_next_reserve;

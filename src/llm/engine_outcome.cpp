@@ -14,6 +14,29 @@ std::string last_error_of(const ModelProgress& model, std::string_view otherwise
   return error;
 }
 
+// What was spent against what cap, and what the stop left: "spending cap reached: spent $0.0198 of $0.0200
+// (next request ~$0.0021); 12 items left — raise --max-cost or run again to resume".
+std::string budget_message(const EngineResult& result, std::string_view unit) {
+  std::string left = fmt::format("{} {} left", result.items_left, unit);
+  double spent = result.cost_usd + result.lost_usd;
+  if (spent <= 0 && result.max_cost_usd)
+    return fmt::format(
+        "spending cap reached before anything was sent: the first request would cost about ${:.4f}, over the "
+        "cap of ${:.4f}; {} — raise --max-cost",
+        result.next_request_usd, *result.max_cost_usd, left);
+  std::string text = fmt::format("spending cap reached: spent ${:.4f}", result.cost_usd);
+  if (result.max_cost_usd) text += fmt::format(" of ${:.4f}", *result.max_cost_usd);
+  if (result.lost_usd > 0)
+    text += fmt::format(
+        ", with ${:.4f} more counted for answers lost to timeouts or cut bodies (a provider may bill them)",
+        result.lost_usd);
+  if (result.max_cost_usd && spent > *result.max_cost_usd + 1e-9)
+    text += fmt::format(", ${:.4f} over the cap (an answer was longer than its estimate)",
+                        spent - *result.max_cost_usd);
+  return text + fmt::format(" (next request ~${:.4f}); {} — raise --max-cost or run again to resume",
+                            result.next_request_usd, left);
+}
+
 }  // namespace
 
 EngineVerdict judge_engine_result(const EngineResult& result, std::string_view unit,
@@ -45,15 +68,7 @@ EngineVerdict judge_engine_result(const EngineResult& result, std::string_view u
     }
   }
   if (verdict.code == ExitCode::ok && result.budget_exhausted) {
-    std::string lost =
-        result.lost_usd > 0
-            ? fmt::format(" and ${:.4f} counted for answers lost to timeouts or cut bodies (a provider may bill them)",
-                          result.lost_usd)
-            : "";
-    verdict.errors.push_back(fmt::format(
-        "stopped at the --max-cost cap: ${:.4f} spent{}, and the next request could cost up to ${:.4f}; {} {} "
-        "left; run again with a higher cap to finish",
-        result.cost_usd, lost, result.next_request_usd, result.items_left, unit));
+    verdict.errors.push_back(budget_message(result, unit));
     verdict.code = ExitCode::policy;
   }
   return verdict;

@@ -160,15 +160,16 @@ TEST_F(GenerateCommand, BudgetCapExitsSixWithinTheCap) {
   EXPECT_EQ(count("SELECT exit_code FROM runs WHERE command = 'generate' AND status = 'failed'"), 6);
 }
 
-TEST_F(GenerateCommand, ACapBelowOneRequestIsRefusedWithTheFigure) {
+TEST_F(GenerateCommand, ACapBelowTheFirstRequestsEstimateSendsNothingAndNamesTheFigure) {
   FakeProvider fake;
   write_config(model("m", "openai", fake, "    output_per_million: 500\n    max_output_tokens: 1000\n"));
   ProcessResult result = medcode({"generate", "--task", "descriptions", "--model", "m", "--sample", "5",
                                   "--batch-size", "1", "--max-cost", "0.01"});
-  EXPECT_EQ(result.exit_code, 2) << result.err;
-  EXPECT_NE(result.err.find("--max-cost $0.0100 is below what one request to m may cost ($0.50"),
+  EXPECT_EQ(result.exit_code, 6) << result.err;
+  EXPECT_NE(result.err.find("before anything was sent: the first request would cost about $0.1"),
             std::string::npos)
       << result.err;
+  EXPECT_NE(result.err.find("over the cap of $0.0100; 5 items left"), std::string::npos) << result.err;
   EXPECT_TRUE(fake.requests().empty());
 }
 

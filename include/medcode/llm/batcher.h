@@ -24,7 +24,13 @@ struct BatchChange {
   int batch_size = 0;
   int concurrency = 0;
   std::string reason;  // "start", "3 straight successes", "2 failures", "timeout", "429 rate limited", ...
+  int previous_batch_size = 0;  // before the change; 0 for the "start" entry
+  int previous_concurrency = 0;
 };
+
+// A change as a log line reads it: "batch size 10 → 11 after 3 straight successes", "batch size 5 → 4 and
+// concurrency 4 → 2 after a timeout", "batch size 10 → 1, fixed by --batch-size"; empty for "start".
+std::string describe_batch_change(const BatchChange& change);
 
 class AdaptiveBatcher {
  public:

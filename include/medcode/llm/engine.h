@@ -89,6 +89,9 @@ struct ModelProgress {
   std::int64_t requests_failed = 0;        // given up after every attempt
   std::optional<std::string> last_error;   // the latest failure, for the summary
   std::optional<std::string> fatal_error;  // the model's work stopped on a non-retryable error
+  // The latest adaptive change of the batch size, as "batch size 10 → 11 after 3 straight successes";
+  // empty while the size has not changed.
+  std::string batch_change;
 };
 
 struct EngineProgress {
@@ -99,9 +102,11 @@ struct EngineProgress {
 };
 
 struct EngineOptions {
-  // A request goes only while what was spent, what lost answers reserved and what requests in flight reserve
-  // stay under it; a reservation is the calibrated prompt tokens and the expected output with a margin (the
-  // worst case until an answer has been seen), so the cap may be passed by at most that margin.
+  // A request goes only while what was spent, what lost answers reserved, what requests in flight reserve
+  // and its own reservation stay within it; a reservation is the calibrated prompt tokens and the expected
+  // output with a margin (the task's expectation until an answer has been seen). Near the cap, where the
+  // worst case of what is in flight could cross it, requests go one at a time, so the cap may be passed by
+  // at most one request's worst case (an answer longer than its estimate).
   std::optional<double> max_cost_usd;
   bool use_cache = true;               // false: send fresh requests even when the ledger has the answer
   std::optional<int> fixed_batch_size;
@@ -122,6 +127,7 @@ struct EngineResult {
   bool budget_exhausted = false;  // work was left because the next request could exceed --max-cost
   double next_request_usd = 0;    // what that request would have reserved
   std::int64_t items_left = 0;    // pending at the end (budget, or a model that stopped)
+  std::optional<double> max_cost_usd;  // the cap the run had (EngineOptions::max_cost_usd)
 };
 
 // Runs `work` (one entry per model) to completion, or until every model has stopped or the budget is spent.

@@ -258,17 +258,17 @@ TEST_F(LlmCoderTest, AMissingKeyIsAUsageErrorBeforeAnythingIsSent) {
   EXPECT_EQ(fake.request_count(), 0u);
 }
 
-TEST_F(LlmCoderTest, ACapBelowOneRequestIsRefusedWithTheFigureAndNothingIsSent) {
+TEST_F(LlmCoderTest, ACapBelowOneRequestsEstimateIsAPolicyStopAndNothingIsSent) {
   FakeProvider fake({}, [](const ProviderRequest&) { return answer_of(nlohmann::json::array()); });
   add_model("m", fake);
   LlmCoderOptions options;
-  options.engine.max_cost_usd = 0.0001;  // less than one request's 4,096 output tokens at $2 a million
+  options.engine.max_cost_usd = 0.0001;  // less than one request's expected output at $2 a million
   try {
     open("m", options)->predict(k_note, 10);
-    FAIL() << "expected a usage error";
+    FAIL() << "expected a policy stop";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ExitCode::usage);
-    EXPECT_NE(std::string(e.what()).find("is below what one request to m may cost"), std::string::npos)
+    EXPECT_EQ(e.code(), ExitCode::policy);
+    EXPECT_NE(std::string(e.what()).find("spending cap reached before anything was sent"), std::string::npos)
         << e.what();
   }
   EXPECT_EQ(fake.request_count(), 0u);

@@ -83,6 +83,32 @@ TEST(AdaptiveBatcher, RecordsEachChangeWithItsReason) {
   EXPECT_TRUE(batcher.take_changes().empty());
 }
 
+TEST(AdaptiveBatcher, DescribesEachChangeWithWhatItWasAndWhy) {
+  AdaptiveBatcher batcher(BatchPolicy{}, 1, 1);
+  EXPECT_EQ(describe_batch_change(batcher.take_changes().at(0)), "") << "the start is no change";
+  for (int i = 0; i < 3; ++i) batcher.record(Outcome::success, k_fast);
+  batcher.record(Outcome::failure, k_fast);
+  batcher.record(Outcome::failure, k_fast);
+  batcher.record(Outcome::timeout, k_slow);
+  std::vector<std::string> lines;
+  for (const auto& change : batcher.take_changes()) lines.push_back(describe_batch_change(change));
+  EXPECT_EQ(lines, (std::vector<std::string>{"batch size 10 → 11 after 3 straight successes",
+                                             "batch size 11 → 10 after 2 failures",
+                                             "batch size 10 → 9 after a timeout"}));
+  AdaptiveBatcher pushed(BatchPolicy{}, 4, 32);
+  pushed.take_changes();
+  pushed.record(Outcome::failure, k_fast);
+  pushed.record(Outcome::rate_limited, k_fast);
+  pushed.record(Outcome::overloaded, k_fast);
+  pushed.fix_batch_size(1);
+  lines.clear();
+  for (const auto& change : pushed.take_changes()) lines.push_back(describe_batch_change(change));
+  EXPECT_EQ(lines,
+            (std::vector<std::string>{
+                "batch size 10 → 9 and concurrency 4 → 2 after 2 failures and a 429 (rate limited)",
+                "concurrency 2 → 1 after an overloaded error", "batch size 9 → 1, fixed by --batch-size"}));
+}
+
 TEST(AdaptiveBatcher, FixedBatchSizeNoLongerAdaptsButConcurrencyDoes) {
   AdaptiveBatcher batcher(BatchPolicy{}, 4, 32);
   batcher.fix_batch_size(1);

@@ -73,23 +73,70 @@ TEST(EngineOutcome, AProviderFailureIsANetworkFailureEvenWhenTheBudgetRanOut) {
   EXPECT_NE(verdict.errors[1].find("401 unauthorized; its work stopped"), std::string::npos);
 }
 
-TEST(EngineOutcome, ASpentBudgetIsAPolicyStopNamingWhatIsLeft) {
+TEST(EngineOutcome, ASpentBudgetIsAPolicyStopNamingTheSpendTheCapAndWhatIsLeft) {
   EngineResult result;
   result.models = {model("a")};
+  result.budget_exhausted = true;
+  result.cost_usd = 0.0198;
+  result.max_cost_usd = 0.02;
+  result.items_left = 12;
+  result.next_request_usd = 0.0021;
+  EngineVerdict verdict = judge_engine_result(result);
+  EXPECT_EQ(verdict.code, ExitCode::policy);
+  ASSERT_EQ(verdict.errors.size(), 1U);
+  EXPECT_EQ(verdict.errors[0],
+            "spending cap reached: spent $0.0198 of $0.0200 (next request ~$0.0021); 12 items left — raise "
+            "--max-cost or run again to resume");
+  // Answers lost to timeouts are counted, and said to be.
+  result.lost_usd = 0.0001;
+  verdict = judge_engine_result(result);
+  EXPECT_NE(verdict.errors[0].find("spent $0.0198 of $0.0200, with $0.0001 more counted for answers lost"),
+            std::string::npos)
+      << verdict.errors[0];
+}
+
+TEST(EngineOutcome, ASpendOverTheCapIsSaidWithTheOvershoot) {
+  EngineResult result;
+  result.models = {model("a")};
+  result.budget_exhausted = true;
+  result.cost_usd = 0.0215;
+  result.max_cost_usd = 0.02;
+  result.items_left = 3;
+  result.next_request_usd = 0.003;
+  EngineVerdict verdict = judge_engine_result(result, "entries");
+  EXPECT_NE(verdict.errors.at(0).find("spent $0.0215 of $0.0200, $0.0015 over the cap (an answer was longer "
+                                      "than its estimate) (next request ~$0.0030); 3 entries left"),
+            std::string::npos)
+      << verdict.errors[0];
+}
+
+TEST(EngineOutcome, ACapNothingFitsUnderSaysSoWithTheFirstRequestsCost) {
+  EngineResult result;
+  result.models = {model("a")};
+  result.budget_exhausted = true;
+  result.max_cost_usd = 0.0;
+  result.items_left = 5;
+  result.next_request_usd = 0.0625;
+  EngineVerdict verdict = judge_engine_result(result);
+  EXPECT_EQ(verdict.code, ExitCode::policy);
+  EXPECT_NE(verdict.errors.at(0).find("before anything was sent: the first request would cost about $0.0625, "
+                                      "over the cap of $0.0000; 5 items left — raise --max-cost"),
+            std::string::npos)
+      << verdict.errors[0];
+}
+
+TEST(EngineOutcome, ASpentBudgetWithoutItsCapStillNamesTheSpend) {
+  // `score` sums several engine runs, each with what was left of the cap.
+  EngineResult result;
+  result.models = {model("llm:a")};
   result.budget_exhausted = true;
   result.cost_usd = 1.5;
   result.items_left = 40;
   result.next_request_usd = 0.25;
-  EngineVerdict verdict = judge_engine_result(result);
-  EXPECT_EQ(verdict.code, ExitCode::policy);
-  ASSERT_EQ(verdict.errors.size(), 1U);
-  EXPECT_NE(verdict.errors[0].find("$1.5000 spent, and the next request could cost up to $0.2500; 40 items left"),
+  EngineVerdict verdict = judge_engine_result(result, "entries");
+  EXPECT_NE(verdict.errors.at(0).find(
+                "spending cap reached: spent $1.5000 (next request ~$0.2500); 40 entries left"),
             std::string::npos)
-      << verdict.errors[0];
-  // Answers lost to timeouts are counted, and said to be.
-  result.lost_usd = 0.1;
-  verdict = judge_engine_result(result);
-  EXPECT_NE(verdict.errors[0].find("$1.5000 spent and $0.1000 counted for answers lost"), std::string::npos)
       << verdict.errors[0];
 }
 
