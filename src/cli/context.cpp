@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "option_groups.h"
+
 namespace medcode::cli {
 
 store::Database& Context::store() {
@@ -21,7 +23,9 @@ store::RunRecorder& Context::start_run(const std::string& command) {
 llm::ModelRegistry Context::model_registry() const {
   std::optional<std::filesystem::path> config;
   if (!m_options.config.empty()) config = m_options.config;
-  return llm::ModelRegistry::load(config);
+  llm::ModelRegistry registry = llm::ModelRegistry::load(config);
+  registry.apply(engine_overrides());
+  return registry;
 }
 
 std::filesystem::path Context::download_cache_dir(const std::string& override) const {

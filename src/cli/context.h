@@ -44,7 +44,8 @@ class Context {
   store::RunRecorder& start_run(const std::string& command);
   store::RunRecorder* run() { return m_run.get(); }
 
-  // The model table: built-in defaults overlaid by the config file's `models:`, when a config file is read.
+  // The model table: built-in defaults overlaid by the config file's `models:`, when a config file is read,
+  // with the limits given by --rate-limit and --max-output-tokens.
   llm::ModelRegistry model_registry() const;
   // Where downloads are kept: `override` when given, else medcode-files beside the store.
   std::filesystem::path download_cache_dir(const std::string& override) const;

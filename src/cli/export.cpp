@@ -1,4 +1,5 @@
-// `medcode export`: write the store's dataset entries and scores as JSON Lines training files.
+// `medcode export`: write the store's dataset entries and scores as JSON Lines training files, and the
+// codes' facets.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -32,14 +33,15 @@ nlohmann::json summary_json(const dataset::ExportSummary& summary) {
           {"sft", summary.sft},
           {"dpo_pairs", summary.dpo_pairs},
           {"dpo_skipped", summary.dpo_skipped},
-          {"missing_descriptions", summary.missing_descriptions}};
+          {"missing_descriptions", summary.missing_descriptions},
+          {"facets", summary.facets}};
 }
 
 void record_counters(Context& context, const nlohmann::json& summary) {
   store::RunRecorder* run = context.run();
   if (!run) return;
   for (const char* key : {"entries", "entries_unscored", "golden", "train", "val", "test", "sft", "dpo_pairs",
-                          "dpo_skipped", "missing_descriptions"}) {
+                          "dpo_skipped", "missing_descriptions", "facets"}) {
     run->counters()[key] = summary[key];
   }
 }
@@ -59,6 +61,7 @@ void print_summary(const Context& context, const dataset::ExportSummary& summary
       summary.entries, summary.entries_unscored, summary.golden, summary.golden_splits.train,
       summary.golden_splits.val, summary.golden_splits.test, summary.sft, summary.dpo_pairs,
       summary.dpo_skipped);
+  if (summary.facets > 0) std::cout << fmt::format("{} codes with facets\n", summary.facets);
 }
 
 }  // namespace
@@ -66,7 +69,8 @@ void print_summary(const Context& context, const dataset::ExportSummary& summary
 void add_export_command(CLI::App& app, CommandList& commands) {
   auto options = std::make_shared<ExportCommandOptions>();
   CLI::App* command = app.add_subcommand(
-      "export", "Write dataset entries and scores as JSON Lines: pairs, golden splits, SFT and DPO files");
+      "export",
+      "Write dataset entries and scores as JSON Lines: pairs, golden splits, SFT, DPO and facets files");
   command->add_option("--out", options->out, "Folder the files are written to")
       ->envname("MEDCODE_EXPORT_DIR")
       ->capture_default_str();

@@ -1,5 +1,6 @@
 // `medcode generate`: build a dataset from a code set, offline from CMS text or through LLM providers.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include "context.h"
 #include "medcode/dataset/conversation.h"
 #include "medcode/dataset/generate.h"
+#include "medcode/dataset/task_review.h"
 #include "medcode/llm/engine_outcome.h"
 #include "medcode/util/error.h"
 #include "option_groups.h"
@@ -32,6 +34,8 @@ struct GenerateCommandOptions {
   int count = 3;
   std::string prompts;
   bool list_models = false;
+  bool verify_only = false;
+  int show = 0;
   // conversation
   PacketCommandOptions packet;
   std::string output_dir = "conversations";
@@ -72,7 +76,11 @@ std::function<void(const llm::EngineProgress&)> engine_progress(const Context& c
     if (tty) {
       if (*lines_drawn > 0) std::fprintf(stderr, "\033[%zuA", *lines_drawn);
       for (const auto& model : progress.models) {
-        std::fprintf(stderr, "\r\033[K%s\n", progress_line(model, progress.elapsed_seconds).c_str());
+        std::string line = progress_line(model, progress.elapsed_seconds);
+        // The latest batch-size change says why the throughput moved; the log lines leave it to
+        // batch_size_history.
+        if (!model.batch_change.empty()) line += " · " + model.batch_change;
+        std::fprintf(stderr, "\r\033[K%s\n", line.c_str());
       }
       *lines_drawn = progress.models.size();
       std::fflush(stderr);
@@ -126,6 +134,7 @@ nlohmann::json plans_json(const std::vector<llm::ModelPlan>& plans) {
                    {"requests_cached", plan.requests_cached},
                    {"input_tokens", plan.input_tokens},
                    {"output_tokens", plan.output_tokens},
+                   {"max_output_tokens", plan.max_output_tokens},
                    {"projected_cost_usd", plan.projected_cost_usd},
                    {"max_cost_usd", plan.max_cost_usd},
                    {"minutes_at_limits", plan.minutes_at_limits}});
@@ -322,6 +331,8 @@ ExitCode conversation_outcome(const dataset::ConversationSummary& summary) {
 
 ExitCode run_conversation(Context& context, const GenerateCommandOptions& options,
                           const llm::ModelRegistry& registry) {
+  if (options.generate.force)
+    fail(ExitCode::usage, "--force is for the dataset tasks; a conversation is sent again with --no-cache");
   dataset::ConversationOptions conversation = conversation_options(options);
   if (!options.generate.dry_run) conversation.run_id = context.start_run("generate").id();
   conversation.engine_progress = engine_progress(context);
@@ -341,6 +352,97 @@ ExitCode run_conversation(Context& context, const GenerateCommandOptions& option
   return conversation_outcome(summary);
 }
 
+// The dataset options of the command line: task, code selection, count and prompts.
+dataset::GenerateOptions generate_options(const GenerateCommandOptions& options) {
+  dataset::GenerateOptions generate = options.generate;
+  generate.task = options.task;
+  if (!options.chapter.empty()) generate.filter.chapter = options.chapter;
+  generate.filter.billable_only = !options.all_codes;
+  if (options.limit > 0) generate.filter.limit = options.limit;
+  if (options.sample > 0) generate.filter.sample = options.sample;
+  generate.filter.seed = options.seed;
+  if (!options.shard.empty()) generate.filter.shard = dataset::parse_shard(options.shard);
+  generate.count = options.count;
+  if (!options.prompts.empty()) generate.prompts_dir = options.prompts;
+  return generate;
+}
+
+void print_coverage(const Context& context, const dataset::TaskCoverage& coverage) {
+  nlohmann::json fields = nlohmann::json::object();
+  for (const auto& field : coverage.fields) {
+    nlohmann::json top = nlohmann::json::array();
+    for (const auto& value : field.top) top.push_back({{"value", value.value}, {"count", value.count}});
+    fields[field.field] = {{"distinct_values", field.distinct_values}, {"top", top}};
+  }
+  nlohmann::json out = {{"task", coverage.task},
+                        {"release", coverage.release},
+                        {"models", coverage.models},
+                        {"codes", coverage.codes},
+                        {"codes_done", coverage.codes_done},
+                        {"coverage_percent", coverage.coverage_percent},
+                        {"answers", coverage.answers},
+                        {"fields", fields}};
+  if (context.json()) {
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return;
+  }
+  std::string models =
+      coverage.models.empty() ? "any model" : fmt::format("{}", fmt::join(coverage.models, ", "));
+  std::cout << fmt::format("{} on {} ({}): {} codes, {} with {} ({:.1f}%); nothing sent\n", coverage.task,
+                           coverage.release, models, coverage.codes, coverage.codes_done, coverage.task,
+                           coverage.coverage_percent);
+  for (const auto& field : coverage.fields) {
+    std::vector<std::string> top;
+    for (const auto& value : field.top) top.push_back(fmt::format("{} {}", value.value, value.count));
+    std::cout << fmt::format("  {:<20} {:>3} distinct: {}\n", field.field, field.distinct_values,
+                             fmt::join(top, " · "));
+  }
+}
+
+void print_entries(const Context& context, const std::vector<dataset::ShownEntry>& entries) {
+  if (context.json()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& entry : entries) {
+      nlohmann::json item = {{"code", entry.code},
+                             {"description", entry.description},
+                             {"model", entry.model},
+                             {"created_at", entry.created_at}};
+      if (!entry.data.empty()) item["facets"] = entry.data;
+      if (!entry.texts.empty()) item["texts"] = entry.texts;
+      out.push_back(item);
+    }
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return;
+  }
+  if (entries.empty()) std::cout << "no finished entries for the selected codes\n";
+  for (const auto& entry : entries) {
+    std::cout << fmt::format("{}  {}\n  ({}, {})\n", entry.code, entry.description, entry.model,
+                             entry.created_at);
+    for (const auto& [field, value] : entry.data.items()) {
+      std::cout << fmt::format("  {}: {}\n", field,
+                               value.is_string() ? value.get<std::string>() : value.dump());
+    }
+    for (const auto& [kind, texts] : entry.texts) {
+      for (const auto& text : texts) std::cout << fmt::format("  {}: {}\n", kind, text);
+    }
+    std::cout << "\n";
+  }
+}
+
+// --verify-only and --show: read the store, send nothing, start no job.
+ExitCode review(Context& context, const GenerateCommandOptions& options) {
+  if (options.task == "conversation")
+    fail(ExitCode::usage,
+         "--verify-only and --show read dataset tasks; conversations are files (--output-dir)");
+  dataset::GenerateOptions generate = generate_options(options);
+  if (options.verify_only) {
+    print_coverage(context, dataset::task_coverage(context.store(), generate));
+  } else {
+    print_entries(context, dataset::newest_entries(context.store(), generate, options.show));
+  }
+  return ExitCode::ok;
+}
+
 }  // namespace
 
 void add_generate_command(CLI::App& app, CommandList& commands) {
@@ -348,9 +450,11 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
   CLI::App* command =
       app.add_subcommand("generate", "Generate a dataset from a code set: CMS text or LLM providers");
   command
-      ->add_option("--task", options->task,
-                   "cms-terms (offline, no cost), descriptions, facets, or conversation (from MIMIC packets)")
-      ->check(CLI::IsMember({"cms-terms", "descriptions", "facets", "conversation"}))
+      ->add_option(
+          "--task", options->task,
+          "cms-terms (offline, no cost), descriptions, facets, rationales (reasoning traces for golden "
+          "entries), or conversation (from MIMIC packets)")
+      ->check(CLI::IsMember({"cms-terms", "descriptions", "facets", "rationales", "conversation"}))
       ->capture_default_str();
   add_release_options(command, {&options->generate.system, &options->generate.year},
                       "Code system (default: icd10cm; hcpcs for facets)");
@@ -368,9 +472,27 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
       ->add_option("--count", options->count,
                    "descriptions: how many clinical and how many lay texts per code")
       ->capture_default_str();
+  command->add_option("--min-quality", options->generate.min_quality, "rationales: quality of a golden entry")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   dataset::GenerateOptions& generate = options->generate;
   add_engine_options(command, {&generate.models, &generate.max_cost_usd, &generate.use_cache,
                                &generate.batch_size, &generate.dry_run});
+  command->add_flag(
+      "--force", generate.force,
+      "Send the selected codes again even when done; each new answer replaces the code's entries "
+      "(the ledger keeps both)");
+  CLI::Option* verify_only = command->add_flag(
+      "--verify-only", options->verify_only,
+      "Print the selected codes' coverage and each facet's most common values; send nothing");
+  command
+      ->add_option("--show", options->show,
+                   "Print the N newest finished answers of the selected codes; send nothing")
+      ->check(CLI::Range(1, 1000000))
+      ->excludes(verify_only)
+      ->excludes("--force")
+      ->excludes("--dry-run");
+  verify_only->excludes("--force")->excludes("--dry-run");
   command->get_option("--model")->envname("MEDCODE_MODEL");
   command
       ->add_option("--prompts", options->prompts, "Folder of prompt templates overriding the built-in ones")
@@ -395,19 +517,10 @@ void add_generate_command(CLI::App& app, CommandList& commands) {
                           print_models(registry, context.json());
                           return ExitCode::ok;
                         }
+                        if (options->verify_only || options->show > 0) return review(context, *options);
                         if (options->task == "conversation")
                           return run_conversation(context, *options, registry);
-                        dataset::GenerateOptions generate = options->generate;
-                        generate.task = options->task;
-                        if (!options->chapter.empty()) generate.filter.chapter = options->chapter;
-                        generate.filter.billable_only = !options->all_codes;
-                        if (options->limit > 0) generate.filter.limit = options->limit;
-                        if (options->sample > 0) generate.filter.sample = options->sample;
-                        generate.filter.seed = options->seed;
-                        if (!options->shard.empty())
-                          generate.filter.shard = dataset::parse_shard(options->shard);
-                        generate.count = options->count;
-                        if (!options->prompts.empty()) generate.prompts_dir = options->prompts;
+                        dataset::GenerateOptions generate = generate_options(*options);
                         if (!generate.dry_run) {
                           auto& run = context.start_run("generate");
                           generate.run_id = run.id();

@@ -39,6 +39,24 @@ void add_engine_options(CLI::App* command, const EngineBindings& bind, std::stri
         "--dry-run", *bind.dry_run,
         scoped(scope, "Print the planned requests, tokens and projected cost per model; send nothing"));
   }
+  llm::ModelOverrides& overrides = engine_overrides();
+  command
+      ->add_option(
+          "--rate-limit", overrides.requests_per_minute,
+          scoped(scope, "Requests per minute for every model (default: each model's requests_per_minute)"))
+      ->envname("MEDCODE_RATE_LIMIT")
+      ->check(CLI::Range(1, 1000000));
+  command
+      ->add_option(
+          "--max-output-tokens", overrides.max_output_tokens,
+          scoped(scope, "Output token limit of each request (default: each model's max_output_tokens)"))
+      ->envname("MEDCODE_MAX_OUTPUT_TOKENS")
+      ->check(CLI::Range(1, 10000000));
+}
+
+llm::ModelOverrides& engine_overrides() {
+  static llm::ModelOverrides overrides;
+  return overrides;
 }
 
 void add_device_options(CLI::App* command, std::string& device, int& threads, std::string_view scope,

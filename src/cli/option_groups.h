@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "medcode/codes/code_system.h"
+#include "medcode/llm/model_config.h"
 
 namespace medcode::cli {
 
@@ -23,7 +24,12 @@ struct EngineBindings {
   std::optional<int>* batch_size = nullptr;
   bool* dry_run = nullptr;
 };
+// Every call also adds --rate-limit and --max-output-tokens, bound to engine_overrides().
 void add_engine_options(CLI::App* command, const EngineBindings& bind, std::string_view scope = "");
+
+// The limits --rate-limit and --max-output-tokens set on every model of this run. One subcommand runs per
+// process, so the command that parsed them owns them; Context::model_registry() applies them.
+llm::ModelOverrides& engine_overrides();
 
 // Where LibTorch runs: --device and --threads. `threads_help`, when given, replaces the help of --threads
 // (for a command whose other engines use it too).

@@ -12,6 +12,8 @@
 #include <utility>
 
 #include "medcode/codes/code_system.h"
+#include "medcode/dataset/entry_quality.h"
+#include "medcode/llm/prompt_template.h"
 #include "medcode/util/error.h"
 #include "medcode/util/files.h"
 #include "medcode/util/hash.h"
@@ -21,17 +23,6 @@ namespace medcode::dataset {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A mean of several scores can land a rounding error below a threshold it equals (0.6, 0.7, 0.8 →
-// 0.69999...).
-constexpr double k_quality_tolerance = 1e-9;
-
-struct CoderScore {
-  std::string coder;
-  double score = 0;
-  std::string answer;  // JSON array of {"code", "score"}, best first; parsed only for DPO pairs
-};
-using ScoresByEntry = std::unordered_map<std::int64_t, std::vector<CoderScore>>;
 
 struct Entry {
   std::int64_t id = 0;
@@ -44,21 +35,6 @@ struct Entry {
   std::optional<std::int64_t> release_id;  // the release (source_system, source_year), when imported
   std::optional<std::string> description;  // the source code's description in that release
 };
-
-ScoresByEntry load_scores(store::Database& db, const ExportOptions& options) {
-  store::Statement select = db.prepare(
-      "SELECT s.entry_id, s.coder, s.score, s.answer FROM entry_scores s "
-      "JOIN dataset_entries e ON e.id = s.entry_id "
-      "WHERE (?1 IS NULL OR e.task = ?1) AND (?2 IS NULL OR s.coder = ?2) "
-      "ORDER BY s.entry_id, s.coder");
-  select.bind_all(options.task, options.coder);
-  ScoresByEntry scores;
-  while (select.step()) {
-    scores[select.column_int64(0)].push_back(
-        {select.column_text(1), select.column_double(2), select.column_text(3)});
-  }
-  return scores;
-}
 
 // A misspelt --coder would otherwise export every entry as unscored and an empty golden set.
 void require_coder(store::Database& db, const std::string& coder) {
@@ -158,13 +134,6 @@ Entry read_entry(const store::Statement& row) {
   return entry;
 }
 
-std::optional<double> quality_of(const std::vector<CoderScore>* scores) {
-  if (!scores || scores->empty()) return std::nullopt;
-  double sum = 0;
-  for (const CoderScore& score : *scores) sum += score.score;
-  return sum / static_cast<double>(scores->size());
-}
-
 std::string answer_text(const std::string& code, const std::optional<std::string>& description) {
   return description ? code + " " + *description : code;
 }
@@ -181,16 +150,22 @@ std::optional<std::string> rationale_of(const Entry& entry) {
   return rationale->get<std::string>();
 }
 
-nlohmann::ordered_json pair_line(const Entry& entry, std::optional<double> quality, std::string_view split) {
-  return {{"entry_id", entry.id},
-          {"text", entry.text},
-          {"codes", nlohmann::ordered_json::array({entry.code})},
-          {"quality", quality ? nlohmann::ordered_json(*quality) : nlohmann::ordered_json(nullptr)},
-          {"source_code", entry.code},
-          {"source_system", entry.system},
-          {"kind", entry.kind},
-          {"model", entry.model},
-          {"split", split}};
+nlohmann::ordered_json pair_line(const Entry& entry, std::optional<double> quality, std::string_view split,
+                                 const std::optional<std::string>& rationale) {
+  nlohmann::ordered_json line = {
+      {"entry_id", entry.id},
+      {"text", entry.text},
+      {"codes", nlohmann::ordered_json::array({entry.code})},
+      {"quality", quality ? nlohmann::ordered_json(*quality) : nlohmann::ordered_json(nullptr)},
+      {"source_code", entry.code},
+      {"source_system", entry.system},
+      {"kind", entry.kind},
+      {"model", entry.model},
+      {"split", split}};
+  // tokenize reads the export's split files: the rationale travels with the pair so it becomes the <think>
+  // part of the completion there too.
+  if (rationale) line["rationale"] = *rationale;
+  return line;
 }
 
 std::string system_prompt(const std::string& system) {
@@ -202,11 +177,10 @@ std::string system_prompt(const std::string& system) {
       name);
 }
 
-nlohmann::ordered_json sft_line(const Entry& entry, std::string_view split) {
+nlohmann::ordered_json sft_line(const Entry& entry, std::string_view split,
+                                const std::optional<std::string>& rationale) {
   std::string answer = answer_text(entry.code, entry.description);
-  if (std::optional<std::string> rationale = rationale_of(entry)) {
-    answer = "<think>" + *rationale + "</think>\n" + answer;
-  }
+  if (rationale) answer = "<think>" + *rationale + "</think>\n" + answer;
   nlohmann::ordered_json messages = nlohmann::ordered_json::array({
       {{"role", "system"}, {"content", system_prompt(entry.system)}},
       {{"role", "user"}, {"content", entry.text}},
@@ -318,23 +292,24 @@ class EntryWriter {
     auto found = m_scores.find(entry.id);
     const std::vector<CoderScore>* scores = found == m_scores.end() ? nullptr : &found->second;
     std::optional<double> quality = quality_of(scores);
-    nlohmann::ordered_json line = pair_line(entry, quality, m_split);
+    std::optional<std::string> rationale = rationale_of(entry);
+    nlohmann::ordered_json line = pair_line(entry, quality, m_split, rationale);
     m_files.all.write(line);
     ++m_summary.entries;
     if (!quality) ++m_summary.entries_unscored;
     if (!entry.description) ++m_summary.missing_descriptions;
-    if (!quality || *quality + k_quality_tolerance < m_options.min_quality) return;
-    write_golden(entry, *scores, line);
+    if (!is_golden(quality, m_options.min_quality)) return;
+    write_golden(entry, *scores, line, rationale);
   }
 
  private:
   void write_golden(const Entry& entry, const std::vector<CoderScore>& scores,
-                    const nlohmann::ordered_json& line) {
+                    const nlohmann::ordered_json& line, const std::optional<std::string>& rationale) {
     m_files.golden.write(line);
     m_files.split(m_split).write(line);
     ++m_summary.golden;
     count_split(m_summary.golden_splits, m_split);
-    m_files.sft.write(sft_line(entry, m_split));
+    m_files.sft.write(sft_line(entry, m_split, rationale));
     ++m_summary.sft;
     if (std::optional<WrongCode> rejected = m_wrong_codes.best(entry, scores)) {
       m_files.dpo.write(dpo_line(entry, *rejected, m_split));
@@ -353,7 +328,70 @@ class EntryWriter {
   std::string_view m_split;
 };
 
+// The newest facets entry of each code and system, by code: a code's facets generated again (another model, a
+// new prompt) replace the older ones in the file, as they would in a lookup table.
+store::Statement select_facets(store::Database& db) {
+  return db.prepare(
+      "SELECT id, source_system, source_code, text, model, data FROM ("
+      "  SELECT *, row_number() OVER (PARTITION BY source_system, source_code ORDER BY id DESC) AS newest"
+      "  FROM dataset_entries WHERE task = 'facets' AND kind = 'facets') "
+      "WHERE newest = 1 ORDER BY source_code, source_system");
+}
+
+nlohmann::ordered_json facets_line(const store::Statement& row, const std::vector<std::string>& names) {
+  std::int64_t id = row.column_int64(0);
+  nlohmann::json data = nlohmann::json::parse(row.column_optional_text(5).value_or(""), nullptr, false);
+  if (!data.is_object()) {
+    fail(ExitCode::bad_input, "dataset entry {} (facets of {}): data is not a JSON object", id,
+         row.column_text(2));
+  }
+  nlohmann::ordered_json line = {{"code", row.column_text(2)},
+                                 {"system", row.column_text(1)},
+                                 {"description", row.column_text(3)},
+                                 {"model", row.column_text(4)}};
+  // A facet the answer lacks (a custom prompt without it) is null, so every line has every field.
+  for (const std::string& name : names) {
+    auto value = data.find(name);
+    line[name] = value == data.end() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(*value);
+  }
+  return line;
+}
+
+// Writes facets.jsonl at its temporary name into `file` when the store has facets entries (and --task allows
+// them); `file` stays empty otherwise.
+void write_facets(store::Database& db, const ExportOptions& options, std::optional<JsonLinesFile>& file,
+                  ExportSummary& summary) {
+  if (options.task && *options.task != "facets") return;
+  store::Statement rows = select_facets(db);
+  if (!rows.step()) return;
+  std::vector<std::string> names = facet_fields();
+  file.emplace(options.out_dir / k_export_facets_file);
+  do {
+    file->write(facets_line(rows, names));
+    ++summary.facets;
+  } while (rows.step());
+}
+
+// An export without facets leaves no facets.jsonl of an earlier export behind: the folder is one export.
+void remove_stale_facets(const fs::path& dir) {
+  std::error_code error;
+  fs::remove(dir / k_export_facets_file, error);
+  if (error) {
+    fail(exit_code_of_errno(error.value()), "{}: cannot remove the facets file of an earlier export ({})",
+         (dir / k_export_facets_file).string(), error.message());
+  }
+}
+
 }  // namespace
+
+std::vector<std::string> facet_fields() {
+  llm::PromptTemplate prompt = llm::load_prompt_template("facets", std::nullopt);
+  std::vector<std::string> names;
+  for (const nlohmann::json& name : prompt.schema.at("properties").at("items").at("items").at("required")) {
+    if (name != "id") names.push_back(name.get<std::string>());
+  }
+  return names;
+}
 
 std::string_view split_of_code(std::string_view code, std::uint64_t seed) {
   std::string digest = util::sha256_hex(fmt::format("{}:{}", seed, code));
@@ -379,12 +417,20 @@ ExportSummary export_dataset(store::Database& db, const ExportOptions& options) 
 
   ExportSummary summary;
   OutputFiles files(options.out_dir);
-  EntryWriter writer(db, options, load_scores(db, options), files, summary);
+  EntryWriter writer(db, options, load_entry_scores(db, options.task, options.coder), files, summary);
   do {
     writer.write(read_entry(entries));
   } while (entries.step());
+  std::optional<JsonLinesFile> facets;
+  write_facets(db, options, facets, summary);
   files.commit_all();
   summary.files = files.listing();
+  if (facets) {
+    facets->commit();
+    summary.files.push_back(facets->listing());
+  } else {
+    remove_stale_facets(options.out_dir);
+  }
   return summary;
 }
 

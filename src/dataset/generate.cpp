@@ -5,10 +5,12 @@
 
 #include "medcode/codes/catalog.h"
 #include "medcode/dataset/llm_tasks.h"
+#include "medcode/dataset/rationale_task.h"
 #include "medcode/store/job_lock.h"
 #include "medcode/util/error.h"
 #include "medcode/util/hash.h"
 #include "medcode/util/text.h"
+#include "generation_job.h"
 
 namespace medcode::dataset {
 
@@ -17,43 +19,15 @@ namespace {
 bool is_llm_task(const std::string& task) { return task == "descriptions" || task == "facets"; }
 
 nlohmann::json job_spec(const GenerateOptions& options, const codes::ReleaseInfo& release) {
-  nlohmann::json spec = {{"task", options.task},
-                         {"system", codes::system_name(release.system)},
-                         {"year", release.year},
-                         {"billable_only", options.filter.billable_only},
-                         {"seed", options.filter.seed}};
-  if (options.filter.chapter) spec["chapter"] = *options.filter.chapter;
-  if (options.filter.limit) spec["limit"] = *options.filter.limit;
-  if (options.filter.sample) spec["sample"] = *options.filter.sample;
-  if (options.filter.shard) {
-    spec["shard"] =
-        std::to_string(options.filter.shard->first) + "/" + std::to_string(options.filter.shard->second);
-  }
+  nlohmann::json spec = base_job_spec(options.task, options, release);
   if (options.task == "descriptions") spec["count"] = options.count;
   return spec;
 }
 
-// The job with this spec, created if new; `resumed` says whether it existed.
-std::int64_t find_or_create_job(store::Database& db, const std::string& key, const nlohmann::json& spec,
-                                std::optional<std::int64_t> run_id, bool& resumed) {
-  auto find = db.prepare("SELECT id FROM generation_jobs WHERE job_key = ?");
-  find.bind(1, key);
-  if (find.step()) {
-    resumed = true;
-    return find.column_int64(0);
-  }
-  resumed = false;
-  auto insert = db.prepare(
-      "INSERT INTO generation_jobs (job_key, task, spec, created_at, run_id) VALUES (?, ?, ?, ?, ?)");
-  insert.bind_all(key, spec.at("task").get<std::string>(), spec.dump(), util::utc_now_iso8601(), run_id);
-  insert.run();
-  return db.last_insert_rowid();
-}
-
-// Adds the job's items for `model` (new ones only), puts failed ones back to pending, and returns the pending
-// ones in order.
+// Adds the job's items for `model` (new ones only), puts failed ones back to pending (and done ones too when
+// `redo_done`), and returns the pending ones in order.
 std::vector<llm::WorkItem> pending_items(store::Database& db, std::int64_t job_id, const std::string& model,
-                                         const std::vector<SelectedCode>& selected,
+                                         const std::vector<SelectedCode>& selected, bool redo_done,
                                          std::int64_t& already_done) {
   store::Transaction transaction(db);
   auto insert = db.prepare(
@@ -67,8 +41,8 @@ std::vector<llm::WorkItem> pending_items(store::Database& db, std::int64_t job_i
   }
   auto retry = db.prepare(
       "UPDATE generation_items SET status = 'pending', error = NULL WHERE job_id = ? AND model = ? AND "
-      "status = 'failed'");
-  retry.bind_all(job_id, model);
+      "(status = 'failed' OR (? AND status = 'done'))");
+  retry.bind_all(job_id, model, static_cast<int>(redo_done));
   retry.run();
   transaction.commit();
 
@@ -89,22 +63,12 @@ std::vector<llm::WorkItem> pending_items(store::Database& db, std::int64_t job_i
   return items;
 }
 
-void record_prices(store::Database& db, std::int64_t run_id, const llm::ModelConfig& model) {
-  auto statement = db.prepare(
-      "INSERT OR REPLACE INTO run_prices (run_id, model, provider, model_id, input_per_million, "
-      "output_per_million, cached_input_per_million, prices_as_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-  statement.bind_all(run_id, model.name, std::string(llm::provider_name(model.provider)), model.model_id,
-                     model.pricing.input_per_million, model.pricing.output_per_million,
-                     model.pricing.cached_input_per_million, model.pricing.as_of);
-  statement.run();
-}
-
 // Writes what answers produce: entries, and the items marked done or failed.
 class EntryWriter {
  public:
   EntryWriter(store::Database& db, const std::string& task, const codes::ReleaseInfo& release,
               std::int64_t job_id, std::optional<std::int64_t> run_id,
-              std::map<std::string, std::string> descriptions)
+              std::map<std::string, std::string> descriptions, bool replace)
       : m_db(db),
         m_task(task),
         m_system(codes::system_name(release.system)),
@@ -112,17 +76,26 @@ class EntryWriter {
         m_job_id(job_id),
         m_run_id(run_id),
         m_descriptions(std::move(descriptions)),
+        m_replace(replace),
         m_insert(db.prepare("INSERT OR IGNORE INTO dataset_entries (job_id, task, kind, text, source_system, "
                             "source_year, source_code, data, model, request_id, run_id, created_at) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")),
         m_done(db.prepare("UPDATE generation_items SET status = 'done', request_id = ?, error = NULL "
                           "WHERE job_id = ? AND model = ? AND item_key = ?")),
         m_failed(db.prepare("UPDATE generation_items SET status = 'failed', error = ? "
-                            "WHERE job_id = ? AND model = ? AND item_key = ?")) {}
+                            "WHERE job_id = ? AND model = ? AND item_key = ?")),
+        // Of every job of the task on this release: a code keeps one answer of each model.
+        m_remove(
+            db.prepare("DELETE FROM dataset_entries WHERE task = ? AND source_system = ? AND source_year = ? "
+                       "AND source_code = ? AND model = ?")) {}
 
   void write(const std::string& model, std::int64_t request_id, const std::vector<llm::ItemResult>& results) {
     std::string now = util::utc_now_iso8601();
     for (const auto& result : results) {
+      if (m_replace) {
+        m_remove.bind_all(m_task, m_system, m_year, result.key, model);
+        m_remove.run();
+      }
       if (m_task == "descriptions") {
         for (const char* kind : {"clinical", "lay"}) {
           for (const auto& text : result.value.at(kind)) {
@@ -160,9 +133,11 @@ class EntryWriter {
   std::int64_t m_job_id;
   std::optional<std::int64_t> m_run_id;
   std::map<std::string, std::string> m_descriptions;
+  bool m_replace;
   store::Statement m_insert;
   store::Statement m_done;
   store::Statement m_failed;
+  store::Statement m_remove;
 };
 
 std::unique_ptr<TemplateTask> make_task(const GenerateOptions& options, const codes::ReleaseInfo& release) {
@@ -200,14 +175,20 @@ void check_options(const GenerateOptions& options, codes::System system) {
   }
   if (options.max_cost_usd && *options.max_cost_usd < 0)
     fail(ExitCode::usage, "--max-cost cannot be negative");
+  if (options.force && !is_llm_task(options.task))
+    fail(ExitCode::usage, "--force sends a task's requests again: --task {} sends none", options.task);
 }
 
 }  // namespace
 
+codes::System selected_system(const GenerateOptions& options) {
+  return options.system.value_or(options.task == "facets" ? codes::System::hcpcs : codes::System::icd10cm);
+}
+
 GenerateSummary generate(store::Database& db, const llm::ModelRegistry& registry,
                          const GenerateOptions& options) {
-  codes::System system =
-      options.system.value_or(options.task == "facets" ? codes::System::hcpcs : codes::System::icd10cm);
+  if (options.task == "rationales") return generate_rationales(db, registry, options);
+  codes::System system = selected_system(options);
   check_options(options, system);
   std::vector<const llm::ModelConfig*> models;
   for (const auto& name : options.models) models.push_back(&registry.get(name));
@@ -231,10 +212,7 @@ GenerateSummary generate(store::Database& db, const llm::ModelRegistry& registry
       }
       work.push_back(std::move(entry));
     }
-    llm::EngineOptions engine_options;
-    engine_options.use_cache = options.use_cache;
-    engine_options.fixed_batch_size = options.batch_size;
-    summary.plans = llm::plan_engine(db, *task, work, engine_options);
+    summary.plans = llm::plan_engine(db, *task, work, engine_options(options));
     return summary;
   }
   if (options.dry_run) return summary;  // cms-terms sends nothing and costs nothing
@@ -258,12 +236,13 @@ GenerateSummary generate(store::Database& db, const llm::ModelRegistry& registry
   std::vector<llm::ModelWork> work;
   for (const auto* model : models) {
     if (options.run_id) record_prices(db, *options.run_id, *model);
-    work.push_back(
-        {model, pending_items(db, summary.job_id, model->name, selected, summary.items_already_done)});
+    work.push_back({model, pending_items(db, summary.job_id, model->name, selected, options.force,
+                                         summary.items_already_done)});
   }
   std::map<std::string, std::string> descriptions;
   for (const auto& code : selected) descriptions[code.code] = code.description;
-  EntryWriter writer(db, options.task, release, summary.job_id, options.run_id, std::move(descriptions));
+  EntryWriter writer(db, options.task, release, summary.job_id, options.run_id, std::move(descriptions),
+                     options.force);
   llm::ResultSink on_results = [&writer](const std::string& model, std::int64_t request_id,
                                          const std::vector<llm::ItemResult>& results) {
     writer.write(model, request_id, results);
@@ -272,14 +251,7 @@ GenerateSummary generate(store::Database& db, const llm::ModelRegistry& registry
                                           const std::string& error) {
     writer.fail_items(model, keys, error);
   };
-  llm::EngineOptions engine_options;
-  engine_options.max_cost_usd = options.max_cost_usd;
-  engine_options.use_cache = options.use_cache;
-  engine_options.fixed_batch_size = options.batch_size;
-  engine_options.run_id = options.run_id;
-  engine_options.progress = options.engine_progress;
-  engine_options.seed = options.engine_seed;
-  summary.engine = llm::run_engine(db, *task, std::move(work), on_results, on_failure, engine_options);
+  summary.engine = llm::run_engine(db, *task, std::move(work), on_results, on_failure, engine_options(options));
   summary.job_entries = count_job_entries(db, summary.job_id);
   return summary;
 }

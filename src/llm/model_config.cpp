@@ -254,6 +254,18 @@ void ModelRegistry::overlay(const std::string& yaml_text, const std::string& ori
   }
 }
 
+void ModelRegistry::apply(const ModelOverrides& overrides) {
+  if (overrides.requests_per_minute && *overrides.requests_per_minute < 1)
+    fail(ExitCode::usage, "--rate-limit {}: must be at least 1 request per minute",
+         *overrides.requests_per_minute);
+  if (overrides.max_output_tokens && *overrides.max_output_tokens < 1)
+    fail(ExitCode::usage, "--max-output-tokens {}: must be at least 1", *overrides.max_output_tokens);
+  for (auto& [name, model] : m_models) {
+    if (overrides.requests_per_minute) model.requests_per_minute = *overrides.requests_per_minute;
+    if (overrides.max_output_tokens) model.max_output_tokens = *overrides.max_output_tokens;
+  }
+}
+
 const ModelConfig& ModelRegistry::get(const std::string& name) const {
   auto it = m_models.find(name);
   if (it == m_models.end()) {

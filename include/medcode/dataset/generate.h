@@ -20,14 +20,19 @@
 namespace medcode::dataset {
 
 struct GenerateOptions {
-  std::string task = "cms-terms";       // cms-terms | descriptions | facets
+  std::string task = "cms-terms";       // cms-terms | descriptions | facets | rationales
   std::optional<codes::System> system;  // default: icd10cm (hcpcs for facets)
   std::optional<int> year;              // default: the newest imported release
   CodeFilter filter;
   int count = 3;                    // descriptions of each kind per code
+  double min_quality = 0.7;         // rationales: the quality of a golden entry
   std::vector<std::string> models;  // configured model names (LLM tasks)
   std::optional<double> max_cost_usd;
   bool use_cache = true;
+  // Sends the selected codes again even when they are done, bypassing the cache; each new answer replaces the
+  // code's entries of the task (per model) in the transaction that records it, and the ledger keeps both
+  // answers. The fresh requests are keyed by run_id, so give one.
+  bool force = false;
   bool dry_run = false;
   std::optional<int> batch_size;  // fixed items per request
   std::optional<std::filesystem::path> prompts_dir;
@@ -49,6 +54,10 @@ struct GenerateSummary {
   std::vector<llm::ModelPlan> plans;  // dry run
   std::int64_t job_entries = 0;       // dataset_entries of the job after the run
 };
+
+// The code system the options select: --system, else the task's default (hcpcs for facets, icd10cm
+// otherwise).
+codes::System selected_system(const GenerateOptions& options);
 
 // Error(usage) for an unknown task or model, a task without the models it needs or with models it cannot
 // use; Error(bad_input) when the release is not imported. Provider failures are in the summary.

@@ -58,6 +58,13 @@ struct ModelConfig {
   std::map<std::string, std::string> extra_headers;
 };
 
+// Limits given on the command line for every model of one run (`--rate-limit`, `--max-output-tokens`); an
+// unset field keeps each model's configured value.
+struct ModelOverrides {
+  std::optional<int> requests_per_minute;
+  std::optional<int> max_output_tokens;
+};
+
 // The models known to a run: built-in defaults (config/medcode.yaml, compiled in) overlaid by the `models:`
 // mapping of the user's config file, key by key within each model.
 class ModelRegistry {
@@ -70,6 +77,8 @@ class ModelRegistry {
   // Parses YAML text holding a `models:` mapping over what is already registered; `origin` names it in
   // errors.
   void overlay(const std::string& yaml_text, const std::string& origin);
+  // Sets the overridden limits on every model. Error(usage) naming the option when a value is below 1.
+  void apply(const ModelOverrides& overrides);
 
   // Error(usage) listing the known names when `name` is not configured.
   const ModelConfig& get(const std::string& name) const;
