@@ -1,7 +1,7 @@
 // `medcode predict`: codes with descriptions and scores for clinical text, from a trained model folder
 // (--model) or any coder by name (--coder index, index+rerank:PATH, bm25 ...); document coders add the words
 // that justify each code. One text (--text or --file) prints one JSON object; --input batch.jsonl prints one
-// JSON line per input.
+// JSON line per input; --output FILE puts them in a file instead.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include "context.h"
@@ -21,6 +22,7 @@
 #include "medcode/model/stack.h"
 #include "medcode/pdf/pdf_text.h"
 #include "medcode/util/error.h"
+#include "medcode/util/files.h"
 #include "medcode/util/utf8.h"
 #include "option_groups.h"
 
@@ -42,6 +44,10 @@ struct PredictCommandOptions {
   std::string system = "icd10cm";
   std::optional<int> year;
   std::size_t beam = 1;
+  double temperature = 0;  // 0: greedy
+  double top_p = 1;
+  std::uint64_t seed = 42;
+  std::string output;                    // empty: stdout
   std::optional<std::size_t> max_codes;  // model: 8; a coder: as many as it assigns
   std::size_t batch_size = 16;
   bool unconstrained = false;
@@ -53,6 +59,41 @@ struct PredictCommandOptions {
   std::optional<double> max_cost_usd;  // llm:MODEL
   bool use_cache = true;               // llm:MODEL
 };
+
+// Where the predictions go: stdout, or the --output file. The file's temporary name is created before the
+// work, so that a path that cannot be written stops the command before a model loads; it is removed when
+// the command fails, and renamed into place only once every prediction is in it.
+class PredictionOutput {
+ public:
+  explicit PredictionOutput(const std::string& path) : m_path(path) {
+    if (!path.empty()) m_file = std::make_unique<util::AtomicFile>(path);
+  }
+  void finish(const std::string& text, std::size_t predictions) {
+    if (!m_file) {
+      std::cout << text;
+      return;
+    }
+    m_file->write(text);
+    m_file->commit();
+    spdlog::info("{} prediction{} written to {}", predictions, predictions == 1 ? "" : "s", m_path);
+  }
+
+ private:
+  std::string m_path;
+  std::unique_ptr<util::AtomicFile> m_file;
+};
+
+// The text stdout gets: one JSON object for one text, or a JSON line per --input line with its id.
+std::string predictions_text(std::vector<nlohmann::json>& answers, const std::vector<nlohmann::json>& ids,
+                             bool batch) {
+  if (!batch) return answers.front().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::string text;
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    answers[i]["id"] = ids[i];
+    text += answers[i].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  }
+  return text;
+}
 
 struct InputText {
   nlohmann::json id;  // from the input line, or its line number
@@ -202,6 +243,10 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
   std::vector<InputText> inputs = read_all_inputs(options);
   require_store(context);
   codes::System system = codes::require_system(options.system);
+  const bool model_coder = options.coder.rfind(eval::k_model_coder_prefix, 0) == 0;
+  if (!model_coder && (options.temperature != 0 || options.top_p != 1))
+    fail(ExitCode::usage,
+         "--temperature and --top-p sample a model's tokens: give --model or --coder model:DIR");
   store::Database& db = context.store();
   codes::ReleaseInfo release = codes::find_release(db, system, options.year);
   eval::CoderOptions coder_options;
@@ -209,6 +254,9 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
   coder_options.top_k = options.max_codes.value_or(0);
   coder_options.threads = options.threads;
   coder_options.model.beam_size = options.beam;
+  coder_options.model.temperature = options.temperature;
+  coder_options.model.top_p = options.top_p;
+  coder_options.model.seed = options.seed;
   coder_options.model.max_codes = options.max_codes.value_or(8);
   coder_options.model.batch_size = options.batch_size;
   coder_options.model.constrained = !options.unconstrained;
@@ -221,6 +269,7 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
     coder_options.model.base = model::resolve_base(db, options.coder.substr(eval::k_model_coder_prefix.size()));
     coder_name = std::string(eval::k_model_coder_prefix) + options.adapter;
   }
+  PredictionOutput output(options.output);
   store::RunRecorder& run = context.start_run("predict");
   // The model table is read only for an llm: coder, so a broken model config cannot stop the others.
   std::optional<llm::ModelRegistry> models;
@@ -265,14 +314,9 @@ ExitCode run_coder_predict(Context& context, const PredictCommandOptions& option
   }
   run.counters()["inputs"] = inputs.size();
   run.counters()["coder"] = coder->name();
-  if (options.input.empty()) {
-    std::cout << answers.front().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    return ExitCode::ok;
-  }
-  for (std::size_t i = 0; i < answers.size(); ++i) {
-    answers[i]["id"] = inputs[i].id;
-    std::cout << answers[i].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-  }
+  std::vector<nlohmann::json> ids;
+  for (const auto& input : inputs) ids.push_back(input.id);
+  output.finish(predictions_text(answers, ids, !options.input.empty()), answers.size());
   return ExitCode::ok;
 }
 
@@ -302,6 +346,9 @@ ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
   }
   predict_options.prompt_format = options.prompt_format;
   predict_options.beam_size = options.beam;
+  predict_options.temperature = options.temperature;
+  predict_options.top_p = options.top_p;
+  predict_options.seed = options.seed;
   predict_options.max_codes = options.max_codes.value_or(8);
   predict_options.batch_size = options.batch_size;
   predict_options.constrained = !options.unconstrained;
@@ -312,6 +359,7 @@ ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
   predict_options.system = codes::require_system(options.system);
   predict_options.year = options.year;
 
+  PredictionOutput output(options.output);
   store::RunRecorder& run = context.start_run("predict");
   std::unique_ptr<model::CodePredictor> opened = stack.open_predictor(context.store(), predict_options);
   model::CodePredictor& predictor = *opened;
@@ -320,18 +368,15 @@ ExitCode run_predict(Context& context, const PredictCommandOptions& options) {
   std::vector<model::Prediction> predictions = predictor.predict(texts);
   run.counters()["inputs"] = inputs.size();
   run.counters()["model"] = predictor.version();
-  if (options.input.empty()) {
-    nlohmann::json answer = prediction_json(predictions.front(), predictor, options.raw);
-    if (inputs.front().pages > 0) answer["pages"] = inputs.front().pages;
-    std::cout << answer.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    return ExitCode::ok;
-  }
+  std::vector<nlohmann::json> answers;
+  std::vector<nlohmann::json> ids;
   for (std::size_t i = 0; i < predictions.size(); ++i) {
-    nlohmann::json line = prediction_json(predictions[i], predictor, options.raw);
-    if (inputs[i].pages > 0) line["pages"] = inputs[i].pages;
-    line["id"] = inputs[i].id;
-    std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    nlohmann::json answer = prediction_json(predictions[i], predictor, options.raw);
+    if (inputs[i].pages > 0) answer["pages"] = inputs[i].pages;
+    answers.push_back(std::move(answer));
+    ids.push_back(inputs[i].id);
   }
+  output.finish(predictions_text(answers, ids, !options.input.empty()), answers.size());
   return ExitCode::ok;
 }
 
@@ -374,6 +419,21 @@ void add_predict_command(CLI::App& app, CommandList& commands) {
       ->capture_default_str();
   command->add_option("--year", options->year, "The release year (default: the newest imported)");
   command->add_option("--beam", options->beam, "Beam width (1: greedy)")->capture_default_str();
+  command
+      ->add_option("--temperature", options->temperature,
+                   "Sample each token at this temperature instead of taking the most probable (0: greedy; "
+                   "not with --beam above 1)")
+      ->capture_default_str();
+  command
+      ->add_option("--top-p", options->top_p,
+                   "Sampling: draw only from the most probable tokens holding this share of the probability "
+                   "(0 < P <= 1)")
+      ->capture_default_str();
+  command
+      ->add_option("--seed", options->seed, "Sampling: the generator's seed (the same seed, the same codes)")
+      ->capture_default_str();
+  command->add_option("--output", options->output,
+                      "Write the predictions to this file (atomically) instead of stdout");
   command->add_option("--max-codes", options->max_codes,
                       "Most codes per text (default: 8 for --model; every code a coder assigns)");
   command->add_option("--batch-size", options->batch_size, "Texts decoded together")->capture_default_str();

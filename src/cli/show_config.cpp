@@ -7,32 +7,54 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 
 namespace medcode::cli {
 
 namespace {
 
-bool named_on_command_line(const CLI::Option& option, const std::vector<std::string>& argv) {
-  for (const std::string& arg : argv) {
-    std::string name = arg.substr(0, arg.find('='));
-    for (const std::string& long_name : option.get_lnames()) {
-      if (name == "--" + long_name) return true;
+// The options each command of the chain was given on the command line. An option belongs to the command
+// whose name came before it (or to a parent, which lets its options follow a subcommand), so that a root
+// `--config FILE` is not taken for `train --config`, nor the other way round. A value given apart from its
+// option ("--db x") is skipped, so that a value that spells a subcommand's name does not switch commands.
+std::set<const CLI::Option*> options_on_command_line(const std::vector<const CLI::App*>& chain,
+                                                     const std::vector<std::string>& argv) {
+  std::set<const CLI::Option*> given;
+  std::size_t level = 0;
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    const std::string& arg = argv[i];
+    if (arg == "--") break;
+    if (level + 1 < chain.size() && arg == chain[level + 1]->get_name()) {
+      ++level;
+      continue;
     }
-    for (const std::string& short_name : option.get_snames()) {
-      if (name == "-" + short_name) return true;
+    if (arg.size() < 2 || arg[0] != '-') continue;
+    const std::string name = arg.substr(0, arg.find('='));
+    for (std::size_t owner = level + 1; owner-- > 0;) {
+      const CLI::Option* option = chain[owner]->get_option_no_throw(name);
+      if (!option) continue;
+      given.insert(option);
+      bool takes_value = option->get_expected_min() > 0;
+      if (takes_value && name.size() == arg.size()) ++i;
+      break;
     }
   }
-  return false;
+  return given;
 }
 
-std::string source_of(const CLI::Option& option, const std::vector<std::string>& argv) {
-  if (named_on_command_line(option, argv)) return "command line";
+// Follows the order in which a value wins: command line, environment, config file, default. CLI11 counts a
+// value from any of them, so a counted option neither named nor in the environment came from the file.
+std::string source_of(const CLI::Option& option, const std::set<const CLI::Option*>& given) {
+  if (option.count() == 0) return "default";
+  if (given.contains(&option)) return "command line";
   const std::string& env = option.get_envname();
-  if (!env.empty() && std::getenv(env.c_str()) != nullptr) return "environment " + env;
+  if (!env.empty()) {
+    const char* value = std::getenv(env.c_str());
+    if (value != nullptr && *value != '\0') return "environment " + env;
+  }
   // The config file's own option is set by its default when ./medcode.yaml exists, never by the file.
-  if (option.count() > 0 && !option.get_configurable()) return "default";
-  if (option.count() > 0) return "config file";
-  return "default";
+  if (!option.get_configurable()) return "default";
+  return "config file";
 }
 
 std::string value_of(const CLI::Option& option) {
@@ -49,6 +71,7 @@ std::vector<std::string> describe_settings(const CLI::App& command, const std::v
   for (const CLI::App* node = &command; node; node = node->get_parent()) chain.push_back(node);
   std::reverse(chain.begin(), chain.end());
   std::vector<std::string> lines;
+  const std::set<const CLI::Option*> given = options_on_command_line(chain, argv);
   std::string prefix;  // the config file's nesting: "import.icd10cm."
   for (const CLI::App* node : chain) {
     if (node->get_parent()) prefix += node->get_name() + ".";
@@ -58,7 +81,7 @@ std::vector<std::string> describe_settings(const CLI::App& command, const std::v
         continue;
       }
       lines.push_back(fmt::format("{}{} = {}  ({})", prefix, option->get_lnames().front(), value_of(*option),
-                                  source_of(*option, argv)));
+                                  source_of(*option, given)));
     }
   }
   return lines;

@@ -216,6 +216,26 @@ nlohmann::json write_admission(store::Database& db, const fs::path& dir, const P
   return entry;
 }
 
+// The patient's notes that no admission of the folder holds, with why, so that a reader of the folder knows
+// what of the record the conversations did not see.
+nlohmann::json unlinked_notes_json(store::Database& db, const PatientOutput& output) {
+  std::vector<std::int64_t> hadm_ids;
+  for (const auto& outcome : output.admissions) hadm_ids.push_back(outcome.packet->hadm_id);
+  mimic::Source source = mimic::parse_source(output.source).value_or(mimic::Source::mimic_iv);
+  nlohmann::json notes = nlohmann::json::array();
+  for (const mimic::UnlinkedNote& note : mimic::unlinked_notes(db, source, output.subject_id, hadm_ids)) {
+    notes.push_back(
+        {{"note_id", note.note_id},
+         {"hadm_id", note.hadm_id ? nlohmann::json(*note.hadm_id) : nlohmann::json(nullptr)},
+         {"note_type", note.note_type ? nlohmann::json(*note.note_type) : nlohmann::json(nullptr)},
+         {"charttime", note.charttime ? nlohmann::json(*note.charttime) : nlohmann::json(nullptr)},
+         {"text_length", note.text_length},
+         {"table", note.table},
+         {"reason", note.reason}});
+  }
+  return notes;
+}
+
 }  // namespace
 
 fs::path write_patient_folder(store::Database& db, const fs::path& output_dir, const PatientOutput& output) {
@@ -260,8 +280,12 @@ fs::path write_patient_folder(store::Database& db, const fs::path& output_dir, c
   write_text(building / "conversation_details.jsonl", details);
   write_text(building / "conversation_only.json",
              json_text({{"subject_id", output.subject_id}, {"turns", all_turns}}));
+  nlohmann::json unlinked = unlinked_notes_json(db, output);
+  write_text(building / "unlinked_notes.json", json_text(unlinked));
   const llm::ModelConfig& model = *output.model;
   const PromptTemplate& prompt = output.task->prompt();
+  std::vector<std::string> files = {"conversation_details.jsonl", "conversation_only.json",
+                                    "unlinked_notes.json", "patient_manifest.json"};
   nlohmann::json manifest = {
       {"subject_id", output.subject_id},
       {"source", output.source},
@@ -273,8 +297,10 @@ fs::path write_patient_folder(store::Database& db, const fs::path& output_dir, c
         {"provider", llm::provider_name(model.provider)},
         {"model_id", model.model_id}}},
       {"admissions", admissions},
-      {"files", {"conversation_details.jsonl", "conversation_only.json", "patient_manifest.json"}},
-      {"totals", totals}};
+      {"files", files},
+      {"unlinked_notes", unlinked.size()},
+      {"totals", totals},
+  };
   write_text(building / "patient_manifest.json", json_text(manifest));
   util::replace_directory(building, target);
   return target;

@@ -1,5 +1,6 @@
 // The files of a conversation run: per admission the packet, its inputs, the prompt, the model call and its
-// raw output, the turns and a summary; per patient the details, the whole conversation and a manifest.
+// raw output, the turns and a summary; per patient the details, the whole conversation, the notes outside
+// its admissions and a manifest.
 // Internal to the conversation task.
 #pragma once
 

@@ -4,6 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <set>
+#include <tuple>
+
 #include "medcode/mimic/import.h"
 #include "medcode/util/error.h"
 #include "packet_sections.h"
@@ -173,6 +177,96 @@ std::vector<Packet> build_packets(store::Database& db, const PacketOptions& opti
     packets.push_back(make_packet(db, options, tables, admission, std::move(discharge)));
   }
   return packets;
+}
+
+namespace {
+
+// A table of notes and how its columns read: the key, the note's type and time, and the rows that count.
+struct NoteTable {
+  std::string table;
+  std::string key;
+  std::string type;
+  std::vector<std::string> time;  // the first that is set
+  std::string filter;             // on `t`; empty: every row
+};
+
+std::vector<NoteTable> note_tables(Source source) {
+  if (source == Source::mimic_iii) {
+    return {{"mimic3_noteevents",
+             "row_id",
+             "category",
+             {"charttime", "chartdate"},
+             "(t.iserror IS NULL OR t.iserror <> 1)"}};
+  }
+  return {{"mimic4_discharge", "note_id", "note_type", {"charttime"}, ""},
+          {"mimic4_radiology", "note_id", "note_type", {"charttime"}, ""}};
+}
+
+// The SQL of a note table's column, or NULL where the imported file lacked it.
+std::string column_or_null(const std::vector<std::string>& columns, const std::string& name) {
+  bool present = std::find(columns.begin(), columns.end(), name) != columns.end();
+  return present ? fmt::format("t.\"{}\"", name) : "NULL";
+}
+
+std::vector<UnlinkedNote> notes_of_subject(store::Database& db, const NoteTable& notes,
+                                           std::int64_t subject_id) {
+  if (!has_table(db, notes.table)) return {};
+  std::vector<std::string> columns = packet_detail::table_columns(db, notes.table);
+  std::string time = "NULL";
+  for (auto it = notes.time.rbegin(); it != notes.time.rend(); ++it)
+    time = fmt::format("coalesce(nullif({}, ''), {})", column_or_null(columns, *it), time);
+  auto select = db.prepare(fmt::format(
+      "SELECT json_object('id', t.\"{}\"), t.hadm_id, {}, {}, coalesce(length(t.text), 0) FROM \"{}\" t "
+      "WHERE t.subject_id = ?{}",
+      notes.key, column_or_null(columns, notes.type), time, notes.table,
+      notes.filter.empty() ? "" : " AND " + notes.filter));
+  select.bind(1, subject_id);
+  std::vector<UnlinkedNote> found;
+  while (select.step()) {
+    UnlinkedNote note;
+    note.note_id = nlohmann::json::parse(select.column_text(0))["id"];
+    if (!select.column_is_null(1)) note.hadm_id = select.column_int64(1);
+    note.note_type = select.column_optional_text(2);
+    note.charttime = select.column_optional_text(3);
+    note.text_length = select.column_int64(4);
+    note.table = notes.table;
+    found.push_back(std::move(note));
+  }
+  return found;
+}
+
+}  // namespace
+
+std::vector<UnlinkedNote> unlinked_notes(store::Database& db, Source source, std::int64_t subject_id,
+                                         const std::vector<std::int64_t>& packet_hadm_ids) {
+  SourceTables tables = packet_detail::source_tables(source, 0, 0, 0);
+  std::set<std::int64_t> in_packets(packet_hadm_ids.begin(), packet_hadm_ids.end());
+  std::set<std::int64_t> admissions;
+  if (has_table(db, tables.admissions)) {
+    for (const Admission& admission : subject_admissions(db, tables, subject_id))
+      admissions.insert(admission.hadm_id);
+  }
+  std::vector<UnlinkedNote> unlinked;
+  for (const NoteTable& notes : note_tables(source)) {
+    for (UnlinkedNote& note : notes_of_subject(db, notes, subject_id)) {
+      if (note.hadm_id && in_packets.contains(*note.hadm_id)) continue;
+      if (!note.hadm_id) {
+        note.reason = "no_hadm_id";
+      } else if (!admissions.contains(*note.hadm_id)) {
+        note.reason = "admission_not_found";
+      } else if (discharge_note(db, tables, *note.hadm_id).is_null()) {
+        note.reason = "admission_without_discharge_note";
+      } else {
+        note.reason = "admission_not_selected";
+      }
+      unlinked.push_back(std::move(note));
+    }
+  }
+  std::stable_sort(unlinked.begin(), unlinked.end(), [](const UnlinkedNote& a, const UnlinkedNote& b) {
+    return std::tie(a.charttime, a.table) < std::tie(b.charttime, b.table) ||
+           (std::tie(a.charttime, a.table) == std::tie(b.charttime, b.table) && a.note_id < b.note_id);
+  });
+  return unlinked;
 }
 
 nlohmann::json packet_inputs(const nlohmann::json& packet) {

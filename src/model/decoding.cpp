@@ -1,5 +1,5 @@
-// Greedy and beam-search decoding with a KV cache, batched over prompts, with an optional grammar: a trie of
-// valid codes' token sequences, the separator after a complete code, and </s> to end.
+// Greedy, sampled and beam-search decoding with a KV cache, batched over prompts, with an optional grammar: a
+// trie of valid codes' token sequences, the separator after a complete code, and </s> to end.
 #include "medcode/model/decoding.h"
 
 #include <c10/core/InferenceMode.h>
@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 #include <unordered_set>
 
 #include "medcode/text/prompt_format.h"
+#include "medcode/util/error.h"
 
 namespace medcode::model {
 
@@ -153,6 +155,24 @@ void advance(Beam& beam, std::int32_t token, double log_probability, const Decod
   if (trie) beam.node = trie->child(beam.node, token);
 }
 
+// The next tokens the grammar allows a beam, with their log-probabilities; every token when unconstrained.
+template <typename RowFn>
+std::vector<std::pair<double, std::int32_t>> token_choices(const Beam& beam, std::size_t k, RowFn row,
+                                                           const DecodeVocabulary& vocabulary,
+                                                           const DecodeOptions& options) {
+  const float* log_probabilities = row(k);
+  std::vector<std::pair<double, std::int32_t>> choices;
+  if (const CodeTrie* trie = trie_of(beam, options)) {
+    for (std::int32_t token : allowed_tokens(beam, *trie, vocabulary, options.max_codes))
+      choices.emplace_back(log_probabilities[token], token);
+  } else {
+    std::int32_t vocab = static_cast<std::int32_t>(row.vocab());
+    for (std::int32_t token = 0; token < vocab; ++token)
+      choices.emplace_back(log_probabilities[token], token);
+  }
+  return choices;
+}
+
 // The best `width` continuations of an input's beams. `row` gives the log-probabilities of a beam's next token.
 template <typename RowFn>
 std::vector<Candidate> best_candidates(const std::vector<Beam>& beams, std::size_t width, RowFn row,
@@ -165,15 +185,7 @@ std::vector<Candidate> best_candidates(const std::vector<Beam>& beams, std::size
       candidates.push_back({beam.log_probability, k, -1, 0});
       continue;
     }
-    const float* log_probabilities = row(k);
-    std::vector<std::pair<double, std::int32_t>> choices;
-    if (const CodeTrie* trie = trie_of(beam, options)) {
-      for (std::int32_t token : allowed_tokens(beam, *trie, vocabulary, options.max_codes))
-        choices.emplace_back(log_probabilities[token], token);
-    } else {
-      std::int32_t vocab = static_cast<std::int32_t>(row.vocab());
-      for (std::int32_t token = 0; token < vocab; ++token) choices.emplace_back(log_probabilities[token], token);
-    }
+    std::vector<std::pair<double, std::int32_t>> choices = token_choices(beam, k, row, vocabulary, options);
     std::size_t keep = std::min(width, choices.size());
     std::partial_sort(choices.begin(), choices.begin() + static_cast<std::ptrdiff_t>(keep), choices.end(),
                       [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
@@ -184,6 +196,67 @@ std::vector<Candidate> best_candidates(const std::vector<Beam>& beams, std::size
                    [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
   if (candidates.size() > width) candidates.resize(width);
   return candidates;
+}
+
+// ---- sampling ----
+
+// A uniform draw in [0, 1) from the generator's top 53 bits: the same on every platform, which the standard
+// distributions are not.
+double uniform(std::mt19937_64& generator) { return static_cast<double>(generator() >> 11) * 0x1.0p-53; }
+
+// A prompt's own generator: the seed and the prompt's tokens, so that a text draws the same tokens whatever
+// else is in its batch.
+std::mt19937_64 prompt_generator(std::uint64_t seed, const std::vector<std::int32_t>& prompt) {
+  std::vector<std::uint32_t> material = {static_cast<std::uint32_t>(seed),
+                                         static_cast<std::uint32_t>(seed >> 32)};
+  for (std::int32_t token : prompt) material.push_back(static_cast<std::uint32_t>(token));
+  std::seed_seq sequence(material.begin(), material.end());
+  return std::mt19937_64(sequence);
+}
+
+// One token drawn from `choices` (log-probabilities, any order): the distribution at `temperature`, cut to
+// its most probable tokens whose probabilities add up to at least `top_p`, renormalised. Returns the index
+// of the choice drawn.
+std::size_t sample_choice(const std::vector<std::pair<double, std::int32_t>>& choices, double temperature,
+                          double top_p, std::mt19937_64& generator) {
+  std::vector<std::size_t> order(choices.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // Most probable first, ties by token id, so that the nucleus is the same set on every run.
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return choices[a].first > choices[b].first ||
+           (choices[a].first == choices[b].first && choices[a].second < choices[b].second);
+  });
+  const double top = choices[order.front()].first;
+  if (!std::isfinite(top)) return order.front();
+  std::vector<double> weights;  // exp((l - top) / T): the tempered probabilities, unnormalised
+  double total = 0;
+  for (std::size_t i : order) {
+    weights.push_back(std::exp((choices[i].first - top) / temperature));
+    total += weights.back();
+  }
+  double kept = 0;
+  std::size_t n_kept = 0;
+  while (n_kept < weights.size() && (n_kept == 0 || kept < top_p * total)) kept += weights[n_kept++];
+  double target = uniform(generator) * kept;
+  for (std::size_t i = 0; i < n_kept; ++i) {
+    target -= weights[i];
+    if (target < 0) return order[i];
+  }
+  return order[n_kept - 1];
+}
+
+// The sampled continuation of an input's single beam, as best_candidates gives the greedy one.
+template <typename RowFn>
+std::vector<Candidate> sampled_candidate(const std::vector<Beam>& beams, RowFn row,
+                                         const DecodeVocabulary& vocabulary, const DecodeOptions& options,
+                                         std::mt19937_64& generator) {
+  const Beam& beam = beams.front();
+  if (beam.done) return {{beam.log_probability, 0, -1, 0}};
+  std::vector<std::pair<double, std::int32_t>> choices = token_choices(beam, 0, row, vocabulary, options);
+  if (choices.empty()) return {};
+  const auto& [log_probability, token] =
+      choices[sample_choice(choices, options.temperature, options.top_p, generator)];
+  return {{beam.log_probability + log_probability, 0, token, log_probability}};
 }
 
 struct PromptBatch {
@@ -269,6 +342,10 @@ std::vector<Decoded> decode(Transformer& model, const DecodeVocabulary& vocabula
   model->eval();
   const torch::Device device = model->embed_tokens->weight.device();
   const std::size_t width = std::max<std::size_t>(1, options.beam_size);
+  const bool sampling = options.temperature > 0;
+  if (sampling && width > 1) fail(ExitCode::usage, "sampling draws one sequence: it takes no beam search");
+  if (sampling && !(options.top_p > 0 && options.top_p <= 1))
+    fail(ExitCode::usage, "top-p {}: must be above 0 and at most 1", options.top_p);
   const auto n_inputs = static_cast<std::int64_t>(prompts.size());
   const auto beams_per_input = static_cast<std::int64_t>(width);
   const auto n_rows = n_inputs * beams_per_input;
@@ -302,6 +379,9 @@ std::vector<Decoded> decode(Transformer& model, const DecodeVocabulary& vocabula
 
   std::vector<std::vector<Beam>> beams(prompts.size(), std::vector<Beam>(width));
   for (auto& input_beams : beams) input_beams[0].alive = true;
+  std::vector<std::mt19937_64> generators;
+  if (sampling)
+    for (const auto& prompt : prompts) generators.push_back(prompt_generator(options.seed, prompt));
   const std::size_t vocab = static_cast<std::size_t>(log_probabilities.size(-1));
   std::vector<std::int64_t> sources(static_cast<std::size_t>(n_rows));
   torch::Tensor next_tokens = torch::empty({n_rows, 1}, torch::kInt64);  // on the host, filled each step
@@ -320,7 +400,8 @@ std::vector<Decoded> decode(Transformer& model, const DecodeVocabulary& vocabula
         std::size_t vocab() const { return vocab_size; }
       } row{data + b * width * vocab, vocab};
       std::vector<Candidate> chosen =
-          best_candidates(beams[b], width, row, vocabulary, options);
+          sampling ? sampled_candidate(beams[b], row, vocabulary, options, generators[b])
+                   : best_candidates(beams[b], width, row, vocabulary, options);
       std::vector<Beam> next(width);
       for (std::size_t k = 0; k < chosen.size(); ++k) {
         const Candidate& candidate = chosen[k];

@@ -106,11 +106,28 @@ std::unique_ptr<Predictor::Chat> make_chat(const LoadedModel& loaded, const std:
   return built;
 }
 
+// Sampling draws one sequence, so it does not go with beam search; --top-p only shapes a draw.
+void check_sampling(const PredictOptions& options) {
+  if (!(options.temperature >= 0))
+    fail(ExitCode::usage, "--temperature {}: must be 0 or more", options.temperature);
+  if (!(options.top_p > 0 && options.top_p <= 1))
+    fail(ExitCode::usage, "--top-p {}: must be above 0 and at most 1", options.top_p);
+  if (options.temperature > 0 && options.beam_size > 1) {
+    fail(ExitCode::usage,
+         "--temperature {} with --beam {}: sampling draws one sequence; give one or the other",
+         options.temperature, options.beam_size);
+  }
+  if (options.temperature == 0 && options.top_p < 1)
+    fail(ExitCode::usage, "--top-p {}: applies only when sampling; give --temperature above 0",
+         options.top_p);
+}
+
 }  // namespace
 
 Predictor::Predictor(store::Database& db, const PredictOptions& options) : m_options(options) {
   if (options.beam_size == 0) fail(ExitCode::usage, "--beam must be at least 1");
   if (options.batch_size == 0) fail(ExitCode::usage, "--batch-size must be at least 1");
+  check_sampling(options);
   if (options.prompt_format != "auto" && !text::parse_chat_family(options.prompt_format)) {
     fail(ExitCode::usage, "--prompt-format: '{}' is not auto, plain, chatml, qwen3, llama3 or deepseek-r1",
          options.prompt_format);
@@ -167,6 +184,9 @@ std::vector<Prediction> Predictor::predict(const std::vector<std::string>& texts
   const std::size_t max_prompt = static_cast<std::size_t>(config.max_seq_len) - max_new;
   DecodeOptions decode_options;
   decode_options.beam_size = m_options.beam_size;
+  decode_options.temperature = m_options.temperature;
+  decode_options.top_p = m_options.top_p;
+  decode_options.seed = m_options.seed;
   decode_options.max_new_tokens = max_new;
   decode_options.max_codes = m_options.raw ? std::numeric_limits<std::size_t>::max() : m_options.max_codes;
   const bool constrained = m_options.constrained && !m_options.raw;

@@ -1,12 +1,14 @@
 // End-to-end tests of `medcode cohort packet` and `medcode generate --task conversation` on the MIMIC-IV
 // demo with the note fixtures, against the fake provider: the files written, the ledger cache on a re-run,
-// repairs, answers that never validate, the data-use guard and bad subjects.
+// repairs, answers that never validate, the notes outside the packets, the data-use guard and bad subjects.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
+#include "medcode/store/database.h"
 #include "support/fake_provider.h"
 #include "support/medcode_process.h"
 #include "support/shared_store.h"
@@ -118,6 +120,50 @@ TEST_F(ConversationCommand, WritesEachAdmissionsFilesAndThePatientsFromTheDemoAn
   int admissions = 0;
   while (std::getline(details, line)) ++admissions;
   EXPECT_EQ(admissions, 3);
+  // Every note of the fixtures belongs to an admission with a packet.
+  EXPECT_EQ(read_json(patient_dir() / "unlinked_notes.json"), nlohmann::json::array());
+  EXPECT_EQ(manifest["unlinked_notes"], 0);
+  auto files = manifest["files"];
+  EXPECT_NE(std::find(files.begin(), files.end(), "unlinked_notes.json"), files.end()) << files;
+}
+
+TEST_F(ConversationCommand, NotesOutsideThePacketsAdmissionsAreListedWithWhy) {
+  {
+    store::Database store = store::Database::open(db(), store::OpenMode::existing_only);
+    store.exec(
+        "INSERT INTO mimic4_radiology (note_id, subject_id, hadm_id, note_type, note_seq, charttime, text) "
+        "VALUES "
+        "('10000032-RR-90', 10000032, 29999999, 'RR', 90, '2180-09-01 10:00:00', 'CHEST X-RAY: clear.'), "
+        "('10000032-RR-91', 10000032, NULL, 'RR', 91, '2180-09-02 10:00:00', 'Outpatient CT: normal.'), "
+        "('10000032-RR-92', 10000032, 25742920, 'AR', 92, '2180-08-06 08:00:00', 'Addendum.'), "
+        "('10000084-RR-93', 10000084, NULL, 'RR', 93, '2180-09-03 10:00:00', 'Another patient.')");
+  }
+  FakeProvider fake;
+  write_config(model("local", fake, true));
+  ProcessResult result = conversation({"--hadm-id", k_admissions[0]});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  nlohmann::json notes = read_json(patient_dir() / "unlinked_notes.json");
+  // In charttime order; the packet's own radiology notes (RR-14, RR-15) and the other patient's are not here.
+  std::vector<std::pair<std::string, std::string>> expected = {
+      {"10000032-DS-22", "admission_not_selected"},
+      {"10000032-DS-23", "admission_not_selected"},
+      {"10000032-RR-92", "admission_without_discharge_note"},
+      {"10000032-RR-90", "admission_not_found"},
+      {"10000032-RR-91", "no_hadm_id"}};
+  ASSERT_EQ(notes.size(), expected.size()) << notes.dump(2);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(notes[i]["note_id"], expected[i].first) << i;
+    EXPECT_EQ(notes[i]["reason"], expected[i].second) << i;
+  }
+  EXPECT_EQ(notes[3]["hadm_id"], 29999999);
+  EXPECT_EQ(notes[3]["note_type"], "RR");
+  EXPECT_EQ(notes[3]["charttime"], "2180-09-01 10:00:00");
+  EXPECT_EQ(notes[3]["text_length"], 19);
+  EXPECT_EQ(notes[3]["table"], "mimic4_radiology");
+  EXPECT_TRUE(notes[4]["hadm_id"].is_null());
+  EXPECT_EQ(notes[0]["hadm_id"], 22841357);
+  EXPECT_EQ(notes[0]["note_type"], "DS");
+  EXPECT_EQ(read_json(patient_dir() / "patient_manifest.json")["unlinked_notes"], 5);
 }
 
 TEST_F(ConversationCommand, RerunIsAnsweredFromTheLedgerAndReplacesTheFolderWhole) {

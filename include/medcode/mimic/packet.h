@@ -45,6 +45,27 @@ struct Packet {
 // table is not imported is empty, and the packet's "sources" says so.
 std::vector<Packet> build_packets(store::Database& db, const PacketOptions& options);
 
+// A note of the subject that none of a set of packets belongs to: its admission has no packet among them,
+// or it names no admission at all.
+struct UnlinkedNote {
+  nlohmann::json note_id;                // MIMIC-IV note_id (text); MIMIC-III row_id (integer)
+  std::optional<std::int64_t> hadm_id;   // none: the note names no admission
+  std::optional<std::string> note_type;  // MIMIC-IV note_type (DS, RR, ...); MIMIC-III category
+  std::optional<std::string> charttime;  // MIMIC-III: chartdate when charttime is empty
+  std::int64_t text_length = 0;          // characters
+  std::string table;                     // the note table it is in
+  // no_hadm_id | admission_not_found (not an admission of the subject in the admissions table) |
+  // admission_without_discharge_note (a packet needs one) | admission_not_selected (--hadm-id,
+  // --max-admissions)
+  std::string reason;
+};
+
+// The subject's notes (MIMIC-IV discharge and radiology notes; MIMIC-III notes of every category but those
+// marked as errors) whose admission is not among `packet_hadm_ids`, ordered by charttime, table and key. A
+// note table that is not imported has none. Reads only.
+std::vector<UnlinkedNote> unlinked_notes(store::Database& db, Source source, std::int64_t subject_id,
+                                         const std::vector<std::int64_t>& packet_hadm_ids);
+
 // What fed a packet: per section, the tables read, how many rows the admission has there, how many the
 // packet holds, and the keys of those rows (labevent_id, note_id, emar_id, seq_num). Read from the packet.
 nlohmann::json packet_inputs(const nlohmann::json& packet);

@@ -1,5 +1,5 @@
-// Decoding codes from the transformer: greedy or beam search over a KV cache, batched over inputs, and
-// optionally constrained by a trie of the release's valid codes so that every code emitted exists.
+// Decoding codes from the transformer: greedy, sampled or beam search over a KV cache, batched over inputs,
+// and optionally constrained by a trie of the release's valid codes so that every code emitted exists.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +64,14 @@ struct DecodeOptions {
   // The codes after a separator, when they encode differently from the first (", E11.9" gives " E", "11", …
   // in a byte-level BPE); null: `trie` throughout.
   const CodeTrie* later_trie = nullptr;
+  // Sampling instead of the most probable token, with beam_size 1 only: each token is drawn from the model's
+  // distribution over the tokens the grammar allows, sharpened or flattened by `temperature` (0: greedy) and
+  // cut to the most probable tokens that hold `top_p` of it (nucleus sampling, 0 < top_p <= 1). Each prompt
+  // draws from its own generator, seeded by `seed` and the prompt's tokens, so that a text's completion does
+  // not depend on the batch it is decoded in.
+  double temperature = 0;
+  double top_p = 1;
+  std::uint64_t seed = 42;
 };
 
 struct DecodedCode {

@@ -120,6 +120,11 @@ struct PredictOptions {
   std::optional<std::filesystem::path> base;  // a LoRA folder's base, in place of the one it names
   std::string prompt_format = "auto";  // a pretrained base's chat format: auto (as trained, else its template)
   std::size_t beam_size = 1;
+  // Sampling (beam_size 1 only): the temperature (0: greedy), the nucleus and the generator's seed; the
+  // same seed gives the same codes for the same text.
+  double temperature = 0;
+  double top_p = 1;
+  std::uint64_t seed = 42;
   std::size_t max_codes = 8;
   std::size_t max_new_tokens = 64;
   std::size_t batch_size = 16;
@@ -166,7 +171,7 @@ class CodePredictor {
 // ---- the plugin ----
 
 // Raised whenever this header changes: a plugin built against another interface is refused.
-inline constexpr int k_model_stack_abi = 3;
+inline constexpr int k_model_stack_abi = 4;
 inline constexpr const char* k_model_plugin_file = "libmedcode_torch.so";
 
 class ModelStack {

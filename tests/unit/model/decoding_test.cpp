@@ -1,5 +1,5 @@
 // Tests of decoding: the code trie, constrained decoding that emits only valid codes, batched decoding equal
-// to one prompt at a time, beam search, and the limits on codes and tokens.
+// to one prompt at a time, beam search, sampling, and the limits on codes and tokens.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -154,6 +154,94 @@ TEST_F(Decoding, GreedyDecodingIsDeterministic) {
   Decoded second = decode(m_model, *s_tokenizer, {prompt("acute bronchitis")}, options).front();
   EXPECT_EQ(first.completion, second.completion);
   EXPECT_EQ(first.log_probability, second.log_probability);
+}
+
+TEST_F(Decoding, SamplingAtTemperatureZeroIsGreedy) {
+  DecodeOptions options;
+  options.trie = &m_trie;
+  options.max_codes = 3;
+  Decoded greedy = decode(m_model, *s_tokenizer, {prompt("acute bronchitis")}, options).front();
+  options.temperature = 0;
+  options.top_p = 0.5;  // shapes only a draw
+  options.seed = 9;
+  Decoded zero = decode(m_model, *s_tokenizer, {prompt("acute bronchitis")}, options).front();
+  EXPECT_EQ(zero.tokens, greedy.tokens);
+  EXPECT_EQ(zero.log_probability, greedy.log_probability);
+}
+
+// At a high temperature the untrained model's next-token distribution is nearly flat over the seven codes'
+// first tokens: several tokens are likely at every step, so draws differ between seeds.
+DecodeOptions flat_sampling(const CodeTrie& trie, std::uint64_t seed) {
+  DecodeOptions options;
+  options.trie = &trie;
+  options.max_codes = 3;
+  options.temperature = 50;
+  options.seed = seed;
+  return options;
+}
+
+TEST_F(Decoding, TheSameSeedDrawsTheSameCompletionAndOtherSeedsOthers) {
+  std::vector<std::vector<std::int32_t>> prompts = {prompt("headache"), prompt("acute bronchitis")};
+  std::vector<Decoded> first = decode(m_model, *s_tokenizer, prompts, flat_sampling(m_trie, 1));
+  std::vector<Decoded> again = decode(m_model, *s_tokenizer, prompts, flat_sampling(m_trie, 1));
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(first[i].tokens, again[i].tokens) << "prompt " << i;
+    EXPECT_EQ(first[i].log_probability, again[i].log_probability) << "prompt " << i;
+  }
+  std::set<std::string> completions;
+  for (std::uint64_t seed = 1; seed <= 8; ++seed)
+    completions.insert(
+        decode(m_model, *s_tokenizer, {prompts[0]}, flat_sampling(m_trie, seed)).front().completion);
+  EXPECT_GE(completions.size(), 3U) << "eight seeds, nearly uniform choices";
+}
+
+TEST_F(Decoding, SampledCodesAreStillOnlyValidCodes) {
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    Decoded decoded =
+        decode(m_model, *s_tokenizer, {prompt("headache")}, flat_sampling(m_trie, seed)).front();
+    ASSERT_FALSE(decoded.codes.empty()) << "seed " << seed;
+    for (const DecodedCode& code : decoded.codes) {
+      EXPECT_NE(std::find(k_codes.begin(), k_codes.end(), code.code), k_codes.end()) << code.code;
+      EXPECT_GT(code.score, 0.0);
+    }
+  }
+}
+
+TEST_F(Decoding, ASampledTextDrawsTheSameTokensWhateverElseIsInItsBatch) {
+  DecodeOptions options = flat_sampling(m_trie, 3);
+  options.temperature = 2;  // not so flat that a last-digit difference of a padded batch moves a draw
+  Decoded alone = decode(m_model, *s_tokenizer, {prompt("headache")}, options).front();
+  std::vector<Decoded> together =
+      decode(m_model, *s_tokenizer, {prompt("chronic kidney disease stage 3"), prompt("headache")}, options);
+  EXPECT_EQ(together[1].tokens, alone.tokens);
+}
+
+TEST_F(Decoding, ASmallTopPLeavesOnlyTheMostProbableToken) {
+  DecodeOptions greedy;
+  greedy.trie = &m_trie;
+  greedy.max_codes = 3;
+  Decoded expected = decode(m_model, *s_tokenizer, {prompt("acute bronchitis")}, greedy).front();
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    DecodeOptions options = flat_sampling(m_trie, seed);
+    options.temperature = 1.5;
+    options.top_p = 1e-6;
+    Decoded sampled = decode(m_model, *s_tokenizer, {prompt("acute bronchitis")}, options).front();
+    EXPECT_EQ(sampled.tokens, expected.tokens) << "seed " << seed;
+  }
+}
+
+TEST_F(Decoding, SamplingRefusesABeamAndATopPOutsideItsRange) {
+  DecodeOptions options = flat_sampling(m_trie, 1);
+  options.beam_size = 2;
+  EXPECT_EQ(testing::error_of([&] { decode(m_model, *s_tokenizer, {prompt("a")}, options); }).first,
+            ExitCode::usage);
+  options.beam_size = 1;
+  for (double top_p : {0.0, 1.5}) {
+    options.top_p = top_p;
+    EXPECT_EQ(testing::error_of([&] { decode(m_model, *s_tokenizer, {prompt("a")}, options); }).first,
+              ExitCode::usage)
+        << top_p;
+  }
 }
 
 // Greedy decoding the slow way, as a reference: the whole sequence through the model at every step, no
