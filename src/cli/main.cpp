@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -28,11 +29,16 @@ void add_global_options(CLI::App& app, GlobalOptions& options) {
   app.add_option("--db", options.db, "SQLite store file")
       ->envname("MEDCODE_DB")
       ->capture_default_str();
-  app.set_config("--config", "medcode.yaml",
+  // CLI11 reads the config file before it looks at the environment, so the file MEDCODE_CONFIG names is made
+  // the default here, and required: a variable naming a missing file must not fall back on nothing.
+  const char* from_environment = std::getenv("MEDCODE_CONFIG");
+  bool named = from_environment != nullptr && *from_environment != '\0';
+  app.set_config("--config", named ? from_environment : "medcode.yaml",
                  "YAML config file; options not given on the command line or in MEDCODE_* variables are taken "
-                 "from it (default ./medcode.yaml when present)")
+                 "from it (default ./medcode.yaml when present)",
+                 named)
       ->envname("MEDCODE_CONFIG");
-  app.config_formatter(std::make_shared<medcode::cli::YamlConfig>());
+  app.config_formatter(std::make_shared<medcode::cli::YamlConfig>(&app));
   app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key must not pass silently
   app.add_flag("-v,--verbose", options.verbose, "More detail in logs (debug level)");
   app.add_flag("-q,--quiet", options.quiet, "Only errors on stderr; no progress (for cron)");

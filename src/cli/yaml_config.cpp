@@ -5,21 +5,30 @@
 
 #include <cstdlib>
 
-#include "medcode/util/text.h"
 
 namespace medcode::cli {
 
 namespace {
 
-std::string env_name(const std::string& key) {
-  std::string name = "MEDCODE_" + util::to_upper(key);
-  for (char& c : name) {
-    if (c == '-') c = '_';
+// The environment variable of the option that a config item fills, or "" when it has none (or when no
+// option has that name: CLI11 reports the stray key).
+std::string env_name(const CLI::App* root, const std::vector<std::string>& parents, const std::string& key) {
+  const CLI::App* app = root;
+  for (const std::string& parent : parents) {
+    auto found = app->get_subcommands([&parent](const CLI::App* sub) { return sub->get_name() == parent; });
+    if (found.empty()) return "";
+    app = found.front();
   }
-  return name;
+  std::string name = "--" + key;
+  for (char& c : name) {
+    if (c == '_') c = '-';
+  }
+  const CLI::Option* option = app->get_option_no_throw(name);
+  return option ? option->get_envname() : "";
 }
 
-void collect(const YAML::Node& node, std::vector<std::string>& parents, std::vector<CLI::ConfigItem>& items) {
+void collect(const CLI::App* root, const YAML::Node& node, std::vector<std::string>& parents,
+             std::vector<CLI::ConfigItem>& items) {
   for (const auto& entry : node) {
     std::string key = entry.first.as<std::string>();
     const YAML::Node& value = entry.second;
@@ -27,11 +36,12 @@ void collect(const YAML::Node& node, std::vector<std::string>& parents, std::vec
     if (parents.empty() && key == "models") continue;
     if (value.IsMap()) {
       parents.push_back(key);
-      collect(value, parents, items);
+      collect(root, value, parents, items);
       parents.pop_back();
       continue;
     }
-    if (std::getenv(env_name(key).c_str()) != nullptr) continue;
+    std::string variable = env_name(root, parents, key);
+    if (!variable.empty() && std::getenv(variable.c_str()) != nullptr) continue;
     CLI::ConfigItem item;
     item.parents = parents;
     item.name = key;
@@ -71,7 +81,7 @@ std::vector<CLI::ConfigItem> YamlConfig::from_config(std::istream& input) const 
   if (root.IsNull()) return items;
   if (!root.IsMap()) throw CLI::ConversionError("config file: the top level must be a mapping of options");
   std::vector<std::string> parents;
-  collect(root, parents, items);
+  collect(m_root, root, parents, items);
   return items;
 }
 

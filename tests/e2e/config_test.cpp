@@ -57,6 +57,49 @@ TEST_F(Configuration, ShowConfigTellsEachSettingsSourceAndRunsNothing) {
   EXPECT_FALSE(std::filesystem::exists(m_dir / "from-config.db")) << "nothing ran";
 }
 
+// train's own --config (the model sizes) shares its name with the root's --config (the file): each is told
+// apart by the command it follows.
+TEST_F(Configuration, ShowConfigTellsTrainsModelConfigFromTheDefaultTheFileAndTheCommandLine) {
+  util::write_file_atomic(m_dir / "sizes.yaml", "train:\n  config: tiny\n");
+  util::write_file_atomic(m_dir / "other.yaml", "train:\n  max-steps: 5\n");
+  auto show = [&](std::vector<std::string> args) {
+    auto result = run_medcode(args, m_dir.path(), {{"MEDCODE_DB", ""}, {"MEDCODE_CONFIG", ""}});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    return result.out;
+  };
+  std::string by_default = show({"--config", "other.yaml", "train", "--out", "m", "--show-config"});
+  EXPECT_NE(by_default.find("\ntrain.config = small  (default)\n"), std::string::npos) << by_default;
+  EXPECT_NE(by_default.find("\nconfig = other.yaml  (command line)\n"), std::string::npos) << by_default;
+  EXPECT_NE(by_default.find("\ntrain.max-steps = 5  (config file)\n"), std::string::npos) << by_default;
+  std::string from_file = show({"--config", "sizes.yaml", "train", "--out", "m", "--show-config"});
+  EXPECT_NE(from_file.find("\ntrain.config = tiny  (config file)\n"), std::string::npos) << from_file;
+  std::string from_flag = show({"train", "--config", "tiny", "--out", "m", "--show-config"});
+  EXPECT_NE(from_flag.find("\ntrain.config = tiny  (command line)\n"), std::string::npos) << from_flag;
+  EXPECT_NE(from_flag.find("\nconfig = medcode.yaml  (default)\n"), std::string::npos) << from_flag;
+  auto from_env =
+      run_medcode({"train", "--out", "m", "--show-config"}, m_dir.path(),
+                  {{"MEDCODE_DB", ""}, {"MEDCODE_CONFIG", ""}, {"MEDCODE_TOKEN_SET", "from-env"}});
+  ASSERT_EQ(from_env.exit_code, 0) << from_env.err;
+  EXPECT_NE(from_env.out.find("\ntrain.token-set = from-env  (environment MEDCODE_TOKEN_SET)\n"),
+            std::string::npos)
+      << from_env.out;
+}
+
+// The file named by MEDCODE_CONFIG fills train's own --config: only an option's own variable outranks the file,
+// not a variable that merely shares the key's name.
+TEST_F(Configuration, AFileNamedByTheEnvironmentFillsAnOptionNamedLikeItsVariable) {
+  util::write_file_atomic(m_dir / "sizes.yaml", "train:\n  config: tiny\n");
+  auto result = run_medcode({"train", "--out", "m", "--show-config"}, m_dir.path(),
+                            {{"MEDCODE_DB", ""}, {"MEDCODE_CONFIG", (m_dir / "sizes.yaml").string()}});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("\ntrain.config = tiny  (config file)\n"), std::string::npos) << result.out;
+
+  auto missing = run_medcode({"train", "--out", "m", "--show-config"}, m_dir.path(),
+                             {{"MEDCODE_DB", ""}, {"MEDCODE_CONFIG", (m_dir / "missing.yaml").string()}});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("missing.yaml"), std::string::npos) << missing.err;
+}
+
 TEST_F(Configuration, AMisspeltKeyIsAUsageError) {
   util::write_file_atomic(m_dir / "bad.yaml", "import:\n  icd10cm:\n    yeer: 2023\n");
   auto result = import({"--config", "bad.yaml"});
