@@ -80,10 +80,7 @@ class EntryWriter {
         m_insert(db.prepare("INSERT OR IGNORE INTO dataset_entries (job_id, task, kind, text, source_system, "
                             "source_year, source_code, data, model, request_id, run_id, created_at) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")),
-        m_done(db.prepare("UPDATE generation_items SET status = 'done', request_id = ?, error = NULL "
-                          "WHERE job_id = ? AND model = ? AND item_key = ?")),
-        m_failed(db.prepare("UPDATE generation_items SET status = 'failed', error = ? "
-                            "WHERE job_id = ? AND model = ? AND item_key = ?")),
+        m_items(db, job_id),
         // Of every job of the task on this release: a code keeps one answer of each model.
         m_remove(
             db.prepare("DELETE FROM dataset_entries WHERE task = ? AND source_system = ? AND source_year = ? "
@@ -105,16 +102,12 @@ class EntryWriter {
       } else {
         insert("facets", m_descriptions[result.key], result.key, result.value.dump(), model, request_id, now);
       }
-      m_done.bind_all(request_id, m_job_id, model, result.key);
-      m_done.run();
+      m_items.done(model, result.key, request_id);
     }
   }
 
   void fail_items(const std::string& model, const std::vector<std::string>& keys, const std::string& error) {
-    for (const auto& key : keys) {
-      m_failed.bind_all(error, m_job_id, model, key);
-      m_failed.run();
-    }
+    m_items.failed(model, keys, error);
   }
 
  private:
@@ -135,8 +128,7 @@ class EntryWriter {
   std::map<std::string, std::string> m_descriptions;
   bool m_replace;
   store::Statement m_insert;
-  store::Statement m_done;
-  store::Statement m_failed;
+  JobItems m_items;
   store::Statement m_remove;
 };
 

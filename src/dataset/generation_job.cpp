@@ -48,6 +48,25 @@ void record_prices(store::Database& db, std::int64_t run_id, const llm::ModelCon
   statement.run();
 }
 
+JobItems::JobItems(store::Database& db, std::int64_t job_id)
+    : m_job_id(job_id),
+      m_done(db.prepare("UPDATE generation_items SET status = 'done', request_id = ?, error = NULL "
+                        "WHERE job_id = ? AND model = ? AND item_key = ?")),
+      m_failed(db.prepare("UPDATE generation_items SET status = 'failed', error = ? "
+                          "WHERE job_id = ? AND model = ? AND item_key = ?")) {}
+
+void JobItems::done(const std::string& model, const std::string& key, std::int64_t request_id) {
+  m_done.bind_all(request_id, m_job_id, model, key);
+  m_done.run();
+}
+
+void JobItems::failed(const std::string& model, const std::vector<std::string>& keys, const std::string& error) {
+  for (const auto& key : keys) {
+    m_failed.bind_all(error, m_job_id, model, key);
+    m_failed.run();
+  }
+}
+
 llm::EngineOptions engine_options(const GenerateOptions& options) {
   llm::EngineOptions engine;
   engine.max_cost_usd = options.max_cost_usd;

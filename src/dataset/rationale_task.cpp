@@ -224,13 +224,9 @@ std::vector<llm::WorkItem> pending_items(store::Database& db, std::int64_t job_i
 class RationaleWriter {
  public:
   RationaleWriter(store::Database& db, std::int64_t job_id)
-      : m_job_id(job_id),
-        m_read(db.prepare("SELECT source_code, data FROM dataset_entries WHERE id = ?")),
+      : m_read(db.prepare("SELECT source_code, data FROM dataset_entries WHERE id = ?")),
         m_update(db.prepare("UPDATE dataset_entries SET data = ? WHERE id = ?")),
-        m_done(db.prepare("UPDATE generation_items SET status = 'done', request_id = ?, error = NULL "
-                          "WHERE job_id = ? AND model = ? AND item_key = ?")),
-        m_failed(db.prepare("UPDATE generation_items SET status = 'failed', error = ? "
-                            "WHERE job_id = ? AND model = ? AND item_key = ?")) {}
+        m_items(db, job_id) {}
 
   void write(const std::string& model, std::int64_t request_id, const std::vector<llm::ItemResult>& results) {
     for (const auto& result : results) {
@@ -244,24 +240,18 @@ class RationaleWriter {
       data["rationale_model"] = model;
       m_update.bind_all(data.dump(), id);
       m_update.run();
-      m_done.bind_all(request_id, m_job_id, model, result.key);
-      m_done.run();
+      m_items.done(model, result.key, request_id);
     }
   }
 
   void fail_items(const std::string& model, const std::vector<std::string>& keys, const std::string& error) {
-    for (const auto& key : keys) {
-      m_failed.bind_all(error, m_job_id, model, key);
-      m_failed.run();
-    }
+    m_items.failed(model, keys, error);
   }
 
  private:
-  std::int64_t m_job_id;
   store::Statement m_read;
   store::Statement m_update;
-  store::Statement m_done;
-  store::Statement m_failed;
+  JobItems m_items;
 };
 
 std::int64_t count_done_items(store::Database& db, std::int64_t job_id) {
