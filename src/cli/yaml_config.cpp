@@ -41,7 +41,9 @@ void collect(const CLI::App* root, const YAML::Node& node, std::vector<std::stri
       continue;
     }
     std::string variable = env_name(root, parents, key);
-    if (!variable.empty() && std::getenv(variable.c_str()) != nullptr) continue;
+    // CLI11 ignores an empty variable, so an empty one must not drop the file's value either.
+    const char* set = variable.empty() ? nullptr : std::getenv(variable.c_str());
+    if (set != nullptr && *set != '\0') continue;
     CLI::ConfigItem item;
     item.parents = parents;
     item.name = key;

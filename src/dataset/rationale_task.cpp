@@ -121,6 +121,10 @@ void check_options(const GenerateOptions& options) {
     fail(ExitCode::usage, "--task rationales takes one --model (an entry holds one rationale); {} given",
          options.models.size());
   }
+  if (options.force) {
+    fail(ExitCode::usage,
+         "--force does not apply to --task rationales: an entry keeps its rationale; remove it to ask again");
+  }
   if (!(options.min_quality >= 0 && options.min_quality <= 1))
     fail(ExitCode::usage, "--min-quality {}: must be 0 to 1", options.min_quality);
   if (options.batch_size && (*options.batch_size < 1 || *options.batch_size > 200)) {

@@ -264,6 +264,7 @@ bool Engine::cut_to(ModelRun& run, Pending& pending, std::size_t keep) {
 
 bool Engine::fit_budget(ModelRun& run, Pending& pending, double& reserve) {
   double left = *m_options.max_cost_usd - committed();
+  if (left <= 0) return false;  // an answer longer than its estimate may already have crossed the cap
   while (reserve > left && pending.fresh() && pending.items.size() > 1) {
     // The cost of a batch grows about in proportion to its items.
     auto keep = static_cast<std::size_t>(static_cast<double>(pending.items.size()) * left / reserve);

@@ -203,6 +203,9 @@ TEST_F(GenerateRationales, UnscoredEntriesAreNotGoldenAndBadOptionsSendNothing) 
   EXPECT_NE(no_model.err.find("one --model"), std::string::npos) << no_model.err;
   EXPECT_EQ(medcode({"generate", "--task", "rationales", "--model", "fake", "--model", "fake2"}).exit_code,
             2);
+  ProcessResult forced = medcode({"generate", "--task", "rationales", "--model", "fake", "--force"});
+  EXPECT_EQ(forced.exit_code, 2);
+  EXPECT_NE(forced.err.find("--force"), std::string::npos) << forced.err;
   EXPECT_EQ(fake.request_count(), 0u);
   EXPECT_EQ(count("SELECT count(*) FROM dataset_entries WHERE json_extract(data, '$.rationale') IS NOT NULL"),
             0);
